@@ -1,0 +1,52 @@
+/* commands.c -- the subcommand table and the messages all subcommands share. */
+#include "config.h"
+#include "cli/commands.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/i18n.h"
+
+const struct cli_command cli_commands[] = {
+    {"paths", N_("show where memllm keeps its files"), cli_paths_run},
+    {NULL, NULL, NULL},
+};
+
+const struct cli_command *cli_command_find(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", PACKAGE);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_status_error(const char *what, enum status st)
+{
+    const char *detail = status_detail();
+    if (detail[0])
+        cli_error("%s: %s: %s", what, status_str(st), detail);
+    else
+        cli_error("%s: %s", what, status_str(st));
+}
+
+void cli_try_help(const char *cmd)
+{
+    if (cmd) {
+        /* TRANSLATORS: %s %s is the program and the subcommand, e.g. "memllm mem" */
+        fprintf(stderr, _("Try '%s %s --help' for more information.\n"), PACKAGE, cmd);
+    } else {
+        fprintf(stderr, _("Try '%s --help' for more information.\n"), PACKAGE);
+    }
+}

@@ -1,0 +1,44 @@
+/* commands.h -- the subcommand table that main.c dispatches through.
+ *
+ * A subcommand is a function that gets the parsed global options and its own
+ * argv (argv[0] is the subcommand name) and returns the process exit status:
+ * 0 success, 1 usage or input error, 2 other failure.  It may print (it is a front
+ * end) but never exits.  To add one: write src/cli/<name>.c with its run function,
+ * declare it below and add a row to cli_commands[] in commands.c. */
+#ifndef MEMLLM_COMMANDS_H
+#define MEMLLM_COMMANDS_H
+
+#include <stddef.h>
+
+#include "cli/opts.h"
+
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_USAGE = 1,   /* also: bad input */
+    CLI_EXIT_FAILURE = 2,
+};
+
+typedef int (*cli_run_fn)(const struct opts *g, int argc, char **argv);
+
+struct cli_command {
+    const char *name;
+    const char *summary; /* marked for translation; translate it when printing */
+    cli_run_fn run;
+};
+
+/* NULL-terminated table, in the order --help lists it. */
+extern const struct cli_command cli_commands[];
+
+/* The command called name, or NULL. */
+const struct cli_command *cli_command_find(const char *name);
+
+/* Shared helpers for subcommands. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "memllm: <what>: <status message>[: <detail>]" on stderr */
+void cli_status_error(const char *what, enum status st);
+/* "Try 'memllm[ CMD] --help' for more information." on stderr */
+void cli_try_help(const char *cmd);
+
+int cli_paths_run(const struct opts *g, int argc, char **argv);
+
+#endif /* MEMLLM_COMMANDS_H */

@@ -1,0 +1,4 @@
+## tests -- shared test files and end-to-end scripts.
+noinst_HEADERS += tests/test_util.h
+TESTS += tests/e2e/cli.sh tests/po_complete.sh
+EXTRA_DIST += tests/e2e/cli.sh tests/po_complete.sh tests/e2e/lib.sh
