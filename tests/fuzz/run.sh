@@ -9,7 +9,7 @@ secs=${2:-20}
 out="$build/fuzz"
 mkdir -p "$out/obj"
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-cflags="-std=c11 -g -O1 -D_GNU_SOURCE -I$top/src -I$top/tests -I$build $(pkg-config --cflags openblas sqlite3 ncursesw)"
+cflags="-std=c11 -g -O1 -D_GNU_SOURCE -DLOCALEDIR=\"/usr/share/locale\" -DPKGDATADIR=\"$top/data\" -I$top/src -I$top/tests -I$build $(pkg-config --cflags openblas sqlite3 ncursesw)"
 libs="$(pkg-config --libs openblas sqlite3 ncursesw) -lm -lpthread"
 
 harnesses=$(ls "$top"/tests/fuzz/fuzz_*.c 2>/dev/null || true)
