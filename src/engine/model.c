@@ -1,0 +1,801 @@
+/* model.c -- Mistral/Llama forward pass: weights viewed in the GGUF mapping, f32 or f16 KV. */
+#include "config.h"
+#include "engine/model.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if HAVE_CBLAS_H
+#include <cblas.h>
+#endif
+
+#include "engine/dtype.h"
+#include "engine/gguf.h"
+#include "engine/pool.h"
+#include "engine/quant.h"
+#include "util/i18n.h"
+
+#define MODEL_DEFAULT_BATCH 512
+#define MODEL_DEFAULT_CTX_CAP 4096 /* n_ctx 0 takes the file's length, but at most this */
+#define MODEL_MAX_DIM (1u << 20)   /* sanity bound on every hyper-parameter */
+#define MM_BLOCK 128               /* rows per BLAS call: fixed, so splits never change sums */
+
+/* A weight matrix in the mapping: n_out rows of n_in values, rows row_bytes apart. */
+struct mat {
+    enum dtype type;
+    const void *data;
+    size_t n_in, n_out, row_bytes;
+};
+
+struct layer {
+    const float *attn_norm, *ffn_norm; /* (dim) */
+    struct mat wq;                     /* (n_head*hd, dim) */
+    struct mat wk, wv;                 /* (n_head_kv*hd, dim) */
+    struct mat wo;                     /* (dim, n_head*hd) */
+    struct mat wgate, wup;             /* (n_ff, dim) */
+    struct mat wdown;                  /* (dim, n_ff) */
+};
+
+struct model {
+    const struct gguf *g; /* borrowed */
+    size_t n_embd, n_layer, n_head, n_head_kv, hd, n_rot, n_ff, n_vocab;
+    size_t q_dim, kv_dim;
+    size_t n_ctx, n_batch, n_past;
+    float eps, rope_base, rope_theta_scale;
+    int64_t swa; /* 0 = no sliding window */
+    bool tied, kv_f16;
+    size_t n_params;
+
+    struct mat tok_embd;      /* (n_vocab, dim) */
+    struct mat output;        /* (n_vocab, dim); tok_embd when tied */
+    const float *output_norm; /* (dim) */
+    struct layer *layers;     /* (n_layer) */
+
+    /* KV cache: (n_layer, n_ctx, kv_dim) elements of f32 or f16 each. */
+    void *k_cache, *v_cache;
+
+    struct pool *pool; /* owned */
+
+    /* Scratch, allocated once; nb = n_batch. */
+    float *x;       /* (nb, dim) residual stream */
+    float *xb;      /* (nb, dim) normed input */
+    float *q;       /* (nb, q_dim) */
+    float *k, *v;   /* (nb, kv_dim) */
+    float *att_out; /* (nb, q_dim) */
+    float *ffa;     /* (nb, n_ff) gate, then silu(gate) * up */
+    float *ffb;     /* (nb, n_ff) up; also (nb, dim) after the layers */
+    float *rope;    /* (nb, n_rot) cos, sin interleaved, per token */
+    float *att;     /* (n_threads, n_ctx) softmax rows */
+    float *kvrow;   /* (n_threads, 2 * hd) f16 cache rows converted for attention */
+    unsigned char *act; /* (nb, act_stride) quantized activations */
+    size_t act_stride;
+};
+
+void model_params_init(struct model_params *p)
+{
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- Loading --------------------------------------------------------------------------- */
+
+static enum status get_hparam(const struct gguf *g, const char *arch, const char *name,
+                              bool required, int64_t def, size_t *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, name);
+    int64_t v;
+    enum status st = gguf_get_int(g, key, &v);
+    if (st == STATUS_NOT_FOUND && !required) {
+        *out = (size_t)def;
+        return STATUS_OK;
+    }
+    if (st == STATUS_NOT_FOUND)
+        return status_detail_set(st, _("model metadata key %s is missing"), key);
+    if (st != STATUS_OK)
+        return st;
+    if (v < 0 || v > (int64_t)MODEL_MAX_DIM)
+        return status_detail_set(STATUS_FORMAT, _("model metadata %s = %lld is out of range"),
+                                 key, (long long)v);
+    *out = (size_t)v;
+    return STATUS_OK;
+}
+
+static enum status get_fparam(const struct gguf *g, const char *arch, const char *name,
+                              double def, float *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, name);
+    double v;
+    enum status st = gguf_get_float(g, key, &v);
+    if (st == STATUS_NOT_FOUND) {
+        *out = (float)def;
+        return STATUS_OK;
+    }
+    if (st != STATUS_OK)
+        return st;
+    if (!(v > 0) || !isfinite(v))
+        return status_detail_set(STATUS_FORMAT, _("model metadata %s = %g is out of range"),
+                                 key, v);
+    *out = (float)v;
+    return STATUS_OK;
+}
+
+/* Find tensor name with dims [d0, d1] (d1 0: a vector [d0]). */
+static enum status find_tensor(const struct gguf *g, const char *name, size_t d0, size_t d1,
+                               bool optional, int64_t *out)
+{
+    int64_t i = gguf_find_tensor(g, name);
+    if (i < 0) {
+        *out = -1;
+        if (optional)
+            return STATUS_OK;
+        return status_detail_set(STATUS_NOT_FOUND, _("model tensor %s is missing"), name);
+    }
+    uint32_t nd = gguf_tensor_n_dims(g, i);
+    uint64_t e0 = gguf_tensor_dim(g, i, 0), e1 = gguf_tensor_dim(g, i, 1);
+    bool ok = d1 ? (nd == 2 && e0 == d0 && e1 == d1)
+                 : (e0 == d0 && gguf_tensor_n_elements(g, i) == d0);
+    if (!ok) {
+        if (d1)
+            return status_detail_set(STATUS_FORMAT,
+                                     _("model tensor %s has shape [%llu, %llu], expected "
+                                       "[%zu, %zu]"),
+                                     name, (unsigned long long)e0, (unsigned long long)e1, d0, d1);
+        return status_detail_set(STATUS_FORMAT,
+                                 _("model tensor %s has %llu values, expected %zu"), name,
+                                 (unsigned long long)gguf_tensor_n_elements(g, i), d0);
+    }
+    *out = i;
+    return STATUS_OK;
+}
+
+static enum status load_vec(const struct gguf *g, const char *name, size_t dim, const float **out)
+{
+    int64_t i;
+    enum status st = find_tensor(g, name, dim, 0, false, &i);
+    if (st != STATUS_OK)
+        return st;
+    if (gguf_tensor_type(g, i) != DTYPE_F32) {
+        const char *tn = dtype_name(gguf_tensor_type(g, i));
+        return status_detail_set(STATUS_UNSUPPORTED, _("model tensor %s has type %s, expected F32"),
+                                 name, tn ? tn : "?");
+    }
+    const void *d = gguf_tensor_data(g, i);
+    if ((uintptr_t)d % sizeof(float) != 0)
+        return status_detail_set(STATUS_FORMAT, _("model tensor %s is not aligned"), name);
+    *out = d;
+    return STATUS_OK;
+}
+
+/* A matrix stored [n_in, n_out] (ne0 = n_in contiguous). */
+static enum status load_mat_opt(const struct gguf *g, const char *name, size_t n_in,
+                                size_t n_out, bool optional, struct mat *out)
+{
+    int64_t i;
+    enum status st = find_tensor(g, name, n_in, n_out, optional, &i);
+    if (st != STATUS_OK)
+        return st;
+    if (i < 0) {
+        out->data = NULL;
+        return STATUS_OK;
+    }
+    enum dtype t = gguf_tensor_type(g, i);
+    if (!quant_weight_supported(t)) {
+        const char *tn = dtype_name(t);
+        return status_detail_set(STATUS_UNSUPPORTED, _("model tensor %s has unsupported type %s"),
+                                 name, tn ? tn : "?");
+    }
+    size_t rb;
+    st = dtype_row_bytes(t, n_in, &rb);
+    if (st != STATUS_OK)
+        return status_detail_set(st, _("model tensor %s: rows of %zu values do not fit type %s"),
+                                 name, n_in, dtype_name(t));
+    /* the paired activation format needs whole blocks too (Q8_K: 256 values) */
+    enum dtype at = quant_act_type(t);
+    size_t ab = dtype_block_size(at);
+    if (ab == 0 || n_in % ab != 0)
+        return status_detail_set(STATUS_UNSUPPORTED,
+                                 _("model tensor %s: rows of %zu values do not fit type %s"),
+                                 name, n_in, dtype_name(at));
+    const void *d = gguf_tensor_data(g, i);
+    if (t == DTYPE_F32 && (uintptr_t)d % sizeof(float) != 0)
+        return status_detail_set(STATUS_FORMAT, _("model tensor %s is not aligned"), name);
+    out->type = t;
+    out->data = d;
+    out->n_in = n_in;
+    out->n_out = n_out;
+    out->row_bytes = rb;
+    return STATUS_OK;
+}
+
+static enum status load_mat(const struct gguf *g, const char *name, size_t n_in, size_t n_out,
+                            struct mat *out)
+{
+    return load_mat_opt(g, name, n_in, n_out, false, out);
+}
+
+static size_t act_bytes(const struct mat *w)
+{
+    return w->type == DTYPE_F32 ? 0 : quant_act_row_bytes(w->type, w->n_in);
+}
+
+static void *alloc_floats(size_t n, bool *ok)
+{
+    void *p = calloc(n ? n : 1, sizeof(float));
+    if (!p)
+        *ok = false;
+    return p;
+}
+
+/* a * b with an overflow check, for buffer sizes */
+static bool mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+enum status model_open(const struct gguf *g, const struct model_params *p, struct model **out)
+{
+    struct model_params defaults;
+    if (!p) {
+        model_params_init(&defaults);
+        p = &defaults;
+    }
+    quant_init();
+    enum status st;
+    const char *arch;
+    st = gguf_get_cstr(g, "general.architecture", &arch);
+    if (st == STATUS_NOT_FOUND)
+        return status_detail_set(st, _("model metadata key %s is missing"),
+                                 "general.architecture");
+    if (st != STATUS_OK)
+        return st;
+    if (strcmp(arch, "llama") != 0 && strcmp(arch, "mistral") != 0)
+        return status_detail_set(STATUS_UNSUPPORTED,
+                                 _("model architecture '%s' is not supported (only llama)"), arch);
+    if (strlen(arch) > 32)
+        return STATUS_UNSUPPORTED;
+
+    struct model *m = calloc(1, sizeof *m);
+    if (!m)
+        return STATUS_NOMEM;
+    m->g = g;
+    size_t n_ctx_train = 0, key_len = 0, swa = 0;
+    if ((st = get_hparam(g, arch, "embedding_length", true, 0, &m->n_embd)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "block_count", true, 0, &m->n_layer)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "feed_forward_length", true, 0, &m->n_ff)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "attention.head_count", true, 0, &m->n_head)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "context_length", true, 0, &n_ctx_train)) != STATUS_OK)
+        goto fail;
+    if (m->n_embd == 0 || m->n_layer == 0 || m->n_ff == 0 || m->n_head == 0 ||
+        n_ctx_train == 0) {
+        st = status_detail_set(STATUS_FORMAT, _("model hyper-parameters must be positive"));
+        goto fail;
+    }
+    if ((st = get_hparam(g, arch, "attention.head_count_kv", false, (int64_t)m->n_head,
+                         &m->n_head_kv)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "attention.key_length", false,
+                         (int64_t)(m->n_embd / m->n_head), &key_len)) != STATUS_OK ||
+        (st = get_hparam(g, arch, "attention.sliding_window", false, 0, &swa)) != STATUS_OK)
+        goto fail;
+    m->hd = key_len;
+    if (m->n_head_kv == 0 || m->n_head % m->n_head_kv != 0 || m->hd == 0 || m->hd % 2 != 0) {
+        st = status_detail_set(STATUS_FORMAT,
+                               _("model heads do not fit: %zu query heads, %zu kv heads, "
+                                 "head size %zu"),
+                               m->n_head, m->n_head_kv, m->hd);
+        goto fail;
+    }
+    if ((st = get_hparam(g, arch, "rope.dimension_count", false, (int64_t)m->hd, &m->n_rot)) !=
+        STATUS_OK)
+        goto fail;
+    if (m->n_rot == 0 || m->n_rot % 2 != 0 || m->n_rot > m->hd) {
+        st = status_detail_set(STATUS_FORMAT, _("model rope.dimension_count %zu does not fit "
+                                                "head size %zu"),
+                               m->n_rot, m->hd);
+        goto fail;
+    }
+    if ((st = get_fparam(g, arch, "rope.freq_base", 10000.0, &m->rope_base)) != STATUS_OK ||
+        (st = get_fparam(g, arch, "attention.layer_norm_rms_epsilon", 1e-5, &m->eps)) !=
+            STATUS_OK)
+        goto fail;
+    m->rope_theta_scale = powf(m->rope_base, -2.0f / (float)m->n_rot);
+    m->q_dim = m->n_head * m->hd;
+    m->kv_dim = m->n_head_kv * m->hd;
+    m->swa = p->sliding_window < 0 ? 0 : p->sliding_window > 0 ? p->sliding_window : (int64_t)swa;
+
+    /* tensors */
+    int64_t ti = gguf_find_tensor(g, "token_embd.weight");
+    if (ti < 0) {
+        st = status_detail_set(STATUS_NOT_FOUND, _("model tensor %s is missing"),
+                               "token_embd.weight");
+        goto fail;
+    }
+    m->n_vocab = (size_t)gguf_tensor_dim(g, ti, 1);
+    if (m->n_vocab == 0 || m->n_vocab > (1u << 24) || m->n_vocab > INT32_MAX) {
+        st = status_detail_set(STATUS_FORMAT, _("model vocabulary size %zu is out of range"),
+                               m->n_vocab);
+        goto fail;
+    }
+    if ((st = load_mat(g, "token_embd.weight", m->n_embd, m->n_vocab, &m->tok_embd)) !=
+            STATUS_OK ||
+        (st = load_vec(g, "output_norm.weight", m->n_embd, &m->output_norm)) != STATUS_OK ||
+        (st = load_mat_opt(g, "output.weight", m->n_embd, m->n_vocab, true, &m->output)) !=
+            STATUS_OK)
+        goto fail;
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied = true;
+    }
+    m->layers = calloc(m->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        st = STATUS_NOMEM;
+        goto fail;
+    }
+    m->n_params = m->n_vocab * m->n_embd * (m->tied ? 1 : 2) + m->n_embd;
+    for (size_t l = 0; l < m->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        char name[96];
+#define LNAME(s) (snprintf(name, sizeof name, "blk.%zu." s ".weight", l), name)
+        if ((st = load_vec(g, LNAME("attn_norm"), m->n_embd, &L->attn_norm)) != STATUS_OK ||
+            (st = load_vec(g, LNAME("ffn_norm"), m->n_embd, &L->ffn_norm)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("attn_q"), m->n_embd, m->q_dim, &L->wq)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("attn_k"), m->n_embd, m->kv_dim, &L->wk)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("attn_v"), m->n_embd, m->kv_dim, &L->wv)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("attn_output"), m->q_dim, m->n_embd, &L->wo)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("ffn_gate"), m->n_embd, m->n_ff, &L->wgate)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("ffn_up"), m->n_embd, m->n_ff, &L->wup)) != STATUS_OK ||
+            (st = load_mat(g, LNAME("ffn_down"), m->n_ff, m->n_embd, &L->wdown)) != STATUS_OK)
+            goto fail;
+#undef LNAME
+        m->n_params += 2 * m->n_embd + m->n_embd * (m->q_dim * 2 + m->kv_dim * 2) +
+                       3 * m->n_embd * m->n_ff;
+    }
+
+    /* context, batch, threads */
+    m->n_ctx = p->n_ctx ? p->n_ctx
+                        : (n_ctx_train < MODEL_DEFAULT_CTX_CAP ? n_ctx_train
+                                                               : MODEL_DEFAULT_CTX_CAP);
+    if (m->n_ctx > MODEL_MAX_DIM) {
+        st = status_detail_set(STATUS_INVALID, _("context length %zu is too large"), m->n_ctx);
+        goto fail;
+    }
+    m->n_batch = p->n_batch ? p->n_batch : MODEL_DEFAULT_BATCH;
+    if (m->n_batch > m->n_ctx)
+        m->n_batch = m->n_ctx;
+    m->kv_f16 = p->kv_f16;
+    if ((st = pool_new(p->n_threads, &m->pool)) != STATUS_OK)
+        goto fail;
+    size_t nt = (size_t)pool_n_threads(m->pool);
+
+    /* KV cache and scratch */
+    size_t kv_elems;
+    if (!mul_ok(m->n_layer * m->n_ctx, m->kv_dim, &kv_elems)) {
+        st = STATUS_OVERFLOW;
+        goto fail;
+    }
+    size_t esz = m->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+    m->k_cache = calloc(kv_elems, esz);
+    m->v_cache = calloc(kv_elems, esz);
+    m->act_stride = act_bytes(&m->output);
+    for (size_t l = 0; l < m->n_layer; l++) {
+        const struct mat *ms[] = {&m->layers[l].wq,    &m->layers[l].wk,  &m->layers[l].wv,
+                                  &m->layers[l].wo,    &m->layers[l].wgate,
+                                  &m->layers[l].wup,   &m->layers[l].wdown};
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+            if (act_bytes(ms[j]) > m->act_stride)
+                m->act_stride = act_bytes(ms[j]);
+    }
+    m->act_stride = (m->act_stride + 63) / 64 * 64;
+    size_t nb = m->n_batch;
+    bool ok = m->k_cache && m->v_cache;
+    m->x = alloc_floats(nb * m->n_embd, &ok);
+    m->xb = alloc_floats(nb * m->n_embd, &ok);
+    m->q = alloc_floats(nb * m->q_dim, &ok);
+    m->k = alloc_floats(nb * m->kv_dim, &ok);
+    m->v = alloc_floats(nb * m->kv_dim, &ok);
+    m->att_out = alloc_floats(nb * m->q_dim, &ok);
+    m->ffa = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
+    m->ffb = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
+    m->rope = alloc_floats(nb * m->n_rot, &ok);
+    m->att = alloc_floats(nt * m->n_ctx, &ok);
+    m->kvrow = alloc_floats(nt * 2 * m->hd, &ok);
+    m->act = calloc(nb, m->act_stride ? m->act_stride : 1);
+    if (!ok || !m->act) {
+        st = status_detail_set(STATUS_NOMEM, _("cannot allocate the KV cache and buffers for a "
+                                               "context of %zu tokens"),
+                               m->n_ctx);
+        goto fail;
+    }
+    *out = m;
+    return STATUS_OK;
+fail:
+    model_close(m);
+    return st;
+}
+
+void model_close(struct model *m)
+{
+    if (!m)
+        return;
+    pool_free(m->pool);
+    free(m->layers);
+    free(m->k_cache);
+    free(m->v_cache);
+    free(m->x);
+    free(m->xb);
+    free(m->q);
+    free(m->k);
+    free(m->v);
+    free(m->att_out);
+    free(m->ffa);
+    free(m->ffb);
+    free(m->rope);
+    free(m->att);
+    free(m->kvrow);
+    free(m->act);
+    free(m);
+}
+
+/* ---- Kernels --------------------------------------------------------------------------- */
+
+/* f32 dot with eight running sums (vectorizable), combined in a fixed order. */
+static float dot_f32(const float *a, const float *b, size_t n)
+{
+    float s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            s[j] += a[i + j] * b[i + j];
+    for (; i < n; i++)
+        s[0] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+/* y = rmsnorm(x) * w, as ggml: sum of squares in double, scale in float. */
+static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    float mean = (float)(sum / (double)n);
+    float scale = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (x[i] * scale) * w[i];
+}
+
+/* cos/sin of pos * base^(-2i/n_rot), the angles built as a running product in float32 as
+ * ggml does, so that the rounding matches llama.cpp. */
+static void rope_table(float *cs, float pos, size_t n_rot, float theta_scale)
+{
+    float theta = pos;
+    for (size_t i = 0; i < n_rot / 2; i++) {
+        cs[2 * i] = cosf(theta);
+        cs[2 * i + 1] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+/* Rotate adjacent pairs (x[2i], x[2i+1]) of each of n_heads heads of hd values. */
+static void rope_apply(float *x, size_t n_heads, size_t hd, size_t n_rot, const float *cs)
+{
+    for (size_t h = 0; h < n_heads; h++) {
+        float *v = x + h * hd;
+        for (size_t i = 0; i < n_rot / 2; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1];
+            float a = v[2 * i], b = v[2 * i + 1];
+            v[2 * i] = a * c - b * s;
+            v[2 * i + 1] = a * s + b * c;
+        }
+    }
+}
+
+/* Y[t][o] = W[o] . X[t] for t < n_tok, o < n_out. */
+struct mm_job {
+    const struct mat *w;
+    const float *x;
+    size_t n_tok, x_stride;
+    float *y;
+    size_t y_stride;
+    unsigned char *act;
+    size_t act_stride;
+};
+
+static void mm_f32_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_job *j = ctx;
+    const float *w = j->w->data;
+    size_t n_in = j->w->n_in;
+    (void)thread;
+    if (j->n_tok == 1) {
+        for (size_t o = begin; o < end; o++)
+            j->y[o] = dot_f32(w + o * n_in, j->x, n_in);
+        return;
+    }
+    /* tasks are blocks of MM_BLOCK rows, each one identical BLAS call whatever the split */
+    for (size_t b = begin; b < end; b++) {
+        size_t r0 = b * MM_BLOCK;
+        size_t r1 = r0 + MM_BLOCK < j->w->n_out ? r0 + MM_BLOCK : j->w->n_out;
+#if HAVE_CBLAS_H
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n_tok, (int)(r1 - r0),
+                    (int)n_in, 1.0f, j->x, (int)j->x_stride, w + r0 * n_in, (int)n_in, 0.0f,
+                    j->y + r0, (int)j->y_stride);
+#else
+        for (size_t t = 0; t < j->n_tok; t++)
+            for (size_t o = r0; o < r1; o++)
+                j->y[t * j->y_stride + o] = dot_f32(w + o * n_in, j->x + t * j->x_stride, n_in);
+#endif
+    }
+}
+
+static void mm_quant_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_job *j = ctx;
+    const struct mat *w = j->w;
+    (void)thread;
+    /* blocks of rows, every token per block, so a block's weights are read from cache */
+    for (size_t r0 = begin; r0 < end; r0 += MM_BLOCK) {
+        size_t r1 = r0 + MM_BLOCK < end ? r0 + MM_BLOCK : end;
+        for (size_t t = 0; t < j->n_tok; t++)
+            quant_matvec(w->type, w->data, w->row_bytes, w->n_in, r0, r1,
+                         j->act + t * j->act_stride, j->y + t * j->y_stride);
+    }
+}
+
+static void mm_act_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_job *j = ctx;
+    (void)thread;
+    for (size_t t = begin; t < end; t++)
+        quant_quantize_act(j->w->type, j->x + t * j->x_stride,
+                           j->act + t * j->act_stride, j->w->n_in);
+}
+
+static void matmul(struct model *m, const struct mat *w, const float *x, size_t x_stride,
+                   size_t n_tok, float *y, size_t y_stride)
+{
+    struct mm_job j = {w, x, n_tok, x_stride, y, y_stride, m->act, m->act_stride};
+    if (w->type == DTYPE_F32) {
+        if (n_tok == 1)
+            pool_run(m->pool, w->n_out, mm_f32_task, &j);
+        else
+            pool_run(m->pool, (w->n_out + MM_BLOCK - 1) / MM_BLOCK, mm_f32_task, &j);
+        return;
+    }
+    if (n_tok == 1)
+        mm_act_task(&j, 0, 1, 0);
+    else
+        pool_run(m->pool, n_tok, mm_act_task, &j);
+    pool_run(m->pool, w->n_out, mm_quant_task, &j);
+}
+
+/* ---- KV cache -------------------------------------------------------------------------- */
+
+static size_t kv_off(const struct model *m, size_t layer, size_t pos)
+{
+    return (layer * m->n_ctx + pos) * m->kv_dim;
+}
+
+static void kv_store(struct model *m, void *cache, size_t off, const float *src, size_t n)
+{
+    if (m->kv_f16) {
+        uint16_t *d = (uint16_t *)cache + off;
+        for (size_t i = 0; i < n; i++)
+            d[i] = quant_fp32_to_fp16(src[i]);
+    } else {
+        memcpy((float *)cache + off, src, n * sizeof(float));
+    }
+}
+
+/* Pointer to n cache values as f32 (converted into tmp for an f16 cache). */
+static const float *kv_load(const struct model *m, const void *cache, size_t off, float *tmp,
+                            size_t n)
+{
+    if (!m->kv_f16)
+        return (const float *)cache + off;
+    const uint16_t *s = (const uint16_t *)cache + off;
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = quant_fp16_to_fp32(s[i]);
+    return tmp;
+}
+
+/* ---- Attention ------------------------------------------------------------------------- */
+
+struct att_job {
+    struct model *m;
+    size_t layer, pos, n_tok;
+};
+
+/* One task = one (token, query head) pair. */
+static void att_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct att_job *j = ctx;
+    struct model *m = j->m;
+    size_t hd = m->hd, group = m->n_head / m->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *att = m->att + (size_t)thread * m->n_ctx;
+    float *tmp = m->kvrow + (size_t)thread * 2 * hd;
+    for (size_t task = begin; task < end; task++) {
+        size_t t = task / m->n_head, h = task % m->n_head, kvh = h / group;
+        size_t qpos = j->pos + t;
+        size_t lo = 0;
+        if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
+            lo = qpos + 1 - (size_t)m->swa;
+        const float *q = m->q + t * m->q_dim + h * hd;
+        float mx = -INFINITY;
+        for (size_t p = lo; p <= qpos; p++) {
+            const float *k = kv_load(m, m->k_cache, kv_off(m, j->layer, p) + kvh * hd, tmp, hd);
+            float s = dot_f32(q, k, hd) * scale;
+            att[p] = s;
+            if (s > mx)
+                mx = s;
+        }
+        /* subtract the max before expf so nothing overflows; sum in double as ggml */
+        double sum = 0.0;
+        for (size_t p = lo; p <= qpos; p++) {
+            float e = expf(att[p] - mx);
+            att[p] = e;
+            sum += (double)e;
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = m->att_out + t * m->q_dim + h * hd;
+        for (size_t i = 0; i < hd; i++)
+            o[i] = 0.0f;
+        for (size_t p = lo; p <= qpos; p++) {
+            const float *v =
+                kv_load(m, m->v_cache, kv_off(m, j->layer, p) + kvh * hd, tmp + hd, hd);
+            float a = att[p] * inv;
+            for (size_t i = 0; i < hd; i++)
+                o[i] += a * v[i];
+        }
+    }
+}
+
+/* ---- Forward --------------------------------------------------------------------------- */
+
+static void embed(struct model *m, int32_t tok, float *dst)
+{
+    const struct mat *e = &m->tok_embd;
+    const unsigned char *row = (const unsigned char *)e->data + (size_t)tok * e->row_bytes;
+    quant_dequantize_row(e->type, row, dst, m->n_embd);
+}
+
+/* Evaluate n <= n_batch tokens at pos (cache already holds pos positions). */
+static void forward(struct model *m, const int32_t *tokens, size_t n, size_t pos, float *logits,
+                    bool all_logits)
+{
+    size_t dim = m->n_embd;
+    for (size_t t = 0; t < n; t++) {
+        embed(m, tokens[t], m->x + t * dim);
+        rope_table(m->rope + t * m->n_rot, (float)(pos + t), m->n_rot, m->rope_theta_scale);
+    }
+    for (size_t l = 0; l < m->n_layer; l++) {
+        const struct layer *L = &m->layers[l];
+        for (size_t t = 0; t < n; t++)
+            rmsnorm(m->xb + t * dim, m->x + t * dim, L->attn_norm, dim, m->eps);
+        matmul(m, &L->wq, m->xb, dim, n, m->q, m->q_dim);
+        matmul(m, &L->wk, m->xb, dim, n, m->k, m->kv_dim);
+        matmul(m, &L->wv, m->xb, dim, n, m->v, m->kv_dim);
+        for (size_t t = 0; t < n; t++) {
+            const float *cs = m->rope + t * m->n_rot;
+            rope_apply(m->q + t * m->q_dim, m->n_head, m->hd, m->n_rot, cs);
+            rope_apply(m->k + t * m->kv_dim, m->n_head_kv, m->hd, m->n_rot, cs);
+            kv_store(m, m->k_cache, kv_off(m, l, pos + t), m->k + t * m->kv_dim, m->kv_dim);
+            kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
+        }
+        struct att_job aj = {m, l, pos, n};
+        pool_run(m->pool, n * m->n_head, att_task, &aj);
+        /* x += Wo att_out: computed into xb, then added */
+        matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
+        for (size_t i = 0; i < n * dim; i++)
+            m->x[i] += m->xb[i];
+
+        for (size_t t = 0; t < n; t++)
+            rmsnorm(m->xb + t * dim, m->x + t * dim, L->ffn_norm, dim, m->eps);
+        matmul(m, &L->wgate, m->xb, dim, n, m->ffa, m->n_ff);
+        matmul(m, &L->wup, m->xb, dim, n, m->ffb, m->n_ff);
+        for (size_t i = 0; i < n * m->n_ff; i++) {
+            float gv = m->ffa[i];
+            m->ffa[i] = gv / (1.0f + expf(-gv)) * m->ffb[i];
+        }
+        matmul(m, &L->wdown, m->ffa, m->n_ff, n, m->xb, dim);
+        for (size_t i = 0; i < n * dim; i++)
+            m->x[i] += m->xb[i];
+    }
+    if (!logits)
+        return;
+    size_t first = all_logits ? 0 : n - 1;
+    for (size_t t = first; t < n; t++)
+        rmsnorm(m->xb + t * dim, m->x + t * dim, m->output_norm, dim, m->eps);
+    matmul(m, &m->output, m->xb + first * dim, dim, n - first, logits, m->n_vocab);
+}
+
+enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
+                       float *logits, bool all_logits)
+{
+    if (pos > m->n_past)
+        return status_detail_set(STATUS_INVALID, _("evaluation at position %zu, but only %zu "
+                                                   "positions are cached"),
+                                 pos, m->n_past);
+    if (n > m->n_ctx || pos > m->n_ctx - n)
+        return status_detail_set(STATUS_CONTEXT_FULL, _("%zu tokens at position %zu do not fit "
+                                                        "a context of %zu"),
+                                 n, pos, m->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (size_t)tokens[i] >= m->n_vocab)
+            return status_detail_set(STATUS_INVALID, _("token id %ld is out of range (vocabulary "
+                                                       "of %zu)"),
+                                     (long)tokens[i], m->n_vocab);
+    m->n_past = pos;
+    for (size_t done = 0; done < n;) {
+        size_t c = n - done < m->n_batch ? n - done : m->n_batch;
+        bool last = done + c == n;
+        float *out = NULL;
+        if (logits && all_logits)
+            out = logits + done * m->n_vocab;
+        else if (logits && last)
+            out = logits;
+        forward(m, tokens + done, c, pos + done, out, all_logits);
+        done += c;
+        m->n_past = pos + done;
+    }
+    return STATUS_OK;
+}
+
+void model_reset(struct model *m)
+{
+    m->n_past = 0;
+}
+
+enum status model_shift(struct model *m, size_t n_keep, size_t n_discard)
+{
+    if (n_keep > m->n_past)
+        return status_detail_set(STATUS_INVALID, _("cannot keep %zu of %zu cached positions"),
+                                 n_keep, m->n_past);
+    if (n_discard == 0)
+        n_discard = (m->n_past - n_keep) / 2;
+    if (n_discard > m->n_past - n_keep)
+        return status_detail_set(STATUS_INVALID, _("cannot drop %zu of %zu cached positions"),
+                                 n_discard, m->n_past - n_keep);
+    if (n_discard == 0)
+        return STATUS_OK;
+    float *cs = m->rope; /* n_rot floats of scratch */
+    rope_table(cs, -(float)n_discard, m->n_rot, m->rope_theta_scale);
+    float *tmp = m->kvrow;
+    for (size_t l = 0; l < m->n_layer; l++) {
+        for (size_t p = n_keep + n_discard; p < m->n_past; p++) {
+            size_t src = kv_off(m, l, p), dst = kv_off(m, l, p - n_discard);
+            /* K: load, rotate back by n_discard positions, store at the new place */
+            for (size_t h = 0; h < m->n_head_kv; h++) {
+                const float *k = kv_load(m, m->k_cache, src + h * m->hd, tmp, m->hd);
+                if (k != tmp)
+                    memcpy(tmp, k, m->hd * sizeof(float));
+                rope_apply(tmp, 1, m->hd, m->n_rot, cs);
+                kv_store(m, m->k_cache, dst + h * m->hd, tmp, m->hd);
+            }
+            size_t esz = m->kv_f16 ? sizeof(uint16_t) : sizeof(float);
+            memmove((unsigned char *)m->v_cache + dst * esz,
+                    (unsigned char *)m->v_cache + src * esz, m->kv_dim * esz);
+        }
+    }
+    m->n_past -= n_discard;
+    return STATUS_OK;
+}
+
+size_t model_n_past(const struct model *m) { return m->n_past; }
+size_t model_n_ctx(const struct model *m) { return m->n_ctx; }
+size_t model_n_vocab(const struct model *m) { return m->n_vocab; }
+size_t model_n_embd(const struct model *m) { return m->n_embd; }
+size_t model_n_layer(const struct model *m) { return m->n_layer; }
+size_t model_n_head(const struct model *m) { return m->n_head; }
+size_t model_n_head_kv(const struct model *m) { return m->n_head_kv; }
+size_t model_n_ff(const struct model *m) { return m->n_ff; }
+size_t model_n_params(const struct model *m) { return m->n_params; }
+int model_n_threads(const struct model *m) { return pool_n_threads(m->pool); }
+int64_t model_sliding_window(const struct model *m) { return m->swa; }
+bool model_output_tied(const struct model *m) { return m->tied; }

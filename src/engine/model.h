@@ -1,0 +1,87 @@
+/* model.h -- Mistral/Llama forward pass over GGUF weights (arch "llama"), with a KV cache.
+ *
+ * The math is that of llama.cpp for arch "llama" (see shared/golden/README.md section 3):
+ *   x = token_embd[token]
+ *   per layer: h = rmsnorm(x) * attn_norm; q, k, v = Wq h, Wk h, Wv h;
+ *              q, k rotated by RoPE on adjacent pairs (x[2i], x[2i+1]) of each head;
+ *              query head j reads kv head j / (n_head / n_head_kv) (GQA);
+ *              a = softmax(q.k / sqrt(hd) + causal mask [+ sliding window]) v;
+ *              x += Wo a; h = rmsnorm(x) * ffn_norm; x += Wdown(silu(Wgate h) * Wup h)
+ *   logits = Woutput (rmsnorm(x) * output_norm)      (Woutput = token_embd when absent)
+ * Quantized weights multiply activations quantized the way llama.cpp does (Q8_0 or Q8_K,
+ * see quant.h); F32 weights use f32 math (OpenBLAS sgemm for batches).
+ *
+ * Weights stay in the GGUF mapping (never copied): the struct gguf must outlive the model.
+ * The KV cache and all scratch are allocated by model_open(); evaluation allocates nothing.
+ *
+ * Context and positions: the cache holds positions 0 .. model_n_past()-1.  model_eval()
+ * at pos < n_past first forgets positions >= pos (rewind), so a caller may re-evaluate
+ * from any earlier point.  When pos + n would pass n_ctx the call fails with
+ * STATUS_CONTEXT_FULL; model_shift() then frees room (see there). */
+#ifndef MEMLLM_MODEL_H
+#define MEMLLM_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/status.h"
+
+struct gguf;
+
+/* Options for model_open(); start from model_params_init(). */
+struct model_params {
+    size_t n_ctx;       /* context length in tokens; 0 = the file's context_length */
+    size_t n_batch;     /* most tokens evaluated in one pass (longer batches are cut); 0 = 512 */
+    int n_threads;      /* 0 = one per online core */
+    bool kv_f16;        /* store K and V as IEEE f16 instead of f32 (half the memory) */
+    /* Sliding-window attention: 0 = as the file says (<arch>.attention.sliding_window,
+     * none when absent), < 0 = off, > 0 = this window (a query at position p sees keys at
+     * positions p - window + 1 .. p).  llama.cpp applies none for arch "llama". */
+    int64_t sliding_window;
+};
+
+void model_params_init(struct model_params *p);
+
+struct model; /* opaque */
+
+/* Read hyper-parameters and locate every tensor by name, checking shapes and types.
+ * STATUS_FORMAT / STATUS_UNSUPPORTED / STATUS_NOT_FOUND with a detail naming the key or
+ * tensor; STATUS_NOMEM for the cache.  g is borrowed for the model's lifetime.  *out is
+ * set only on success; free with model_close(). */
+enum status model_open(const struct gguf *g, const struct model_params *p, struct model **out);
+void model_close(struct model *m); /* NULL is a no-op */
+
+/* Evaluate tokens[0..n) at positions pos .. pos+n-1 (causal; pos <= model_n_past()).
+ * logits (may be NULL): with all_logits, n rows of model_n_vocab() floats (row r for
+ * position pos+r); otherwise one row, for the last token.  STATUS_INVALID for a token out
+ * of range or pos > n_past (nothing changed then), STATUS_CONTEXT_FULL when
+ * pos + n > n_ctx. */
+enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
+                       float *logits, bool all_logits);
+
+/* Forget the whole cache (n_past = 0). */
+void model_reset(struct model *m);
+
+/* Context shift: keep positions 0 .. n_keep-1, drop the next n_discard positions and move
+ * the rest down by n_discard.  Cached keys are re-rotated by -n_discard positions (RoPE
+ * rotations compose, so K at position p becomes K at p - n_discard without recomputing;
+ * the result matches a fresh evaluation up to rounding).  The following tokens continue
+ * at position model_n_past().  n_discard 0 = half of what follows n_keep.
+ * STATUS_INVALID when n_keep + n_discard > n_past. */
+enum status model_shift(struct model *m, size_t n_keep, size_t n_discard);
+
+size_t model_n_past(const struct model *m);
+size_t model_n_ctx(const struct model *m);
+size_t model_n_vocab(const struct model *m);
+size_t model_n_embd(const struct model *m);
+size_t model_n_layer(const struct model *m);
+size_t model_n_head(const struct model *m);
+size_t model_n_head_kv(const struct model *m);
+size_t model_n_ff(const struct model *m);
+size_t model_n_params(const struct model *m); /* weights, counted in values */
+int model_n_threads(const struct model *m);
+int64_t model_sliding_window(const struct model *m); /* 0 = none */
+bool model_output_tied(const struct model *m);       /* output.weight absent */
+
+#endif /* MEMLLM_MODEL_H */
