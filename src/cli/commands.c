@@ -10,6 +10,7 @@
 
 const struct cli_command cli_commands[] = {
     {"paths", N_("show where memllm keeps its files"), cli_paths_run},
+    {"info", N_("show what a GGUF model file holds"), cli_info_run},
     {NULL, NULL, NULL},
 };
 

@@ -7,3 +7,8 @@ tests_test_gguf_CFLAGS = $(TEST_CFLAGS)
 tests_test_gguf_LDADD = $(TEST_LDADD)
 
 EXTRA_DIST += tests/fuzz/fuzz_gguf.c
+
+## `memllm info`, the GGUF inspector, and its end-to-end test.
+src_libmemllm_a_SOURCES += src/cli/info.c
+TESTS += tests/e2e/info.sh
+EXTRA_DIST += tests/e2e/info.sh
