@@ -930,6 +930,13 @@ static void golden_check(const struct golden *gd)
     assert_int_equal(gguf_arr_str(g, "tokenizer.ggml.tokens", 3 + 0x2E, &s, &len), STATUS_OK);
     assert_int_equal(len, 6);
     assert_memory_equal(s, "<0x2E>", 6);
+    /* every token reachable by index (and quickly: the tokenizer loads them this way) */
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < gd->n_vocab; i++) {
+        assert_int_equal(gguf_arr_str(g, "tokenizer.ggml.tokens", i, &s, &len), STATUS_OK);
+        total += len;
+    }
+    assert_true(total > gd->n_vocab);
     assert_int_equal(gguf_arr_int(g, "tokenizer.ggml.token_type", 5, &v), STATUS_OK);
     assert_int_equal(v, 6); /* a byte token */
 

@@ -970,8 +970,21 @@ static void value_decode(enum gguf_vtype t, const unsigned char *p, struct gguf_
 
 void gguf_kv_value(const struct gguf *g, int64_t i, struct gguf_value *out)
 {
-    const unsigned char *end;
-    value_decode(g->kv[i].type, g->base + g->kv[i].val_off, out, &end);
+    const struct gguf_kv *kv = &g->kv[i];
+    const unsigned char *p = g->base + kv->val_off;
+    if (kv->type != GGUF_VTYPE_ARRAY) {
+        const unsigned char *end;
+        value_decode(kv->type, p, out, &end);
+        return;
+    }
+    /* the size is known from parsing: no walk over (say) 32000 strings per lookup */
+    memset(out, 0, sizeof *out);
+    out->type = GGUF_VTYPE_ARRAY;
+    out->v.arr.type = (enum gguf_vtype)rd_u32(p);
+    out->v.arr.len = rd_u64(p + 4);
+    out->v.arr.data = p + 12;
+    out->v.arr.bytes = kv->val_bytes - 12;
+    out->v.arr.encoded = true;
 }
 
 void gguf_iter_init(struct gguf_iter *it, const struct gguf_value *arr)

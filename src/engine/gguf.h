@@ -109,7 +109,7 @@ struct gguf_value {
             /* Elements.  From the reader (encoded = true): the file's encoding,
              * numeric elements packed little-endian (possibly unaligned).  Built by a
              * caller for the writer (encoded = false): a packed C array for numeric
-             * types, `const char *const *` (NUL-terminated) for STRING, and
+             * types (`bool` for BOOL), `const char *const *` (NUL-terminated) for STRING, and
              * `const struct gguf_value *` for ARRAY.  Borrowed. */
             const void *data;
             uint64_t bytes; /* encoded size in bytes (reader only) */
@@ -176,7 +176,8 @@ int64_t gguf_find_tensor(const struct gguf *g, const char *name); /* -1 if absen
 const char *gguf_tensor_name(const struct gguf *g, int64_t i);    /* NUL-terminated; borrowed */
 enum dtype gguf_tensor_type(const struct gguf *g, int64_t i);
 uint32_t gguf_tensor_n_dims(const struct gguf *g, int64_t i);   /* 1 .. GGUF_MAX_DIMS */
-uint64_t gguf_tensor_dim(const struct gguf *g, int64_t i, uint32_t d); /* ne0 first; 1 past n_dims */
+/* Size of dimension d, ne0 (the contiguous one) first; 1 for d >= n_dims. */
+uint64_t gguf_tensor_dim(const struct gguf *g, int64_t i, uint32_t d);
 uint64_t gguf_tensor_n_elements(const struct gguf *g, int64_t i);
 size_t gguf_tensor_size(const struct gguf *g, int64_t i);       /* bytes of its data */
 const void *gguf_tensor_data(const struct gguf *g, int64_t i);  /* into the mapping; borrowed */

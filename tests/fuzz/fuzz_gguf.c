@@ -2,8 +2,8 @@
  *
  * Build (from the source root, with a configured build directory BUILD for config.h):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src -I BUILD \
- *       tests/fuzz/fuzz_gguf.c src/engine/gguf.c src/engine/dtype.c src/util/status.c src/util/utf8.c \
- *       -o fuzz_gguf
+ *       tests/fuzz/fuzz_gguf.c src/engine/gguf.c src/engine/dtype.c \
+ *       src/util/status.c src/util/utf8.c -o fuzz_gguf
  *   ./fuzz_gguf -max_total_time=60 tests/fuzz/corpus_gguf */
 #include "config.h"
 
