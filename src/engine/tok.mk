@@ -1,0 +1,9 @@
+## src/engine/tok -- SentencePiece-BPE tokenizer (GGUF tokenizer.ggml.model = "llama").
+src_libmemllm_a_SOURCES += src/engine/tok.c src/engine/tok.h
+
+check_PROGRAMS += tests/test_tok
+tests_test_tok_SOURCES = tests/test_tok.c
+tests_test_tok_CFLAGS = $(TEST_CFLAGS)
+tests_test_tok_LDADD = $(TEST_LDADD)
+
+EXTRA_DIST += tests/fuzz/fuzz_tok.c
