@@ -1732,6 +1732,25 @@ fail:
     return st;
 }
 
+/* Make the rename durable: fsync the directory holding path[0..len) (best effort; tmp is
+ * a scratch copy of the path that may be modified). */
+static void sync_parent_dir(char *tmp, size_t len)
+{
+    while (len > 0 && tmp[len - 1] != '/')
+        len--;
+    if (len == 0) {
+        tmp[0] = '.';
+        tmp[1] = '\0';
+    } else {
+        tmp[len] = '\0';
+    }
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 static bool write_all(FILE *f, const void *p, size_t n)
 {
     return fwrite(p, 1, n, f) == n;
@@ -1786,6 +1805,7 @@ enum status gguf_writer_write(struct gguf_writer *w, const char *path)
         st = status_detail_set(STATUS_IO, "%s: %s", path, strerror(errno));
         goto fail_unlink;
     }
+    sync_parent_dir(tmp, plen);
     free(tmp);
     free(b.p);
     return STATUS_OK;

@@ -6,7 +6,7 @@ tests_test_gguf_SOURCES = tests/test_gguf.c
 tests_test_gguf_CFLAGS = $(TEST_CFLAGS)
 tests_test_gguf_LDADD = $(TEST_LDADD)
 
-EXTRA_DIST += tests/fuzz/fuzz_gguf.c
+EXTRA_DIST += tests/fuzz/fuzz_gguf.c tests/fuzz/corpus_gguf
 
 ## `memllm info`, the GGUF inspector, and its end-to-end test.
 src_libmemllm_a_SOURCES += src/cli/info.c
