@@ -7,3 +7,6 @@ tests_test_tok_CFLAGS = $(TEST_CFLAGS)
 tests_test_tok_LDADD = $(TEST_LDADD)
 
 EXTRA_DIST += tests/fuzz/fuzz_tok.c
+EXTRA_DIST += tests/fuzz/corpus_tok/enc_text tests/fuzz/corpus_tok/enc_special \
+	tests/fuzz/corpus_tok/enc_invalid tests/fuzz/corpus_tok/stream_bytes \
+	tests/fuzz/corpus_tok/vocab
