@@ -1,0 +1,344 @@
+/* quant_avx512.c -- AVX-512 (F, BW, VL, VNNI) dot products and mat-vec kernels.
+ *
+ * Compiled for that instruction set through a target pragma (the rest of the build stays
+ * generic x86-64); quant.c calls quant_avx512_register() only on a CPU that has it.  As in
+ * quant_avx2.c, each kernel is one inline body over NR rows (NR = 4 or 1) doing the same
+ * operations per row, so mat-vec and single dots agree bit for bit. */
+#include "config.h"
+#include "engine/quant.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(                                                                 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))),           \
+    apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+
+#define Z_INLINE static inline __attribute__((always_inline))
+
+Z_INLINE float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+Z_INLINE float hsum16(__m512 v)
+{
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+}
+
+Z_INLINE float f16(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+/* ---- Q8_0 x Q8_0: |w| (u8) . y * sign(w) (s8) with VNNI, one block per 256 bits ---- */
+
+Z_INLINE void q8_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
+                        const struct quant_block_q8_0 *x, float *out)
+{
+    __m256 acc[4];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i qy = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        float dy = f16(x[i].d);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q8_0 *b = (const struct quant_block_q8_0 *)(w + r * rb) + i;
+            __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
+            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qw),
+                                            _mm256_sign_epi8(qy, qw));
+            __m256 d = _mm256_set1_ps(f16(b->d) * dy);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum8(acc[r]);
+}
+
+/* ---- Q4_0 x Q8_0: q (u8, 0..15) . y with VNNI, started from -8 * sum(y) (shared) ---- */
+
+Z_INLINE void q4_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
+                        const struct quant_block_q8_0 *x, float *out)
+{
+    const __m256i lo4 = _mm256_set1_epi8(15);
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc[4];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm256_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i qy = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, qy));
+        float dy = f16(x[i].d);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
+            __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
+            __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+            __m256i p = _mm256_dpbusd_epi32(neg, qq, qy);
+            __m256 d = _mm256_set1_ps(f16(b->d) * dy);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum8(acc[r]);
+}
+
+/* ---- Q4_K / Q5_K x Q8_K: 64 values per 512-bit step (sub-blocks 2c and 2c + 1) ---- */
+
+/* 8 scales (bytes) as int16 in the low 128 bits of a 512-bit register. */
+Z_INLINE __m512i k4_scales16(const uint8_t *s12, __m128i *mins16)
+{
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; s++)
+        quant_k4_scale_min(s, s12, &sc[s], &m[s]);
+    __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
+    *mins16 = _mm_unpacklo_epi8(m8, m8); /* m0 m0 m1 m1 ... as bytes */
+    return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+}
+
+/* int16 lanes 0..15 = scale[2c], 16..31 = scale[2c + 1] */
+Z_INLINE __m512i k4_scale_pair(__m512i sc16, int c)
+{
+    __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * c))),
+                                     _mm256_set1_epi16((short)(2 * c + 1)), 1);
+    return _mm512_permutexvar_epi16(idx, sc16);
+}
+
+Z_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
+                        const struct quant_block_q8_K *x, float *out)
+{
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    __m512 acc[4];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q4_K *b = (const struct quant_block_q4_K *)(w + r * rb) + i;
+            __m128i m16;
+            __m512i sc16 = k4_scales16(b->scales, &m16);
+            __m256i mins = _mm256_madd_epi16(bsums, _mm256_cvtepu8_epi16(m16));
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+                __m512i qq = _mm512_and_si512(
+                    _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), lo4);
+                __m512i y = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qq, y), k4_scale_pair(sc16, c));
+            }
+            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
+            __m512 dmin = _mm512_set1_ps(f16(b->dmin) * x[i].d);
+            acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum16(acc[r]);
+}
+
+Z_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
+                        const struct quant_block_q8_K *x, float *out)
+{
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    const __m512i one = _mm512_set1_epi8(1);
+    __m512 acc[4];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q5_K *b = (const struct quant_block_q5_K *)(w + r * rb) + i;
+            __m128i m16;
+            __m512i sc16 = k4_scales16(b->scales, &m16);
+            __m256i mins = _mm256_madd_epi16(bsums, _mm256_cvtepu8_epi16(m16));
+            /* [qh | qh >> 1]: bit 2c of each byte then serves both halves of chunk c */
+            __m256i h = _mm256_loadu_si256((const __m256i *)b->qh);
+            __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 1), 1);
+            __m512i sumi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
+                __m512i qq = _mm512_and_si512(
+                    _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), lo4);
+                __m512i hbit = _mm512_and_si512(_mm512_srl_epi16(hh, _mm_cvtsi32_si128(2 * c)), one);
+                qq = _mm512_or_si512(qq, _mm512_slli_epi16(hbit, 4));
+                __m512i y = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qq, y), k4_scale_pair(sc16, c));
+            }
+            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
+            __m512 dmin = _mm512_set1_ps(f16(b->dmin) * x[i].d);
+            acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum16(acc[r]);
+}
+
+/* ---- Q6_K x Q8_K: 64 values per step; stored values are q + 32 (u8 for maddubs) ---- */
+
+/* int16 lane j = scale[4t + j / 8] */
+Z_INLINE __m512i q6_scale_quad(__m512i sc16, int t)
+{
+    const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1,
+                                          1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * t))), sc16);
+}
+
+Z_INLINE void q6_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
+                        const struct quant_block_q8_K *x, float *out)
+{
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512 acc[4];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (size_t i = 0; i < nb; i++) {
+        __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q6_K *b = (const struct quant_block_q6_K *)(w + r * rb) + i;
+            __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+            __m512i sc16 = _mm512_castsi256_si512(sc);
+            __m256i corr = _mm256_madd_epi16(bsums, sc);
+            __m512i sumi = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+                __m512i qh2 =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                __m512i va = _mm512_or_si512(_mm512_and_si512(ql, lo4),
+                                             _mm512_slli_epi16(_mm512_and_si512(qh2, m3), 4));
+                __m512i vb = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4),
+                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh2, 4), m3), 4));
+                __m512i ya = _mm512_loadu_si512((const void *)(x[i].qs + 128 * h));
+                __m512i yb = _mm512_loadu_si512((const void *)(x[i].qs + 128 * h + 64));
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(va, ya),
+                                           q6_scale_quad(sc16, 2 * h));
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(vb, yb),
+                                           q6_scale_quad(sc16, 2 * h + 1));
+            }
+            sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
+            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
+            acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum16(acc[r]);
+}
+
+/* ---- F32, F16, BF16: 64 values a step in four accumulators, then a masked tail ---- */
+
+Z_INLINE __m512 ld_f32(const void *p, __mmask16 k)
+{
+    return _mm512_maskz_loadu_ps(k, p);
+}
+
+Z_INLINE __m512 ld_f16(const void *p, __mmask16 k)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+}
+
+Z_INLINE __m512 ld_bf16(const void *p, __mmask16 k)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+#define FLOAT_DOT_BODY(T, LOAD)                                                              \
+    const T *a = w, *b = x;                                                                  \
+    const __mmask16 all = 0xffff;                                                            \
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                              \
+    size_t i = 0;                                                                            \
+    for (; i + 64 <= n; i += 64) {                                                           \
+        s0 = _mm512_fmadd_ps(LOAD(a + i, all), LOAD(b + i, all), s0);                        \
+        s1 = _mm512_fmadd_ps(LOAD(a + i + 16, all), LOAD(b + i + 16, all), s1);              \
+        s2 = _mm512_fmadd_ps(LOAD(a + i + 32, all), LOAD(b + i + 32, all), s2);              \
+        s3 = _mm512_fmadd_ps(LOAD(a + i + 48, all), LOAD(b + i + 48, all), s3);              \
+    }                                                                                        \
+    for (; i < n; i += 16) {                                                                 \
+        __mmask16 k = n - i >= 16 ? all : (__mmask16)((1u << (n - i)) - 1);                  \
+        s0 = _mm512_fmadd_ps(LOAD(a + i, k), LOAD(b + i, k), s0);                            \
+    }                                                                                        \
+    return hsum16(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+
+static float avx512_dot_f32(size_t n, const void *w, const void *x)
+{
+    FLOAT_DOT_BODY(float, ld_f32)
+}
+
+static float avx512_dot_f16(size_t n, const void *w, const void *x)
+{
+    FLOAT_DOT_BODY(uint16_t, ld_f16)
+}
+
+static float avx512_dot_bf16(size_t n, const void *w, const void *x)
+{
+    FLOAT_DOT_BODY(uint16_t, ld_bf16)
+}
+
+#define QUANT_ENTRY(NAME, XBLOCK, QK)                                                        \
+    static float avx512_dot_##NAME(size_t n, const void *w, const void *x)                  \
+    {                                                                                        \
+        float out;                                                                           \
+        NAME##_rows(1, n / (QK), w, 0, x, &out);                                             \
+        return out;                                                                          \
+    }                                                                                        \
+    static void avx512_matvec_##NAME(const void *w, size_t rb, size_t n, size_t r0,          \
+                                     size_t r1, const void *x, float *y)                     \
+    {                                                                                        \
+        const unsigned char *base = w;                                                       \
+        const XBLOCK *xb = x;                                                                \
+        size_t r = r0;                                                                       \
+        for (; r + 4 <= r1; r += 4)                                                          \
+            NAME##_rows(4, n / (QK), base + r * rb, rb, xb, y + r);                          \
+        for (; r < r1; r++)                                                                  \
+            NAME##_rows(1, n / (QK), base + r * rb, rb, xb, y + r);                          \
+    }
+
+QUANT_ENTRY(q8_0, struct quant_block_q8_0, QUANT_QK)
+QUANT_ENTRY(q4_0, struct quant_block_q8_0, QUANT_QK)
+QUANT_ENTRY(q4_K, struct quant_block_q8_K, QUANT_QK_K)
+QUANT_ENTRY(q5_K, struct quant_block_q8_K, QUANT_QK_K)
+QUANT_ENTRY(q6_K, struct quant_block_q8_K, QUANT_QK_K)
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+void quant_avx512_register(struct quant_kernels *k)
+{
+    k->dot[DTYPE_F32] = avx512_dot_f32;
+    k->dot[DTYPE_F16] = avx512_dot_f16;
+    k->dot[DTYPE_BF16] = avx512_dot_bf16;
+    k->dot[DTYPE_Q8_0] = avx512_dot_q8_0;
+    k->matvec[DTYPE_Q8_0] = avx512_matvec_q8_0;
+    k->dot[DTYPE_Q4_0] = avx512_dot_q4_0;
+    k->matvec[DTYPE_Q4_0] = avx512_matvec_q4_0;
+    k->dot[DTYPE_Q4_K] = avx512_dot_q4_K;
+    k->matvec[DTYPE_Q4_K] = avx512_matvec_q4_K;
+    k->dot[DTYPE_Q5_K] = avx512_dot_q5_K;
+    k->matvec[DTYPE_Q5_K] = avx512_matvec_q5_K;
+    k->dot[DTYPE_Q6_K] = avx512_dot_q6_K;
+    k->matvec[DTYPE_Q6_K] = avx512_matvec_q6_K;
+}
+
+#else /* not x86 */
+
+void quant_avx512_register(struct quant_kernels *k)
+{
+    (void)k;
+}
+
+#endif
