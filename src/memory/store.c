@@ -1,0 +1,1991 @@
+/* store.c -- the SQLite triple store behind memllm's explicit memory (see store.h). */
+#include "config.h"
+
+#include "memory/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "memory/relations.h"
+#include "util/i18n.h"
+#include "util/log.h"
+#include "util/utf8.h"
+#include "util/xdg.h"
+
+/* "MLLM" in PRAGMA application_id marks a memllm database. */
+#define MEM_APPLICATION_ID 0x4d4c4c4d
+
+/* Largest relations.tsv mem_relations_load() reads. */
+#define MEM_RELATIONS_FILE_MAX (16u << 20)
+
+/* ---- schema and migrations ---------------------------------------------------------- */
+
+/* migrations[v] takes a database from user_version v to v + 1.  Steps are append-only:
+ * never edit one that has shipped, add a new one. */
+static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
+    /* 0 -> 1: the initial schema. */
+    "CREATE TABLE meta("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE entities("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+    "  emb BLOB,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE relations("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+    "  emb BLOB,"
+    "  single_valued INTEGER NOT NULL DEFAULT 0 CHECK (single_valued IN (0, 1)),"
+    "  wikidata_id TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE runs("
+    "  id INTEGER PRIMARY KEY,"
+    "  prompt TEXT NOT NULL,"
+    "  output TEXT,"
+    "  model TEXT,"
+    "  settings TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  finished_at INTEGER);"
+    "CREATE TABLE sources("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('sentence', 'document', 'user', 'import')),"
+    "  text TEXT,"
+    "  file TEXT,"
+    "  line INTEGER,"
+    "  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE triples("
+    "  id INTEGER PRIMARY KEY,"
+    "  subj INTEGER NOT NULL REFERENCES entities(id),"
+    "  rel INTEGER NOT NULL REFERENCES relations(id),"
+    "  obj INTEGER NOT NULL REFERENCES entities(id),"
+    "  source_id INTEGER REFERENCES sources(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  retired_at INTEGER,"
+    "  retire_reason TEXT,"
+    "  replaced_by INTEGER REFERENCES triples(id),"
+    "  conflict INTEGER NOT NULL DEFAULT 0 CHECK (conflict IN (0, 1)));"
+    /* At most one live copy of a triple, enforced by the database itself. */
+    "CREATE UNIQUE INDEX triples_live ON triples(subj, rel, obj) WHERE retired_at IS NULL;"
+    "CREATE INDEX triples_subj_rel ON triples(subj, rel);"
+    "CREATE INDEX triples_rel_obj ON triples(rel, obj);"
+    "CREATE INDEX triples_obj ON triples(obj);"
+    "CREATE INDEX triples_created ON triples(created_at);"
+    "CREATE INDEX triples_replaced_by ON triples(replaced_by) WHERE replaced_by IS NOT NULL;"
+    "CREATE INDEX triples_source ON triples(source_id);"
+    "CREATE INDEX sources_run ON sources(run_id) WHERE run_id IS NOT NULL;"
+    "CREATE INDEX sources_created ON sources(created_at);"
+    "CREATE INDEX runs_created ON runs(created_at);"
+    "CREATE TABLE run_calls("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  call_no INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('read', 'write')),"
+    "  raw TEXT NOT NULL,"
+    "  result TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, call_no)) WITHOUT ROWID;"
+    "CREATE TABLE reads("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER NOT NULL,"
+    "  call_no INTEGER NOT NULL,"
+    "  query TEXT NOT NULL,"
+    "  triple_id INTEGER NOT NULL REFERENCES triples(id),"
+    "  score REAL NOT NULL,"
+    "  FOREIGN KEY (run_id, call_no) REFERENCES run_calls(run_id, call_no) ON DELETE CASCADE);"
+    "CREATE INDEX reads_run ON reads(run_id, call_no);"
+    "CREATE INDEX reads_triple ON reads(triple_id);"
+    "INSERT INTO meta(key, value) VALUES ('schema.created_by', 'memllm " PACKAGE_VERSION "');",
+};
+
+/* ---- prepared statements ------------------------------------------------------------ */
+
+#define TRIPLE_COLS                                                                      \
+    "t.id, t.subj, t.rel, t.obj, s.name, r.name, o.name, t.source_id, t.created_at, "   \
+    "t.retired_at, t.retire_reason, t.replaced_by, t.conflict"
+#define TRIPLE_NCOLS 13
+#define TRIPLE_FROM                                                                      \
+    " FROM triples t JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel"  \
+    " JOIN entities o ON o.id = t.obj"
+#define SOURCE_COLS "src.id, src.kind, src.text, src.file, src.line, src.run_id, src.created_at"
+#define SOURCE_JOIN " LEFT JOIN sources src ON src.id = t.source_id"
+#define RUN_COLS "id, prompt, output, model, settings, created_at, finished_at"
+
+/* X(NAME, sql) */
+#define MEM_STMTS(X)                                                                     \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                          \
+    X(COMMIT, "COMMIT")                                                                  \
+    X(ROLLBACK, "ROLLBACK")                                                              \
+    X(SP, "SAVEPOINT mem_op")                                                            \
+    X(SP_RELEASE, "RELEASE mem_op")                                                      \
+    X(SP_ROLLBACK, "ROLLBACK TO mem_op")                                                 \
+    X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                 \
+    X(META_SET, "INSERT INTO meta(key, value) VALUES (?1, ?2)"                           \
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value")                \
+    X(ENT_FIND, "SELECT id FROM entities WHERE name = ?1")                               \
+    X(ENT_INSERT, "INSERT INTO entities(name, emb, created_at) VALUES (?1, ?2, ?3)")     \
+    X(ENT_NAME, "SELECT name FROM entities WHERE id = ?1")                               \
+    X(ENT_SET_EMB, "UPDATE entities SET emb = ?2 WHERE id = ?1")                         \
+    X(ENT_EACH, "SELECT id, name, emb FROM entities ORDER BY id")                        \
+    X(ENT_EACH_MISSING, "SELECT id, name, emb FROM entities WHERE emb IS NULL ORDER BY id") \
+    X(ENT_PREFIX, "SELECT id, name FROM entities WHERE name >= ?1 AND name < ?2"         \
+                  " AND name > ?3 ORDER BY name LIMIT ?4")                               \
+    X(ENT_CLEAR_EMB, "UPDATE entities SET emb = NULL WHERE emb IS NOT NULL")             \
+    X(REL_FIND, "SELECT id FROM relations WHERE name = ?1")                              \
+    X(REL_INSERT, "INSERT INTO relations(name, emb, created_at) VALUES (?1, ?2, ?3)")    \
+    X(REL_NAME, "SELECT name FROM relations WHERE id = ?1")                              \
+    X(REL_SET_EMB, "UPDATE relations SET emb = ?2 WHERE id = ?1")                        \
+    X(REL_EACH, "SELECT id, name, emb, single_valued FROM relations ORDER BY id")        \
+    X(REL_EACH_MISSING, "SELECT id, name, emb, single_valued FROM relations"             \
+                        " WHERE emb IS NULL ORDER BY id")                                \
+    X(REL_CLEAR_EMB, "UPDATE relations SET emb = NULL WHERE emb IS NOT NULL")            \
+    X(REL_SET_SV, "UPDATE relations SET single_valued = ?2 WHERE id = ?1")               \
+    X(REL_GET_SV, "SELECT single_valued FROM relations WHERE id = ?1")                   \
+    X(REL_SET_WD, "UPDATE relations SET wikidata_id = ?2 WHERE id = ?1")                 \
+    X(SRC_ADD, "INSERT INTO sources(kind, text, file, line, run_id, created_at)"         \
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
+    X(SRC_EXISTS, "SELECT 1 FROM sources WHERE id = ?1")                                 \
+    X(TRI_FIND_LIVE, "SELECT id FROM triples WHERE subj = ?1 AND rel = ?2 AND obj = ?3"  \
+                     " AND retired_at IS NULL")                                          \
+    X(TRI_OTHER_LIVE, "SELECT 1 FROM triples t JOIN relations r ON r.id = t.rel"         \
+                      " WHERE t.subj = ?1 AND t.rel = ?2 AND t.retired_at IS NULL"       \
+                      " AND r.single_valued = 1 LIMIT 1")                                \
+    X(TRI_INSERT, "INSERT INTO triples(subj, rel, obj, source_id, created_at, conflict)" \
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                    \
+    X(TRI_RETIRE, "UPDATE triples SET retired_at = ?2, retire_reason = ?3"               \
+                  " WHERE id = ?1 AND retired_at IS NULL")                               \
+    X(TRI_SET_REPLACED, "UPDATE triples SET replaced_by = ?2 WHERE id = ?1")             \
+    X(TRI_STATE, "SELECT subj, rel, obj, source_id, retired_at FROM triples WHERE id = ?1") \
+    X(TRI_GET, "SELECT " TRIPLE_COLS ", " SOURCE_COLS TRIPLE_FROM SOURCE_JOIN            \
+               " WHERE t.id = ?1")                                                       \
+    X(TRI_HISTORY, "WITH RECURSIVE chain(id) AS (SELECT ?1"                              \
+                   " UNION SELECT c2.replaced_by FROM triples c2 JOIN chain ON c2.id = chain.id" \
+                   "   WHERE c2.replaced_by IS NOT NULL"                                 \
+                   " UNION SELECT c3.id FROM triples c3 JOIN chain ON c3.replaced_by = chain.id)" \
+                   " SELECT " TRIPLE_COLS TRIPLE_FROM " WHERE t.id IN (SELECT id FROM chain)" \
+                   " ORDER BY t.created_at, t.id")                                       \
+    X(TRI_BY_SR, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
+                 " WHERE t.subj = ?1 AND t.rel = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
+    X(TRI_BY_RO, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
+                 " WHERE t.rel = ?1 AND t.obj = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
+    X(CONFLICTS, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
+                 " WHERE r.single_valued = 1 AND t.retired_at IS NULL AND EXISTS ("      \
+                 "  SELECT 1 FROM triples u WHERE u.subj = t.subj AND u.rel = t.rel"     \
+                 "  AND u.retired_at IS NULL AND u.id <> t.id)"                          \
+                 " ORDER BY t.subj, t.rel, t.id")                                        \
+    X(STATS, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM relations),"  \
+             " (SELECT count(*) FROM triples WHERE retired_at IS NULL),"                 \
+             " (SELECT count(*) FROM triples WHERE retired_at IS NOT NULL),"             \
+             " (SELECT count(*) FROM sources), (SELECT count(*) FROM runs)")             \
+    X(STATS_CONFLICTS, "SELECT count(*) FROM triples t JOIN relations r ON r.id = t.rel" \
+                       " WHERE r.single_valued = 1 AND t.retired_at IS NULL AND EXISTS (" \
+                       "  SELECT 1 FROM triples u WHERE u.subj = t.subj AND u.rel = t.rel" \
+                       "  AND u.retired_at IS NULL AND u.id <> t.id)")                   \
+    X(RUN_CREATE, "INSERT INTO runs(prompt, model, settings, created_at)"                \
+                  " VALUES (?1, ?2, ?3, ?4)")                                            \
+    X(RUN_CALL, "INSERT INTO run_calls(run_id, call_no, kind, raw, result, created_at)"  \
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                      \
+    X(RUN_READ, "INSERT INTO reads(run_id, call_no, query, triple_id, score)"            \
+                " VALUES (?1, ?2, ?3, ?4, ?5)")                                          \
+    X(RUN_FINISH, "UPDATE runs SET output = ?2, finished_at = ?3 WHERE id = ?1")         \
+    X(RUN_DELETE, "DELETE FROM runs WHERE id = ?1")                                      \
+    X(RUN_GET, "SELECT " RUN_COLS " FROM runs WHERE id = ?1")                            \
+    X(RUN_CALLS, "SELECT call_no, kind, raw, result, created_at FROM run_calls"          \
+                 " WHERE run_id = ?1 ORDER BY call_no")                                  \
+    X(RUN_READS, "SELECT rd.call_no, rd.query, rd.score, " TRIPLE_COLS ", " SOURCE_COLS  \
+                 " FROM reads rd JOIN triples t ON t.id = rd.triple_id"                  \
+                 " JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel"    \
+                 " JOIN entities o ON o.id = t.obj" SOURCE_JOIN                          \
+                 " WHERE rd.run_id = ?1 ORDER BY rd.call_no, rd.id")                     \
+    X(RUN_LIST, "SELECT " RUN_COLS " FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT ?2") \
+    X(QUICK_CHECK, "PRAGMA quick_check")                                                 \
+    X(FK_CHECK, "PRAGMA foreign_key_check")
+
+enum mem_stmt {
+#define MEM_STMT_ENUM_(name, sql) STMT_##name,
+    MEM_STMTS(MEM_STMT_ENUM_)
+#undef MEM_STMT_ENUM_
+    STMT_COUNT_
+};
+
+static const char *const mem_stmt_sql[STMT_COUNT_] = {
+#define MEM_STMT_SQL_(name, sql) sql,
+    MEM_STMTS(MEM_STMT_SQL_)
+#undef MEM_STMT_SQL_
+};
+
+/* Listing statements are built from fixed fragments per filter shape and cached:
+ * sort (4) x direction (2) x subject/relation/object mode (3 each) x retired (2). */
+enum { FIELD_ANY, FIELD_EXACT, FIELD_SUBSTRING };
+#define LIST_SHAPES (4 * 2 * 3 * 3 * 3 * 2)
+#define COUNT_SHAPES (3 * 3 * 3 * 2)
+
+struct mem {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[STMT_COUNT_];
+    sqlite3_stmt *list_stmt[LIST_SHAPES];
+    sqlite3_stmt *count_stmt[COUNT_SHAPES];
+    int op_depth;          /* nesting of internal atomic operations */
+    bool op_savepoint;     /* the outermost one is a savepoint inside mem_begin() */
+    char *emb_id;          /* recorded embedder, NULL when none */
+    size_t emb_dim;        /* 0 when none */
+    float *vec;            /* aligned copy of the vector handed to callbacks */
+    size_t vec_cap;
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static int64_t mem_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Map an SQLite result code to a status, with the path and SQLite's message in the
+ * detail and the log. */
+static enum status mem_sql_fail(const struct mem *m, int rc, const char *what)
+{
+    const char *msg = m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(rc);
+    log_msg(LOG_LEVEL_WARN, "store: %s: %s: %s (%d)", m->path, what, msg, rc);
+    enum status st;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        st = STATUS_DB_BUSY;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        st = STATUS_DB_CORRUPT;
+        break;
+    case SQLITE_NOMEM:
+        st = STATUS_NOMEM;
+        break;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+        st = STATUS_IO;
+        break;
+    default:
+        st = STATUS_DB;
+        break;
+    }
+    return status_detail_set(st, "%s: %s", m->path, msg);
+}
+
+/* prepare -> bind -> step -> reset: step once, reset on DONE or error. */
+static int mem_step(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        sqlite3_reset(st);
+    return rc;
+}
+
+static void mem_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void mem_bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id > 0)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static const char *mem_col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* A name: non-NULL, non-empty, valid UTF-8. */
+static enum status mem_check_name(const char *s, const char *what)
+{
+    if (!s || !s[0])
+        /* TRANSLATORS: %s is "entity", "relation", ... */
+        return status_detail_set(STATUS_INVALID, _("empty %s name"), what);
+    if (!utf8_valid(s, strlen(s)))
+        /* TRANSLATORS: %s is "entity", "relation", ... */
+        return status_detail_set(STATUS_ENCODING, _("%s name is not valid UTF-8"), what);
+    return STATUS_OK;
+}
+
+/* Free text: NULL allowed, else valid UTF-8. */
+static enum status mem_check_text(const char *s, const char *what)
+{
+    if (s && !utf8_valid(s, strlen(s)))
+        /* TRANSLATORS: %s names a field such as "source text" */
+        return status_detail_set(STATUS_ENCODING, _("%s is not valid UTF-8"), what);
+    return STATUS_OK;
+}
+
+/* Run one of the fixed statements that return no rows. */
+static enum status mem_exec_stmt(struct mem *m, enum mem_stmt s)
+{
+    int rc = mem_step(m->stmt[s]);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, mem_stmt_sql[s]);
+    return STATUS_OK;
+}
+
+/* ---- atomic operations: BEGIN IMMEDIATE, or a savepoint inside mem_begin() ---------- */
+
+static enum status mem_op_begin(struct mem *m)
+{
+    if (m->op_depth++ > 0)
+        return STATUS_OK;
+    m->op_savepoint = !sqlite3_get_autocommit(m->db);
+    enum status st = mem_exec_stmt(m, m->op_savepoint ? STMT_SP : STMT_BEGIN);
+    if (st != STATUS_OK)
+        m->op_depth = 0;
+    return st;
+}
+
+/* Finish the operation begun by mem_op_begin(): commit when st is OK, else undo.
+ * Returns st, or the commit's failure. */
+static enum status mem_op_end(struct mem *m, enum status st)
+{
+    if (--m->op_depth > 0)
+        return st;
+    if (m->op_savepoint) {
+        if (sqlite3_get_autocommit(m->db))
+            return st; /* SQLite already rolled the whole transaction back */
+        if (st == STATUS_OK)
+            return mem_exec_stmt(m, STMT_SP_RELEASE);
+        mem_exec_stmt(m, STMT_SP_ROLLBACK);
+        mem_exec_stmt(m, STMT_SP_RELEASE);
+        return st;
+    }
+    if (sqlite3_get_autocommit(m->db))
+        return st;
+    if (st == STATUS_OK) {
+        st = mem_exec_stmt(m, STMT_COMMIT);
+        if (st == STATUS_OK)
+            return STATUS_OK;
+    }
+    enum status saved = st;
+    mem_exec_stmt(m, STMT_ROLLBACK);
+    return saved;
+}
+
+enum status mem_begin(struct mem *m)
+{
+    if (!sqlite3_get_autocommit(m->db))
+        return status_detail_set(STATUS_INVALID, _("a transaction is already open"));
+    return mem_exec_stmt(m, STMT_BEGIN);
+}
+
+enum status mem_commit(struct mem *m)
+{
+    if (sqlite3_get_autocommit(m->db))
+        return status_detail_set(STATUS_INVALID, _("no transaction is open"));
+    enum status st = mem_exec_stmt(m, STMT_COMMIT);
+    if (st == STATUS_DB_BUSY)
+        return st; /* still open: the caller may retry the commit or roll back */
+    return st;
+}
+
+enum status mem_rollback(struct mem *m)
+{
+    if (sqlite3_get_autocommit(m->db))
+        return STATUS_OK;
+    return mem_exec_stmt(m, STMT_ROLLBACK);
+}
+
+bool mem_in_transaction(const struct mem *m)
+{
+    return !sqlite3_get_autocommit(m->db);
+}
+
+/* ---- string pool for owned results -------------------------------------------------- */
+
+struct mem_pool_node {
+    struct mem_pool_node *next;
+    max_align_t data[];
+};
+struct mem_pool {
+    struct mem_pool_node *head;
+    bool oom;
+};
+
+static void *mem_pool_alloc(struct mem_pool *p, size_t n)
+{
+    struct mem_pool_node *node = malloc(sizeof *node + n);
+    if (!node) {
+        p->oom = true;
+        return NULL;
+    }
+    node->next = p->head;
+    p->head = node;
+    return node->data;
+}
+
+static const char *mem_pool_strdup(struct mem_pool *p, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = mem_pool_alloc(p, n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void mem_pool_free(struct mem_pool *p)
+{
+    if (!p)
+        return;
+    while (p->head) {
+        struct mem_pool_node *next = p->head->next;
+        free(p->head);
+        p->head = next;
+    }
+    free(p);
+}
+
+/* ---- row readers -------------------------------------------------------------------- */
+
+/* Columns c .. c+12 (TRIPLE_COLS) into t; strings borrowed from the statement. */
+static void mem_row_triple(sqlite3_stmt *st, int c, struct mem_triple *t)
+{
+    t->id = sqlite3_column_int64(st, c);
+    t->subj = sqlite3_column_int64(st, c + 1);
+    t->rel = sqlite3_column_int64(st, c + 2);
+    t->obj = sqlite3_column_int64(st, c + 3);
+    t->subj_name = mem_col_text(st, c + 4);
+    t->rel_name = mem_col_text(st, c + 5);
+    t->obj_name = mem_col_text(st, c + 6);
+    t->source_id = sqlite3_column_int64(st, c + 7);
+    t->created_at = sqlite3_column_int64(st, c + 8);
+    t->retired_at = sqlite3_column_int64(st, c + 9);
+    t->retire_reason = mem_col_text(st, c + 10);
+    t->replaced_by = sqlite3_column_int64(st, c + 11);
+    t->conflict = sqlite3_column_int(st, c + 12) != 0;
+}
+
+static const char *const mem_source_kinds[] = {"sentence", "document", "user", "import"};
+
+const char *mem_source_kind_name(enum mem_source_kind k)
+{
+    if ((unsigned)k < sizeof mem_source_kinds / sizeof mem_source_kinds[0])
+        return mem_source_kinds[k];
+    return "?";
+}
+
+static enum mem_source_kind mem_source_kind_parse(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof mem_source_kinds / sizeof mem_source_kinds[0]; i++) {
+        if (strcmp(s, mem_source_kinds[i]) == 0)
+            return (enum mem_source_kind)i;
+    }
+    return MEM_SOURCE_KIND_IMPORT;
+}
+
+/* Columns c .. c+6 (SOURCE_COLS) into src; all zero when the join found nothing. */
+static void mem_row_source(sqlite3_stmt *st, int c, struct mem_source *src)
+{
+    memset(src, 0, sizeof *src);
+    if (sqlite3_column_type(st, c) == SQLITE_NULL)
+        return;
+    src->id = sqlite3_column_int64(st, c);
+    src->kind = mem_source_kind_parse(mem_col_text(st, c + 1));
+    src->text = mem_col_text(st, c + 2);
+    src->file = mem_col_text(st, c + 3);
+    src->line = sqlite3_column_int64(st, c + 4);
+    src->run_id = sqlite3_column_int64(st, c + 5);
+    src->created_at = sqlite3_column_int64(st, c + 6);
+}
+
+static void mem_own_triple(struct mem_pool *p, struct mem_triple *t)
+{
+    t->subj_name = mem_pool_strdup(p, t->subj_name);
+    t->rel_name = mem_pool_strdup(p, t->rel_name);
+    t->obj_name = mem_pool_strdup(p, t->obj_name);
+    t->retire_reason = mem_pool_strdup(p, t->retire_reason);
+}
+
+static void mem_own_source(struct mem_pool *p, struct mem_source *s)
+{
+    s->text = mem_pool_strdup(p, s->text);
+    s->file = mem_pool_strdup(p, s->file);
+}
+
+/* Step a statement whose rows are triples at column 0 and hand them to cb. */
+static enum status mem_each_triple(struct mem *m, sqlite3_stmt *st, mem_triple_cb cb, void *ctx)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mem_triple t;
+        mem_row_triple(st, 0, &t);
+        if (cb(ctx, &t) != 0) {
+            sqlite3_reset(st);
+            return STATUS_OK;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "triples");
+    return STATUS_OK;
+}
+
+/* ---- open and close ----------------------------------------------------------------- */
+
+static enum status mem_pragma_int(struct mem *m, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    enum status res = rc == SQLITE_OK ? STATUS_OK : mem_sql_fail(m, rc, sql);
+    sqlite3_finalize(st);
+    return res;
+}
+
+static enum status mem_exec(struct mem *m, const char *sql)
+{
+    int rc = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? STATUS_OK : mem_sql_fail(m, rc, "exec");
+}
+
+static enum status mem_not_memllm(const struct mem *m)
+{
+    return status_detail_set(STATUS_DB_CORRUPT, _("%s: not a memllm database"), m->path);
+}
+
+/* Refuse files that are not SQLite, not ours, or newer than this build; then apply the
+ * pending migration steps, each in its own transaction. */
+static enum status mem_migrate(struct mem *m)
+{
+    int64_t app = 0, version = 0, n_schema = 0;
+    enum status st = mem_pragma_int(m, "SELECT count(*) FROM sqlite_schema", &n_schema);
+    if (st == STATUS_OK)
+        st = mem_pragma_int(m, "PRAGMA application_id", &app);
+    if (st == STATUS_OK)
+        st = mem_pragma_int(m, "PRAGMA user_version", &version);
+    if (st == STATUS_DB_CORRUPT || st == STATUS_DB)
+        return status_detail_set(STATUS_DB_CORRUPT, "%s: %s", m->path, sqlite3_errmsg(m->db));
+    if (st != STATUS_OK)
+        return st;
+    if (app != MEM_APPLICATION_ID && (app != 0 || version != 0 || n_schema != 0))
+        return mem_not_memllm(m);
+    if (version > MEM_SCHEMA_VERSION)
+        return status_detail_set(STATUS_DB_SCHEMA,
+                                 _("%s: schema version %lld, this memllm reads up to %d"),
+                                 m->path, (long long)version, MEM_SCHEMA_VERSION);
+
+    while (version < MEM_SCHEMA_VERSION) {
+        st = mem_exec(m, "BEGIN IMMEDIATE");
+        if (st != STATUS_OK)
+            return st;
+        /* Another process may have migrated while we waited for the lock. */
+        st = mem_pragma_int(m, "PRAGMA user_version", &version);
+        if (st == STATUS_OK && version < MEM_SCHEMA_VERSION) {
+            char pragma[64];
+            st = mem_exec(m, mem_migrations[version]);
+            if (st == STATUS_OK && version == 0) {
+                snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", MEM_APPLICATION_ID);
+                st = mem_exec(m, pragma);
+            }
+            if (st == STATUS_OK) {
+                snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld",
+                         (long long)version + 1);
+                st = mem_exec(m, pragma);
+            }
+        }
+        if (st == STATUS_OK)
+            st = mem_exec(m, "COMMIT");
+        if (st != STATUS_OK) {
+            if (!sqlite3_get_autocommit(m->db))
+                sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+            return st;
+        }
+        st = mem_pragma_int(m, "PRAGMA user_version", &version);
+        if (st != STATUS_OK)
+            return st;
+    }
+    return STATUS_OK;
+}
+
+static enum status mem_load_embedder(struct mem *m)
+{
+    char *id = NULL, *dim = NULL;
+    enum status st = mem_meta_get(m, "embedder.id", &id);
+    if (st == STATUS_OK)
+        st = mem_meta_get(m, "embedder.dim", &dim);
+    free(m->emb_id);
+    m->emb_id = NULL;
+    m->emb_dim = 0;
+    if (st == STATUS_NOT_FOUND) {
+        free(id);
+        free(dim);
+        status_detail_clear();
+        return STATUS_OK;
+    }
+    if (st != STATUS_OK) {
+        free(id);
+        free(dim);
+        return st;
+    }
+    char *end = NULL;
+    unsigned long long d = strtoull(dim, &end, 10);
+    if (!end || *end || d == 0 || d > INT_MAX / sizeof(float)) {
+        free(id);
+        free(dim);
+        return status_detail_set(STATUS_DB_CORRUPT, _("%s: bad embedder dimension in meta"),
+                                 m->path);
+    }
+    free(dim);
+    m->emb_id = id;
+    m->emb_dim = (size_t)d;
+    return STATUS_OK;
+}
+
+enum status mem_open(const char *path, struct mem **out)
+{
+    if (!path || !path[0])
+        return status_detail_set(STATUS_INVALID, _("no database path given"));
+    struct mem *m = calloc(1, sizeof *m);
+    if (!m)
+        return STATUS_NOMEM;
+    enum status st = STATUS_NOMEM;
+    m->path = strdup(path);
+    if (!m->path)
+        goto fail;
+    bool in_memory = strcmp(path, ":memory:") == 0;
+    if (!in_memory && strncmp(path, "file:", 5) != 0) {
+        st = xdg_mkdirs_for(path);
+        if (st != STATUS_OK)
+            goto fail;
+    }
+    int rc = sqlite3_open_v2(path, &m->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, NULL);
+    if (rc != SQLITE_OK) {
+        st = mem_sql_fail(m, rc, "open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(m->db, 1);
+    sqlite3_busy_timeout(m->db, MEM_BUSY_TIMEOUT_DEFAULT_MS);
+
+    st = mem_migrate(m);
+    if (st != STATUS_OK)
+        goto fail;
+    if (!in_memory) {
+        /* WAL: readers never block the writer; a crash never loses a commit that
+         * returned (synchronous=NORMAL may lose the last ones on power loss, never
+         * corrupts). */
+        sqlite3_stmt *jm = NULL;
+        rc = sqlite3_prepare_v2(m->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(jm);
+        if (rc == SQLITE_ROW) {
+            const char *mode = mem_col_text(jm, 0);
+            if (!mode || strcmp(mode, "wal") != 0)
+                log_msg(LOG_LEVEL_WARN, "store: %s: journal mode is %s, not wal", path,
+                        mode ? mode : "?");
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(jm);
+        if (rc != SQLITE_OK) {
+            st = mem_sql_fail(m, rc, "journal_mode");
+            goto fail;
+        }
+        st = mem_exec(m, "PRAGMA synchronous = NORMAL");
+        if (st != STATUS_OK)
+            goto fail;
+    }
+    st = mem_exec(m, "PRAGMA foreign_keys = ON");
+    if (st != STATUS_OK)
+        goto fail;
+    for (int i = 0; i < STMT_COUNT_; i++) {
+        rc = sqlite3_prepare_v3(m->db, mem_stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &m->stmt[i], NULL);
+        if (rc != SQLITE_OK) {
+            st = mem_sql_fail(m, rc, mem_stmt_sql[i]);
+            goto fail;
+        }
+    }
+    st = mem_load_embedder(m);
+    if (st != STATUS_OK)
+        goto fail;
+    *out = m;
+    return STATUS_OK;
+fail:
+    mem_close(m);
+    return st;
+}
+
+void mem_close(struct mem *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < STMT_COUNT_; i++)
+        sqlite3_finalize(m->stmt[i]);
+    for (int i = 0; i < LIST_SHAPES; i++)
+        sqlite3_finalize(m->list_stmt[i]);
+    for (int i = 0; i < COUNT_SHAPES; i++)
+        sqlite3_finalize(m->count_stmt[i]);
+    if (m->db && !sqlite3_get_autocommit(m->db))
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    if (m->db && sqlite3_close(m->db) != SQLITE_OK)
+        log_msg(LOG_LEVEL_ERROR, "store: %s: close: %s", m->path, sqlite3_errmsg(m->db));
+    free(m->path);
+    free(m->emb_id);
+    free(m->vec);
+    free(m);
+}
+
+void mem_set_busy_timeout(struct mem *m, int ms)
+{
+    sqlite3_busy_timeout(m->db, ms < 0 ? 0 : ms);
+}
+
+const char *mem_path(const struct mem *m)
+{
+    return m->path;
+}
+
+enum status mem_check(struct mem *m)
+{
+    sqlite3_stmt *st = m->stmt[STMT_QUICK_CHECK];
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "quick_check");
+    }
+    const char *res = mem_col_text(st, 0);
+    if (!res || strcmp(res, "ok") != 0) {
+        enum status e = status_detail_set(STATUS_DB_CORRUPT, "%s: %s", m->path, res ? res : "?");
+        sqlite3_reset(st);
+        return e;
+    }
+    sqlite3_reset(st);
+    st = m->stmt[STMT_FK_CHECK];
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        enum status e = status_detail_set(
+            STATUS_DB_CORRUPT, _("%s: row %lld of table %s refers to a missing row of %s"),
+            m->path, (long long)sqlite3_column_int64(st, 1), mem_col_text(st, 0),
+            mem_col_text(st, 2));
+        sqlite3_reset(st);
+        return e;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "foreign_key_check");
+}
+
+/* ---- meta and embedder -------------------------------------------------------------- */
+
+enum status mem_meta_get(struct mem *m, const char *key, char **value)
+{
+    sqlite3_stmt *st = m->stmt[STMT_META_GET];
+    mem_bind_text(st, 1, key);
+    int rc = mem_step(st);
+    if (rc == SQLITE_DONE)
+        return status_detail_set(STATUS_NOT_FOUND, _("no meta key '%s'"), key);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "meta");
+    const char *v = mem_col_text(st, 0);
+    char *copy = strdup(v ? v : "");
+    sqlite3_reset(st);
+    if (!copy)
+        return STATUS_NOMEM;
+    *value = copy;
+    return STATUS_OK;
+}
+
+enum status mem_meta_set(struct mem *m, const char *key, const char *value)
+{
+    enum status st = mem_check_name(key, "meta");
+    if (st == STATUS_OK)
+        st = mem_check_text(value, "meta value");
+    if (st != STATUS_OK)
+        return st;
+    if (!value)
+        return status_detail_set(STATUS_INVALID, _("meta value is missing"));
+    sqlite3_stmt *s = m->stmt[STMT_META_SET];
+    mem_bind_text(s, 1, key);
+    mem_bind_text(s, 2, value);
+    return mem_exec_stmt(m, STMT_META_SET);
+}
+
+void mem_embedder_get(const struct mem *m, const char **id, size_t *dim)
+{
+    *id = m->emb_id;
+    *dim = m->emb_dim;
+}
+
+enum status mem_embedder_set(struct mem *m, const char *id, size_t dim)
+{
+    enum status st = mem_check_name(id, "embedder");
+    if (st != STATUS_OK)
+        return st;
+    if (dim == 0 || dim > INT_MAX / sizeof(float))
+        return status_detail_set(STATUS_OVERFLOW, _("embedding dimension %zu out of range"), dim);
+    if (m->emb_id && strcmp(m->emb_id, id) == 0 && m->emb_dim == dim)
+        return STATUS_OK;
+    char dimbuf[32];
+    snprintf(dimbuf, sizeof dimbuf, "%zu", dim);
+    st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_meta_set(m, "embedder.id", id);
+    if (st == STATUS_OK)
+        st = mem_meta_set(m, "embedder.dim", dimbuf);
+    if (st == STATUS_OK)
+        st = mem_exec_stmt(m, STMT_ENT_CLEAR_EMB);
+    if (st == STATUS_OK)
+        st = mem_exec_stmt(m, STMT_REL_CLEAR_EMB);
+    st = mem_op_end(m, st);
+    if (st != STATUS_OK) {
+        mem_load_embedder(m);
+        return st;
+    }
+    return mem_load_embedder(m);
+}
+
+enum status mem_embedder_check(struct mem *m, const char *id, size_t dim)
+{
+    if (!m->emb_id)
+        return mem_embedder_set(m, id, dim);
+    if (id && strcmp(m->emb_id, id) == 0 && m->emb_dim == dim)
+        return STATUS_OK;
+    return status_detail_set(STATUS_EMBEDDER_MISMATCH,
+                             _("%s was built with embedder '%s' (dimension %zu); "
+                               "this one is '%s' (dimension %zu)"),
+                             m->path, m->emb_id, m->emb_dim, id ? id : "?", dim);
+}
+
+/* A vector argument agrees with the recorded embedder. */
+static enum status mem_check_vec(const struct mem *m, const float *emb, size_t dim)
+{
+    if (!emb)
+        return STATUS_OK;
+    if (m->emb_dim == 0)
+        return status_detail_set(STATUS_INVALID,
+                                 _("no embedder is recorded in the database; cannot store "
+                                   "a vector"));
+    if (dim != m->emb_dim)
+        return status_detail_set(STATUS_INVALID,
+                                 _("vector has dimension %zu, the database uses %zu"), dim,
+                                 m->emb_dim);
+    return STATUS_OK;
+}
+
+static void mem_bind_vec(sqlite3_stmt *st, int i, const float *emb, size_t dim)
+{
+    if (emb)
+        sqlite3_bind_blob(st, i, emb, (int)(dim * sizeof(float)), SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---- entities and relations --------------------------------------------------------- */
+
+static enum status mem_find_id(struct mem *m, enum mem_stmt s, const char *name, const char *what,
+                               int64_t *id)
+{
+    enum status st = mem_check_name(name, what);
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[s];
+    mem_bind_text(q, 1, name);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE)
+        /* TRANSLATORS: first %s is "entity" or "relation", second its name */
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s named '%s'"), what, name);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, what);
+    *id = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return STATUS_OK;
+}
+
+enum status mem_entity_find(struct mem *m, const char *name, int64_t *id)
+{
+    return mem_find_id(m, STMT_ENT_FIND, name, "entity", id);
+}
+
+enum status mem_relation_find(struct mem *m, const char *name, int64_t *id)
+{
+    return mem_find_id(m, STMT_REL_FIND, name, "relation", id);
+}
+
+static enum status mem_ensure(struct mem *m, enum mem_stmt find, enum mem_stmt insert,
+                              const char *what, const char *name, const float *emb, size_t dim,
+                              int64_t *id, bool *created)
+{
+    int64_t found = 0;
+    enum status st = mem_find_id(m, find, name, what, &found);
+    if (st == STATUS_OK) {
+        *id = found;
+        if (created)
+            *created = false;
+        return STATUS_OK;
+    }
+    if (st != STATUS_NOT_FOUND)
+        return st;
+    status_detail_clear();
+    st = mem_check_vec(m, emb, dim);
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[insert];
+    mem_bind_text(q, 1, name);
+    mem_bind_vec(q, 2, emb, dim);
+    sqlite3_bind_int64(q, 3, mem_now_ms());
+    int rc = mem_step(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, what);
+    *id = sqlite3_last_insert_rowid(m->db);
+    if (created)
+        *created = true;
+    return STATUS_OK;
+}
+
+enum status mem_entity_ensure(struct mem *m, const char *name, const float *emb, size_t dim,
+                              int64_t *id, bool *created)
+{
+    return mem_ensure(m, STMT_ENT_FIND, STMT_ENT_INSERT, "entity", name, emb, dim, id, created);
+}
+
+enum status mem_relation_ensure(struct mem *m, const char *name, const float *emb, size_t dim,
+                                int64_t *id, bool *created)
+{
+    return mem_ensure(m, STMT_REL_FIND, STMT_REL_INSERT, "relation", name, emb, dim, id, created);
+}
+
+static enum status mem_name_of(struct mem *m, enum mem_stmt s, const char *what, int64_t id,
+                               char **name)
+{
+    sqlite3_stmt *q = m->stmt[s];
+    sqlite3_bind_int64(q, 1, id);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE)
+        /* TRANSLATORS: %s is "entity" or "relation" */
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), what, (long long)id);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, what);
+    char *copy = strdup(mem_col_text(q, 0));
+    sqlite3_reset(q);
+    if (!copy)
+        return STATUS_NOMEM;
+    *name = copy;
+    return STATUS_OK;
+}
+
+enum status mem_entity_name(struct mem *m, int64_t id, char **name)
+{
+    return mem_name_of(m, STMT_ENT_NAME, "entity", id, name);
+}
+
+enum status mem_relation_name(struct mem *m, int64_t id, char **name)
+{
+    return mem_name_of(m, STMT_REL_NAME, "relation", id, name);
+}
+
+/* Run an UPDATE ... WHERE id = ?1 and report NOT_FOUND when it touched no row. */
+static enum status mem_update_one(struct mem *m, enum mem_stmt s, const char *what, int64_t id)
+{
+    enum status st = mem_exec_stmt(m, s);
+    sqlite3_clear_bindings(m->stmt[s]);
+    if (st != STATUS_OK)
+        return st;
+    if (sqlite3_changes(m->db) == 0)
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), what, (long long)id);
+    return STATUS_OK;
+}
+
+enum status mem_relation_set_single_valued(struct mem *m, int64_t id, bool single_valued)
+{
+    sqlite3_stmt *q = m->stmt[STMT_REL_SET_SV];
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int(q, 2, single_valued ? 1 : 0);
+    return mem_update_one(m, STMT_REL_SET_SV, "relation", id);
+}
+
+enum status mem_relation_single_valued(struct mem *m, int64_t id, bool *single_valued)
+{
+    sqlite3_stmt *q = m->stmt[STMT_REL_GET_SV];
+    sqlite3_bind_int64(q, 1, id);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE)
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), "relation",
+                                 (long long)id);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "relation");
+    *single_valued = sqlite3_column_int(q, 0) != 0;
+    sqlite3_reset(q);
+    return STATUS_OK;
+}
+
+enum status mem_relation_set_wikidata_id(struct mem *m, int64_t id, const char *wikidata_id)
+{
+    enum status st = mem_check_text(wikidata_id, "Wikidata id");
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_REL_SET_WD];
+    sqlite3_bind_int64(q, 1, id);
+    mem_bind_text(q, 2, wikidata_id && wikidata_id[0] ? wikidata_id : NULL);
+    return mem_update_one(m, STMT_REL_SET_WD, "relation", id);
+}
+
+enum status mem_entity_set_emb(struct mem *m, int64_t id, const float *emb, size_t dim)
+{
+    enum status st = mem_check_vec(m, emb, dim);
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_ENT_SET_EMB];
+    sqlite3_bind_int64(q, 1, id);
+    mem_bind_vec(q, 2, emb, dim);
+    return mem_update_one(m, STMT_ENT_SET_EMB, "entity", id);
+}
+
+enum status mem_relation_set_emb(struct mem *m, int64_t id, const float *emb, size_t dim)
+{
+    enum status st = mem_check_vec(m, emb, dim);
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_REL_SET_EMB];
+    sqlite3_bind_int64(q, 1, id);
+    mem_bind_vec(q, 2, emb, dim);
+    return mem_update_one(m, STMT_REL_SET_EMB, "relation", id);
+}
+
+/* Iterate (id, name, emb[, single_valued]) rows; vectors copied to aligned scratch. */
+static enum status mem_each_named(struct mem *m, sqlite3_stmt *q, bool has_sv, mem_named_cb cb,
+                                  void *ctx)
+{
+    int rc;
+    enum status st = STATUS_OK;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct mem_named row = {0};
+        row.id = sqlite3_column_int64(q, 0);
+        row.name = mem_col_text(q, 1);
+        if (has_sv)
+            row.single_valued = sqlite3_column_int(q, 3) != 0;
+        const void *blob = sqlite3_column_blob(q, 2);
+        size_t bytes = (size_t)sqlite3_column_bytes(q, 2);
+        if (blob && bytes > 0) {
+            if (bytes % sizeof(float) != 0 || bytes / sizeof(float) != m->emb_dim) {
+                st = status_detail_set(STATUS_DB_CORRUPT,
+                                       _("%s: row %lld has a vector of %zu bytes, expected %zu"),
+                                       m->path, (long long)row.id, bytes,
+                                       m->emb_dim * sizeof(float));
+                break;
+            }
+            size_t dim = bytes / sizeof(float);
+            if (dim > m->vec_cap) {
+                float *v = realloc(m->vec, dim * sizeof(float));
+                if (!v) {
+                    st = STATUS_NOMEM;
+                    break;
+                }
+                m->vec = v;
+                m->vec_cap = dim;
+            }
+            memcpy(m->vec, blob, bytes);
+            row.emb = m->vec;
+            row.dim = dim;
+        }
+        if (cb(ctx, &row) != 0)
+            break;
+    }
+    sqlite3_reset(q);
+    if (st == STATUS_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        st = mem_sql_fail(m, rc, "embeddings");
+    return st;
+}
+
+enum status mem_entity_each(struct mem *m, bool missing_only, mem_named_cb cb, void *ctx)
+{
+    return mem_each_named(m, m->stmt[missing_only ? STMT_ENT_EACH_MISSING : STMT_ENT_EACH], false,
+                          cb, ctx);
+}
+
+enum status mem_relation_each(struct mem *m, bool missing_only, mem_named_cb cb, void *ctx)
+{
+    return mem_each_named(m, m->stmt[missing_only ? STMT_REL_EACH_MISSING : STMT_REL_EACH], true,
+                          cb, ctx);
+}
+
+enum status mem_entity_prefix(struct mem *m, const char *prefix, const char *after,
+                              size_t limit, mem_named_cb cb, void *ctx)
+{
+    enum status st = mem_check_text(prefix, "prefix");
+    if (st == STATUS_OK)
+        st = mem_check_text(after, "name");
+    if (st != STATUS_OK)
+        return st;
+    if (!prefix)
+        prefix = "";
+    /* Every valid UTF-8 string starting with prefix sorts (bytewise) before prefix
+     * followed by 0xF5, a byte no UTF-8 string contains. */
+    size_t n = strlen(prefix);
+    char *upper = malloc(n + 2);
+    if (!upper)
+        return STATUS_NOMEM;
+    memcpy(upper, prefix, n);
+    upper[n] = (char)0xF5;
+    upper[n + 1] = '\0';
+    sqlite3_stmt *q = m->stmt[STMT_ENT_PREFIX];
+    mem_bind_text(q, 1, prefix);
+    mem_bind_text(q, 2, upper);
+    mem_bind_text(q, 3, after ? after : "");
+    sqlite3_bind_int64(q, 4, limit ? (sqlite3_int64)limit : -1);
+    st = mem_each_named(m, q, false, cb, ctx);
+    sqlite3_clear_bindings(q);
+    free(upper);
+    return st;
+}
+
+/* ---- relations.tsv ------------------------------------------------------------------ */
+
+struct mem_rel_load {
+    struct mem *m;
+    enum status st;
+    size_t n;
+};
+
+static int mem_rel_load_row(void *ctx, const struct relations_row *row)
+{
+    struct mem_rel_load *l = ctx;
+    int64_t id = 0;
+    l->st = mem_relation_ensure(l->m, row->name, NULL, 0, &id, NULL);
+    if (l->st == STATUS_OK)
+        l->st = mem_relation_set_single_valued(l->m, id, row->single_valued);
+    if (l->st == STATUS_OK)
+        l->st = mem_relation_set_wikidata_id(l->m, id, row->wikidata_id);
+    if (l->st != STATUS_OK)
+        return 1;
+    l->n++;
+    return 0;
+}
+
+enum status mem_relations_load_buffer(struct mem *m, const char *buf, size_t len,
+                                      const char *name, size_t *n)
+{
+    struct mem_rel_load l = {m, STATUS_OK, 0};
+    enum status st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = relations_parse(buf, len, name, mem_rel_load_row, &l);
+    if (st == STATUS_CANCELLED)
+        st = l.st;
+    st = mem_op_end(m, st);
+    if (st == STATUS_OK && n)
+        *n = l.n;
+    return st;
+}
+
+enum status mem_relations_load(struct mem *m, const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return status_detail_set(STATUS_IO, "%s: %s", path, strerror(errno));
+    char *buf = malloc(MEM_RELATIONS_FILE_MAX);
+    if (!buf) {
+        fclose(f);
+        return STATUS_NOMEM;
+    }
+    size_t len = fread(buf, 1, MEM_RELATIONS_FILE_MAX, f);
+    enum status st = STATUS_OK;
+    if (ferror(f))
+        st = status_detail_set(STATUS_IO, "%s: %s", path, strerror(errno));
+    else if (len == MEM_RELATIONS_FILE_MAX)
+        st = status_detail_set(STATUS_OVERFLOW, _("%s: file too large"), path);
+    fclose(f);
+    if (st == STATUS_OK)
+        st = mem_relations_load_buffer(m, buf, len, path, n);
+    free(buf);
+    return st;
+}
+
+/* ---- sources ------------------------------------------------------------------------ */
+
+enum status mem_source_add(struct mem *m, const struct mem_source *src, int64_t *id)
+{
+    if ((unsigned)src->kind >= sizeof mem_source_kinds / sizeof mem_source_kinds[0])
+        return status_detail_set(STATUS_INVALID, _("unknown source kind %d"), (int)src->kind);
+    enum status st = mem_check_text(src->text, "source text");
+    if (st == STATUS_OK)
+        st = mem_check_text(src->file, "source file name");
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_SRC_ADD];
+    mem_bind_text(q, 1, mem_source_kinds[src->kind]);
+    mem_bind_text(q, 2, src->text);
+    mem_bind_text(q, 3, src->file);
+    mem_bind_id(q, 4, src->line);
+    mem_bind_id(q, 5, src->run_id);
+    sqlite3_bind_int64(q, 6, mem_now_ms());
+    int rc = mem_step(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE) {
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+            return status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"),
+                                     (long long)src->run_id);
+        return mem_sql_fail(m, rc, "source");
+    }
+    *id = sqlite3_last_insert_rowid(m->db);
+    return STATUS_OK;
+}
+
+/* ---- triples ------------------------------------------------------------------------ */
+
+/* Insert (subj, rel, obj) unless an identical live triple exists; inside an operation. */
+static enum status mem_triple_insert(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
+                                     int64_t source_id, int64_t *id, enum mem_outcome *outcome)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_FIND_LIVE];
+    sqlite3_bind_int64(q, 1, subj);
+    sqlite3_bind_int64(q, 2, rel);
+    sqlite3_bind_int64(q, 3, obj);
+    int rc = mem_step(q);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(q, 0);
+        *outcome = MEM_OUTCOME_KNOWN;
+        sqlite3_reset(q);
+        return STATUS_OK;
+    }
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "triple");
+
+    q = m->stmt[STMT_TRI_OTHER_LIVE];
+    sqlite3_bind_int64(q, 1, subj);
+    sqlite3_bind_int64(q, 2, rel);
+    rc = mem_step(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "triple");
+    bool conflict = rc == SQLITE_ROW;
+    sqlite3_reset(q);
+
+    if (source_id > 0) {
+        q = m->stmt[STMT_SRC_EXISTS];
+        sqlite3_bind_int64(q, 1, source_id);
+        rc = mem_step(q);
+        if (rc == SQLITE_DONE)
+            return status_detail_set(STATUS_NOT_FOUND, _("no source with id %lld"),
+                                     (long long)source_id);
+        if (rc != SQLITE_ROW)
+            return mem_sql_fail(m, rc, "source");
+        sqlite3_reset(q);
+    }
+
+    q = m->stmt[STMT_TRI_INSERT];
+    sqlite3_bind_int64(q, 1, subj);
+    sqlite3_bind_int64(q, 2, rel);
+    sqlite3_bind_int64(q, 3, obj);
+    mem_bind_id(q, 4, source_id);
+    sqlite3_bind_int64(q, 5, mem_now_ms());
+    sqlite3_bind_int(q, 6, conflict ? 1 : 0);
+    rc = mem_step(q);
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return status_detail_set(STATUS_NOT_FOUND,
+                                     _("entity or relation id does not exist (%lld, %lld, %lld)"),
+                                     (long long)subj, (long long)rel, (long long)obj);
+        return mem_sql_fail(m, rc, "triple");
+    }
+    *id = sqlite3_last_insert_rowid(m->db);
+    *outcome = conflict ? MEM_OUTCOME_CONFLICT : MEM_OUTCOME_NEW;
+    return STATUS_OK;
+}
+
+enum status mem_triple_add_ids(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
+                               int64_t source_id, int64_t *id, enum mem_outcome *outcome)
+{
+    int64_t new_id = 0;
+    enum mem_outcome oc = MEM_OUTCOME_NEW;
+    enum status st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_triple_insert(m, subj, rel, obj, source_id, &new_id, &oc);
+    st = mem_op_end(m, st);
+    if (st != STATUS_OK)
+        return st;
+    *id = new_id;
+    if (outcome)
+        *outcome = oc;
+    return STATUS_OK;
+}
+
+enum status mem_triple_add(struct mem *m, const char *subj, const char *rel, const char *obj,
+                           int64_t source_id, int64_t *id, enum mem_outcome *outcome)
+{
+    enum status st = mem_check_name(subj, "subject");
+    if (st == STATUS_OK)
+        st = mem_check_name(rel, "relation");
+    if (st == STATUS_OK)
+        st = mem_check_name(obj, "object");
+    if (st != STATUS_OK)
+        return st;
+    int64_t s = 0, r = 0, o = 0, new_id = 0;
+    enum mem_outcome oc = MEM_OUTCOME_NEW;
+    st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_entity_ensure(m, subj, NULL, 0, &s, NULL);
+    if (st == STATUS_OK)
+        st = mem_relation_ensure(m, rel, NULL, 0, &r, NULL);
+    if (st == STATUS_OK)
+        st = mem_entity_ensure(m, obj, NULL, 0, &o, NULL);
+    if (st == STATUS_OK)
+        st = mem_triple_insert(m, s, r, o, source_id, &new_id, &oc);
+    st = mem_op_end(m, st);
+    if (st != STATUS_OK)
+        return st;
+    *id = new_id;
+    if (outcome)
+        *outcome = oc;
+    return STATUS_OK;
+}
+
+struct mem_tri_state {
+    int64_t subj, rel, obj, source_id;
+    bool retired;
+};
+
+static enum status mem_triple_state(struct mem *m, int64_t id, struct mem_tri_state *s)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_STATE];
+    sqlite3_bind_int64(q, 1, id);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE)
+        return status_detail_set(STATUS_NOT_FOUND, _("no triple with id %lld"), (long long)id);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "triple");
+    s->subj = sqlite3_column_int64(q, 0);
+    s->rel = sqlite3_column_int64(q, 1);
+    s->obj = sqlite3_column_int64(q, 2);
+    s->source_id = sqlite3_column_int64(q, 3);
+    s->retired = sqlite3_column_type(q, 4) != SQLITE_NULL;
+    sqlite3_reset(q);
+    return STATUS_OK;
+}
+
+/* Retire a live triple; inside an operation. */
+static enum status mem_triple_retire_in(struct mem *m, int64_t id, const char *reason)
+{
+    struct mem_tri_state s;
+    enum status st = mem_triple_state(m, id, &s);
+    if (st != STATUS_OK)
+        return st;
+    if (s.retired)
+        return status_detail_set(STATUS_INVALID, _("triple %lld is already retired"),
+                                 (long long)id);
+    sqlite3_stmt *q = m->stmt[STMT_TRI_RETIRE];
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int64(q, 2, mem_now_ms());
+    mem_bind_text(q, 3, reason);
+    st = mem_exec_stmt(m, STMT_TRI_RETIRE);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
+enum status mem_triple_retire(struct mem *m, int64_t id, const char *reason)
+{
+    enum status st = mem_check_text(reason, "reason");
+    if (st != STATUS_OK)
+        return st;
+    st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_triple_retire_in(m, id, reason);
+    return mem_op_end(m, st);
+}
+
+enum status mem_triple_edit(struct mem *m, int64_t id, const char *subj, const char *rel,
+                            const char *obj, int64_t source_id, const char *reason,
+                            int64_t *new_id, enum mem_outcome *outcome)
+{
+    enum status st = mem_check_text(reason, "reason");
+    if (st == STATUS_OK && subj)
+        st = mem_check_name(subj, "subject");
+    if (st == STATUS_OK && rel)
+        st = mem_check_name(rel, "relation");
+    if (st == STATUS_OK && obj)
+        st = mem_check_name(obj, "object");
+    if (st != STATUS_OK)
+        return st;
+    st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    struct mem_tri_state old = {0};
+    int64_t s = 0, r = 0, o = 0, nid = 0;
+    enum mem_outcome oc = MEM_OUTCOME_NEW;
+    st = mem_triple_state(m, id, &old);
+    if (st == STATUS_OK && old.retired)
+        st = status_detail_set(STATUS_INVALID, _("triple %lld is already retired"),
+                               (long long)id);
+    s = old.subj;
+    r = old.rel;
+    o = old.obj;
+    if (st == STATUS_OK && subj)
+        st = mem_entity_ensure(m, subj, NULL, 0, &s, NULL);
+    if (st == STATUS_OK && rel)
+        st = mem_relation_ensure(m, rel, NULL, 0, &r, NULL);
+    if (st == STATUS_OK && obj)
+        st = mem_entity_ensure(m, obj, NULL, 0, &o, NULL);
+    if (st == STATUS_OK && s == old.subj && r == old.rel && o == old.obj)
+        st = status_detail_set(STATUS_INVALID, _("the edit changes nothing in triple %lld"),
+                               (long long)id);
+    /* Retire first, so the old value neither counts as "known" nor as a conflict. */
+    if (st == STATUS_OK)
+        st = mem_triple_retire_in(m, id, reason);
+    if (st == STATUS_OK)
+        st = mem_triple_insert(m, s, r, o, source_id > 0 ? source_id : old.source_id, &nid, &oc);
+    if (st == STATUS_OK) {
+        sqlite3_stmt *q = m->stmt[STMT_TRI_SET_REPLACED];
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_int64(q, 2, nid);
+        st = mem_exec_stmt(m, STMT_TRI_SET_REPLACED);
+    }
+    st = mem_op_end(m, st);
+    if (st != STATUS_OK)
+        return st;
+    *new_id = nid;
+    if (outcome)
+        *outcome = oc;
+    return STATUS_OK;
+}
+
+enum status mem_triple_get(struct mem *m, int64_t id, struct mem_triple_info **out)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_GET];
+    sqlite3_bind_int64(q, 1, id);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE)
+        return status_detail_set(STATUS_NOT_FOUND, _("no triple with id %lld"), (long long)id);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "triple");
+    struct mem_triple_info *info = calloc(1, sizeof *info);
+    struct mem_pool *pool = calloc(1, sizeof *pool);
+    if (!info || !pool) {
+        sqlite3_reset(q);
+        free(info);
+        free(pool);
+        return STATUS_NOMEM;
+    }
+    info->pool_ = pool;
+    mem_row_triple(q, 0, &info->triple);
+    mem_row_source(q, TRIPLE_NCOLS, &info->source);
+    mem_own_triple(pool, &info->triple);
+    mem_own_source(pool, &info->source);
+    sqlite3_reset(q);
+    if (pool->oom) {
+        mem_triple_info_free(info);
+        return STATUS_NOMEM;
+    }
+    *out = info;
+    return STATUS_OK;
+}
+
+void mem_triple_info_free(struct mem_triple_info *info)
+{
+    if (!info)
+        return;
+    mem_pool_free(info->pool_);
+    free(info);
+}
+
+enum status mem_triple_history(struct mem *m, int64_t id, mem_triple_cb cb, void *ctx)
+{
+    struct mem_tri_state s;
+    enum status st = mem_triple_state(m, id, &s);
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_TRI_HISTORY];
+    sqlite3_bind_int64(q, 1, id);
+    return mem_each_triple(m, q, cb, ctx);
+}
+
+enum status mem_triples_by_subj_rel(struct mem *m, int64_t subj, int64_t rel,
+                                    mem_triple_cb cb, void *ctx)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_BY_SR];
+    sqlite3_bind_int64(q, 1, subj);
+    sqlite3_bind_int64(q, 2, rel);
+    return mem_each_triple(m, q, cb, ctx);
+}
+
+enum status mem_triples_by_rel_obj(struct mem *m, int64_t rel, int64_t obj,
+                                   mem_triple_cb cb, void *ctx)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_BY_RO];
+    sqlite3_bind_int64(q, 1, rel);
+    sqlite3_bind_int64(q, 2, obj);
+    return mem_each_triple(m, q, cb, ctx);
+}
+
+enum status mem_conflict_each(struct mem *m, mem_triple_cb cb, void *ctx)
+{
+    return mem_each_triple(m, m->stmt[STMT_CONFLICTS], cb, ctx);
+}
+
+/* ---- listing ------------------------------------------------------------------------ */
+
+static int mem_field_mode(const char *s, enum mem_match match)
+{
+    if (!s)
+        return FIELD_ANY;
+    return match == MEM_MATCH_SUBSTRING ? FIELD_SUBSTRING : FIELD_EXACT;
+}
+
+/* Append the WHERE terms of a filter shape (parameters ?1 ?2 ?3). */
+static void mem_filter_sql(char *buf, size_t cap, int ms, int mr, int mo, bool retired)
+{
+    static const char *const exact[3] = {
+        " AND t.subj = (SELECT id FROM entities WHERE name = ?1)",
+        " AND t.rel = (SELECT id FROM relations WHERE name = ?2)",
+        " AND t.obj = (SELECT id FROM entities WHERE name = ?3)",
+    };
+    static const char *const substr[3] = {
+        " AND t.subj IN (SELECT id FROM entities WHERE name LIKE ?1 ESCAPE '\\')",
+        " AND t.rel IN (SELECT id FROM relations WHERE name LIKE ?2 ESCAPE '\\')",
+        " AND t.obj IN (SELECT id FROM entities WHERE name LIKE ?3 ESCAPE '\\')",
+    };
+    int modes[3] = {ms, mr, mo};
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "%s", retired ? " WHERE 1" : " WHERE t.retired_at IS NULL");
+    for (int i = 0; i < 3; i++) {
+        len = strlen(buf);
+        if (modes[i] == FIELD_EXACT)
+            snprintf(buf + len, cap - len, "%s", exact[i]);
+        else if (modes[i] == FIELD_SUBSTRING)
+            snprintf(buf + len, cap - len, "%s", substr[i]);
+    }
+}
+
+/* "%text%" with LIKE's wildcards escaped; owned. */
+static char *mem_like_pattern(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = malloc(2 * n + 3);
+    if (!p)
+        return NULL;
+    size_t j = 0;
+    p[j++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+            p[j++] = '\\';
+        p[j++] = s[i];
+    }
+    p[j++] = '%';
+    p[j] = '\0';
+    return p;
+}
+
+/* Bind the filter's three names (patterns for substring mode); patterns owned by pat[]. */
+static enum status mem_bind_filter(sqlite3_stmt *q, const struct mem_filter *f, char *pat[3])
+{
+    const char *v[3] = {f->subj, f->rel, f->obj};
+    int nparams = sqlite3_bind_parameter_count(q);
+    for (int i = 0; i < 3; i++) {
+        pat[i] = NULL;
+        if (!v[i] || i + 1 > nparams)
+            continue;
+        if (f->match == MEM_MATCH_SUBSTRING) {
+            pat[i] = mem_like_pattern(v[i]);
+            if (!pat[i])
+                return STATUS_NOMEM;
+            mem_bind_text(q, i + 1, pat[i]);
+        } else {
+            mem_bind_text(q, i + 1, v[i]);
+        }
+    }
+    return STATUS_OK;
+}
+
+static enum status mem_check_filter(const struct mem_filter *f)
+{
+    enum status st = mem_check_text(f->subj, "subject filter");
+    if (st == STATUS_OK)
+        st = mem_check_text(f->rel, "relation filter");
+    if (st == STATUS_OK)
+        st = mem_check_text(f->obj, "object filter");
+    if (st == STATUS_OK && f->match != MEM_MATCH_EXACT && f->match != MEM_MATCH_SUBSTRING)
+        st = status_detail_set(STATUS_INVALID, _("unknown match mode %d"), (int)f->match);
+    return st;
+}
+
+enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
+                            const struct mem_page *p, mem_triple_cb cb, void *ctx)
+{
+    static const struct mem_filter none = {0};
+    if (!f)
+        f = &none;
+    enum status st = mem_check_filter(f);
+    if (st == STATUS_OK)
+        st = mem_check_text(p->after_key, "cursor");
+    if (st != STATUS_OK)
+        return st;
+    if ((unsigned)p->sort > MEM_SORT_OBJECT)
+        return status_detail_set(STATUS_INVALID, _("unknown sort order %d"), (int)p->sort);
+    int ms = mem_field_mode(f->subj, f->match), mr = mem_field_mode(f->rel, f->match);
+    int mo = mem_field_mode(f->obj, f->match);
+    int shape = (((((int)p->sort * 2 + (p->backward ? 1 : 0)) * 3 + ms) * 3 + mr) * 3 + mo) * 2 +
+                (f->include_retired ? 1 : 0);
+    sqlite3_stmt *q = m->list_stmt[shape];
+    if (!q) {
+        static const char *const key[4] = {NULL, "s.name", "r.name", "o.name"};
+        char sql[2048] = "SELECT " TRIPLE_COLS TRIPLE_FROM;
+        mem_filter_sql(sql, sizeof sql, ms, mr, mo, f->include_retired);
+        size_t len = strlen(sql);
+        const char *cmp = p->backward ? "<" : ">";
+        const char *dir = p->backward ? " DESC" : "";
+        if (p->sort == MEM_SORT_ID)
+            snprintf(sql + len, sizeof sql - len, " AND t.id %s ?5 ORDER BY t.id%s LIMIT ?6",
+                     cmp, dir);
+        else
+            snprintf(sql + len, sizeof sql - len,
+                     " AND (%s, t.id) %s (?4, ?5) ORDER BY %s%s, t.id%s LIMIT ?6", key[p->sort],
+                     cmp, key[p->sort], dir, dir);
+        int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
+        if (rc != SQLITE_OK)
+            return mem_sql_fail(m, rc, "list");
+        m->list_stmt[shape] = q;
+    }
+    char *pat[3] = {NULL, NULL, NULL};
+    st = mem_bind_filter(q, f, pat);
+    if (st == STATUS_OK) {
+        /* The empty cursor: before every name (names are non-empty) or after all of them
+         * (0xF5 starts no UTF-8 character). */
+        if (p->sort != MEM_SORT_ID) {
+            if (p->after_key)
+                mem_bind_text(q, 4, p->after_key);
+            else
+                mem_bind_text(q, 4, p->backward ? "\xF5" : "");
+        }
+        int64_t after = p->after_id;
+        if (!p->after_key && after == 0 && p->backward)
+            after = INT64_MAX;
+        sqlite3_bind_int64(q, 5, after);
+        sqlite3_bind_int64(q, 6, p->limit ? (sqlite3_int64)p->limit : -1);
+        st = mem_each_triple(m, q, cb, ctx);
+    }
+    sqlite3_clear_bindings(q);
+    for (int i = 0; i < 3; i++)
+        free(pat[i]);
+    return st;
+}
+
+enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t *n)
+{
+    static const struct mem_filter none = {0};
+    if (!f)
+        f = &none;
+    enum status st = mem_check_filter(f);
+    if (st != STATUS_OK)
+        return st;
+    int ms = mem_field_mode(f->subj, f->match), mr = mem_field_mode(f->rel, f->match);
+    int mo = mem_field_mode(f->obj, f->match);
+    int shape = ((ms * 3 + mr) * 3 + mo) * 2 + (f->include_retired ? 1 : 0);
+    sqlite3_stmt *q = m->count_stmt[shape];
+    if (!q) {
+        char sql[1024] = "SELECT count(*) FROM triples t";
+        mem_filter_sql(sql, sizeof sql, ms, mr, mo, f->include_retired);
+        int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
+        if (rc != SQLITE_OK)
+            return mem_sql_fail(m, rc, "count");
+        m->count_stmt[shape] = q;
+    }
+    char *pat[3] = {NULL, NULL, NULL};
+    st = mem_bind_filter(q, f, pat);
+    if (st == STATUS_OK) {
+        int rc = mem_step(q);
+        if (rc == SQLITE_ROW) {
+            *n = sqlite3_column_int64(q, 0);
+            sqlite3_reset(q);
+        } else {
+            st = mem_sql_fail(m, rc, "count");
+        }
+    }
+    sqlite3_clear_bindings(q);
+    for (int i = 0; i < 3; i++)
+        free(pat[i]);
+    return st;
+}
+
+/* ---- statistics --------------------------------------------------------------------- */
+
+enum status mem_stats_get(struct mem *m, struct mem_stats *out)
+{
+    struct mem_stats s = {0};
+    sqlite3_stmt *q = m->stmt[STMT_STATS];
+    int rc = mem_step(q);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "stats");
+    s.entities = sqlite3_column_int64(q, 0);
+    s.relations = sqlite3_column_int64(q, 1);
+    s.triples_live = sqlite3_column_int64(q, 2);
+    s.triples_retired = sqlite3_column_int64(q, 3);
+    s.sources = sqlite3_column_int64(q, 4);
+    s.runs = sqlite3_column_int64(q, 5);
+    sqlite3_reset(q);
+    q = m->stmt[STMT_STATS_CONFLICTS];
+    rc = mem_step(q);
+    if (rc != SQLITE_ROW)
+        return mem_sql_fail(m, rc, "stats");
+    s.conflicts = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    *out = s;
+    return STATUS_OK;
+}
+
+/* ---- runs --------------------------------------------------------------------------- */
+
+enum status mem_run_create(struct mem *m, const char *prompt, const char *model,
+                           const char *settings, int64_t *run_id)
+{
+    enum status st = mem_check_text(prompt, "prompt");
+    if (st == STATUS_OK)
+        st = mem_check_text(model, "model name");
+    if (st == STATUS_OK)
+        st = mem_check_text(settings, "settings");
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_RUN_CREATE];
+    mem_bind_text(q, 1, prompt ? prompt : "");
+    mem_bind_text(q, 2, model);
+    mem_bind_text(q, 3, settings);
+    sqlite3_bind_int64(q, 4, mem_now_ms());
+    st = mem_exec_stmt(m, STMT_RUN_CREATE);
+    sqlite3_clear_bindings(q);
+    if (st != STATUS_OK)
+        return st;
+    *run_id = sqlite3_last_insert_rowid(m->db);
+    return STATUS_OK;
+}
+
+enum status mem_run_add_call(struct mem *m, int64_t run_id, int64_t call_no,
+                             enum mem_call_kind kind, const char *raw, const char *result)
+{
+    enum status st = mem_check_text(raw, "call text");
+    if (st == STATUS_OK)
+        st = mem_check_text(result, "call result");
+    if (st != STATUS_OK)
+        return st;
+    if (kind != MEM_CALL_KIND_READ && kind != MEM_CALL_KIND_WRITE)
+        return status_detail_set(STATUS_INVALID, _("unknown call kind %d"), (int)kind);
+    sqlite3_stmt *q = m->stmt[STMT_RUN_CALL];
+    sqlite3_bind_int64(q, 1, run_id);
+    sqlite3_bind_int64(q, 2, call_no);
+    mem_bind_text(q, 3, kind == MEM_CALL_KIND_READ ? "read" : "write");
+    mem_bind_text(q, 4, raw ? raw : "");
+    mem_bind_text(q, 5, result);
+    sqlite3_bind_int64(q, 6, mem_now_ms());
+    int rc = mem_step(q);
+    sqlite3_clear_bindings(q);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"), (long long)run_id);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return status_detail_set(STATUS_EXISTS, _("run %lld already has a call %lld"),
+                                 (long long)run_id, (long long)call_no);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "run call");
+    return STATUS_OK;
+}
+
+enum status mem_run_add_read(struct mem *m, int64_t run_id, int64_t call_no, const char *query,
+                             int64_t triple_id, double score)
+{
+    enum status st = mem_check_text(query, "query");
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_RUN_READ];
+    sqlite3_bind_int64(q, 1, run_id);
+    sqlite3_bind_int64(q, 2, call_no);
+    mem_bind_text(q, 3, query ? query : "");
+    sqlite3_bind_int64(q, 4, triple_id);
+    sqlite3_bind_double(q, 5, score);
+    int rc = mem_step(q);
+    sqlite3_clear_bindings(q);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return status_detail_set(STATUS_NOT_FOUND,
+                                 _("no call %lld in run %lld, or no triple %lld"),
+                                 (long long)call_no, (long long)run_id, (long long)triple_id);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "read");
+    return STATUS_OK;
+}
+
+enum status mem_run_finish(struct mem *m, int64_t run_id, const char *output)
+{
+    enum status st = mem_check_text(output, "output");
+    if (st != STATUS_OK)
+        return st;
+    sqlite3_stmt *q = m->stmt[STMT_RUN_FINISH];
+    sqlite3_bind_int64(q, 1, run_id);
+    mem_bind_text(q, 2, output);
+    sqlite3_bind_int64(q, 3, mem_now_ms());
+    return mem_update_one(m, STMT_RUN_FINISH, "run", run_id);
+}
+
+enum status mem_run_delete(struct mem *m, int64_t run_id)
+{
+    sqlite3_stmt *q = m->stmt[STMT_RUN_DELETE];
+    sqlite3_bind_int64(q, 1, run_id);
+    return mem_update_one(m, STMT_RUN_DELETE, "run", run_id);
+}
+
+/* RUN_COLS at column 0 into r; strings borrowed. */
+static void mem_row_run(sqlite3_stmt *q, struct mem_run *r)
+{
+    r->id = sqlite3_column_int64(q, 0);
+    r->prompt = mem_col_text(q, 1);
+    r->output = mem_col_text(q, 2);
+    r->model = mem_col_text(q, 3);
+    r->settings = mem_col_text(q, 4);
+    r->created_at = sqlite3_column_int64(q, 5);
+    r->finished_at = sqlite3_column_int64(q, 6);
+}
+
+void mem_run_free(struct mem_run *run)
+{
+    if (!run)
+        return;
+    mem_pool_free(run->pool_);
+    free(run->calls);
+    free(run->reads);
+    free(run);
+}
+
+enum status mem_run_get(struct mem *m, int64_t run_id, struct mem_run **out)
+{
+    struct mem_run *run = calloc(1, sizeof *run);
+    struct mem_pool *pool = calloc(1, sizeof *pool);
+    if (!run || !pool) {
+        free(run);
+        free(pool);
+        return STATUS_NOMEM;
+    }
+    run->pool_ = pool;
+    enum status st = STATUS_OK;
+    size_t cap = 0;
+    sqlite3_stmt *q = m->stmt[STMT_RUN_GET];
+    sqlite3_bind_int64(q, 1, run_id);
+    int rc = mem_step(q);
+    if (rc == SQLITE_DONE) {
+        st = status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"), (long long)run_id);
+        goto fail;
+    }
+    if (rc != SQLITE_ROW) {
+        st = mem_sql_fail(m, rc, "run");
+        goto fail;
+    }
+    mem_row_run(q, run);
+    run->prompt = mem_pool_strdup(pool, run->prompt);
+    run->output = mem_pool_strdup(pool, run->output);
+    run->model = mem_pool_strdup(pool, run->model);
+    run->settings = mem_pool_strdup(pool, run->settings);
+    sqlite3_reset(q);
+
+    q = m->stmt[STMT_RUN_CALLS];
+    sqlite3_bind_int64(q, 1, run_id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (run->n_calls == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct mem_run_call *c = realloc(run->calls, cap * sizeof *c);
+            if (!c) {
+                st = STATUS_NOMEM;
+                break;
+            }
+            run->calls = c;
+        }
+        struct mem_run_call *c = &run->calls[run->n_calls++];
+        c->call_no = sqlite3_column_int64(q, 0);
+        const char *kind = mem_col_text(q, 1);
+        c->kind = kind && strcmp(kind, "write") == 0 ? MEM_CALL_KIND_WRITE : MEM_CALL_KIND_READ;
+        c->raw = mem_pool_strdup(pool, mem_col_text(q, 2));
+        c->result = mem_pool_strdup(pool, mem_col_text(q, 3));
+        c->created_at = sqlite3_column_int64(q, 4);
+    }
+    sqlite3_reset(q);
+    if (st != STATUS_OK)
+        goto fail;
+    if (rc != SQLITE_DONE) {
+        st = mem_sql_fail(m, rc, "run calls");
+        goto fail;
+    }
+
+    cap = 0;
+    q = m->stmt[STMT_RUN_READS];
+    sqlite3_bind_int64(q, 1, run_id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (run->n_reads == cap) {
+            cap = cap ? 2 * cap : 8;
+            struct mem_run_read *r = realloc(run->reads, cap * sizeof *r);
+            if (!r) {
+                st = STATUS_NOMEM;
+                break;
+            }
+            run->reads = r;
+        }
+        struct mem_run_read *r = &run->reads[run->n_reads++];
+        r->call_no = sqlite3_column_int64(q, 0);
+        r->query = mem_pool_strdup(pool, mem_col_text(q, 1));
+        r->score = sqlite3_column_double(q, 2);
+        mem_row_triple(q, 3, &r->triple);
+        mem_row_source(q, 3 + TRIPLE_NCOLS, &r->source);
+        mem_own_triple(pool, &r->triple);
+        mem_own_source(pool, &r->source);
+    }
+    sqlite3_reset(q);
+    if (st != STATUS_OK)
+        goto fail;
+    if (rc != SQLITE_DONE) {
+        st = mem_sql_fail(m, rc, "run reads");
+        goto fail;
+    }
+    if (pool->oom) {
+        st = STATUS_NOMEM;
+        goto fail;
+    }
+    *out = run;
+    return STATUS_OK;
+fail:
+    mem_run_free(run);
+    return st;
+}
+
+enum status mem_run_list(struct mem *m, int64_t before_id, size_t limit, mem_run_cb cb,
+                         void *ctx)
+{
+    sqlite3_stmt *q = m->stmt[STMT_RUN_LIST];
+    sqlite3_bind_int64(q, 1, before_id > 0 ? before_id : INT64_MAX);
+    sqlite3_bind_int64(q, 2, limit ? (sqlite3_int64)limit : -1);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct mem_run r = {0};
+        mem_row_run(q, &r);
+        if (cb(ctx, &r) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "runs");
+    return STATUS_OK;
+}

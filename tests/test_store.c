@@ -1,0 +1,1275 @@
+/* test_store.c -- cmocka tests of the SQLite triple store (src/memory/store.c). */
+#include "config.h"
+
+#include "test_util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <sqlite3.h>
+
+#include "memory/relations.h"
+#include "memory/store.h"
+#include "util/timing.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static struct mem *open_mem(void)
+{
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    assert_non_null(m);
+    return m;
+}
+
+static char *tmp_db(char **dir)
+{
+    *dir = test_tmpdir();
+    char *p = malloc(4200);
+    assert_non_null(p);
+    snprintf(p, 4200, "%s/memory.db", *dir);
+    return p;
+}
+
+static int64_t add(struct mem *m, const char *s, const char *r, const char *o,
+                   enum mem_outcome want)
+{
+    int64_t id = 0;
+    enum mem_outcome oc = MEM_OUTCOME_NEW;
+    assert_int_equal(mem_triple_add(m, s, r, o, 0, &id, &oc), STATUS_OK);
+    assert_int_equal(oc, want);
+    assert_true(id > 0);
+    return id;
+}
+
+static struct mem_stats stats(struct mem *m)
+{
+    struct mem_stats s;
+    assert_int_equal(mem_stats_get(m, &s), STATUS_OK);
+    return s;
+}
+
+/* A copied triple row. */
+struct row {
+    int64_t id;
+    char s[128], r[128], o[128];
+    int64_t retired_at, replaced_by;
+    bool conflict;
+};
+struct rows {
+    struct row *v;
+    size_t n, cap;
+    size_t stop_after; /* 0: never stop */
+};
+
+static int collect(void *ctx, const struct mem_triple *t)
+{
+    struct rows *rs = ctx;
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 64;
+        rs->v = realloc(rs->v, rs->cap * sizeof *rs->v);
+        assert_non_null(rs->v);
+    }
+    struct row *r = &rs->v[rs->n++];
+    memset(r, 0, sizeof *r);
+    r->id = t->id;
+    snprintf(r->s, sizeof r->s, "%s", t->subj_name);
+    snprintf(r->r, sizeof r->r, "%s", t->rel_name);
+    snprintf(r->o, sizeof r->o, "%s", t->obj_name);
+    r->retired_at = t->retired_at;
+    r->replaced_by = t->replaced_by;
+    r->conflict = t->conflict;
+    return rs->stop_after && rs->n >= rs->stop_after;
+}
+
+static int64_t sqlite_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void sqlite_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* ---- open, schema, migrations -------------------------------------------------------- */
+
+static void test_store_open_creates_schema_and_reopens(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    /* Parent directories are created. */
+    char nested[4300];
+    snprintf(nested, sizeof nested, "%s/a/b/memory.db", dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(nested, &m), STATUS_OK);
+    mem_close(m);
+    assert_int_equal(access(nested, R_OK), 0);
+
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_string_equal(mem_path(m), path);
+    int64_t id = add(m, "Apple Inc.", "founded by", "Steve Jobs", MEM_OUTCOME_NEW);
+    mem_close(m);
+
+    assert_int_equal(sqlite_int(path, "PRAGMA user_version"), MEM_SCHEMA_VERSION);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, id, &info), STATUS_OK);
+    assert_string_equal(info->triple.subj_name, "Apple Inc.");
+    assert_string_equal(info->triple.rel_name, "founded by");
+    assert_string_equal(info->triple.obj_name, "Steve Jobs");
+    assert_int_equal(info->triple.retired_at, 0);
+    mem_triple_info_free(info);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+static char *schema_text(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(sql, ';') FROM "
+                                        "(SELECT sql FROM sqlite_schema ORDER BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *s = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return s;
+}
+
+static void test_store_migrations_idempotent(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    add(m, "a", "b", "c", MEM_OUTCOME_NEW);
+    mem_close(m);
+    char *first = schema_text(path);
+    int64_t n_meta = sqlite_int(path, "SELECT count(*) FROM meta");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mem_open(path, &m), STATUS_OK);
+        mem_close(m);
+        char *again = schema_text(path);
+        assert_string_equal(first, again);
+        free(again);
+        assert_int_equal(sqlite_int(path, "PRAGMA user_version"), MEM_SCHEMA_VERSION);
+        assert_int_equal(sqlite_int(path, "SELECT count(*) FROM meta"), n_meta);
+        assert_int_equal(sqlite_int(path, "SELECT count(*) FROM triples"), 1);
+    }
+    assert_non_null(strstr(first, "CREATE TABLE triples"));
+    free(first);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_open_refuses_newer_schema(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    mem_close(m);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", MEM_SCHEMA_VERSION + 1);
+    sqlite_exec(path, sql);
+    m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_DB_SCHEMA);
+    assert_null(m);
+    assert_non_null(strstr(status_detail(), path));
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_open_refuses_garbage_file(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 8192; i++)
+        fputc((i * 131 + 7) & 0xff, f);
+    fclose(f);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_DB_CORRUPT);
+    assert_null(m);
+    assert_non_null(strstr(status_detail(), path));
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_open_refuses_foreign_sqlite(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    sqlite_exec(path, "CREATE TABLE other(x); INSERT INTO other VALUES (1);");
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_DB_CORRUPT);
+    assert_null(m);
+    assert_non_null(strstr(status_detail(), path));
+    /* The foreign file was not touched. */
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM sqlite_schema"), 1);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_busy_waits_then_fails(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *a = NULL, *b = NULL;
+    assert_int_equal(mem_open(path, &a), STATUS_OK);
+    assert_int_equal(mem_open(path, &b), STATUS_OK);
+    assert_int_equal(mem_begin(a), STATUS_OK);
+    assert_true(mem_in_transaction(a));
+    add(a, "x", "r", "y", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_begin(a), STATUS_INVALID); /* not nestable */
+
+    mem_set_busy_timeout(b, 200);
+    uint64_t t0 = timing_now_ns();
+    int64_t id = 0;
+    assert_int_equal(mem_triple_add(b, "p", "q", "r", 0, &id, NULL), STATUS_DB_BUSY);
+    double waited = timing_since_s(t0);
+    assert_true(waited >= 0.15);
+    assert_true(waited < 3.0);
+    assert_int_equal(mem_begin(b), STATUS_DB_BUSY);
+    assert_false(mem_in_transaction(b));
+    /* Readers are not blocked by the writer (WAL) and do not see uncommitted rows. */
+    assert_int_equal(stats(b).triples_live, 0);
+
+    assert_int_equal(mem_commit(a), STATUS_OK);
+    add(b, "p", "q", "r", MEM_OUTCOME_NEW);
+    assert_int_equal(stats(b).triples_live, 2);
+    assert_int_equal(stats(b).entities, 4);
+    mem_close(a);
+    mem_close(b);
+    free(path);
+    test_rmtree(dir);
+}
+
+/* ---- triples: history, duplicates, conflicts --------------------------------------- */
+
+static void test_store_retire_keeps_history(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    int64_t id = add(m, "Pluto", "instance of", "planet", MEM_OUTCOME_NEW);
+    add(m, "Mars", "instance of", "planet", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_triple_retire(m, id, "reclassified in 2006"), STATUS_OK);
+    assert_int_equal(mem_triple_retire(m, id, "again"), STATUS_INVALID);
+    assert_int_equal(mem_triple_retire(m, 9999, NULL), STATUS_NOT_FOUND);
+
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, id, &info), STATUS_OK);
+    assert_true(info->triple.retired_at > 0);
+    assert_true(info->triple.retired_at >= info->triple.created_at);
+    assert_string_equal(info->triple.retire_reason, "reclassified in 2006");
+    assert_int_equal(info->triple.replaced_by, 0);
+    mem_triple_info_free(info);
+
+    struct mem_page page = {.sort = MEM_SORT_ID};
+    struct rows live = {0}, all = {0};
+    assert_int_equal(mem_triple_list(m, NULL, &page, collect, &live), STATUS_OK);
+    assert_int_equal(live.n, 1);
+    assert_string_equal(live.v[0].s, "Mars");
+    struct mem_filter f = {.include_retired = true};
+    assert_int_equal(mem_triple_list(m, &f, &page, collect, &all), STATUS_OK);
+    assert_int_equal(all.n, 2);
+    assert_int_equal(all.v[0].id, id);
+    assert_true(all.v[0].retired_at > 0);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.triples_live, 1);
+    assert_int_equal(s.triples_retired, 1);
+    /* The read lookups see live triples only. */
+    int64_t pluto = 0, inst = 0;
+    assert_int_equal(mem_entity_find(m, "Pluto", &pluto), STATUS_OK);
+    assert_int_equal(mem_relation_find(m, "instance of", &inst), STATUS_OK);
+    struct rows sr = {0};
+    assert_int_equal(mem_triples_by_subj_rel(m, pluto, inst, collect, &sr), STATUS_OK);
+    assert_int_equal(sr.n, 0);
+    free(live.v);
+    free(all.v);
+    mem_close(m);
+}
+
+static void test_store_edit_keeps_history(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    int64_t a = add(m, "Dancing on Coral", "author", "Glenda Adam", MEM_OUTCOME_NEW);
+    int64_t b = 0, c = 0;
+    enum mem_outcome oc;
+    assert_int_equal(mem_triple_edit(m, a, NULL, NULL, "Glenda Adams", 0, "typo", &b, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    assert_true(b > a);
+    assert_int_equal(mem_triple_edit(m, b, NULL, "writer", NULL, 0, NULL, &c, &oc), STATUS_OK);
+
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, a, &info), STATUS_OK);
+    assert_true(info->triple.retired_at > 0);
+    assert_string_equal(info->triple.retire_reason, "typo");
+    assert_int_equal(info->triple.replaced_by, b);
+    mem_triple_info_free(info);
+
+    /* History from any version gives the whole chain, oldest first. */
+    int64_t starts[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        struct rows h = {0};
+        assert_int_equal(mem_triple_history(m, starts[i], collect, &h), STATUS_OK);
+        assert_int_equal(h.n, 3);
+        assert_int_equal(h.v[0].id, a);
+        assert_int_equal(h.v[1].id, b);
+        assert_int_equal(h.v[2].id, c);
+        assert_string_equal(h.v[0].o, "Glenda Adam");
+        assert_string_equal(h.v[1].o, "Glenda Adams");
+        assert_string_equal(h.v[2].r, "writer");
+        assert_int_equal(h.v[2].retired_at, 0);
+        free(h.v);
+    }
+    /* An edit that changes nothing, or of a retired triple, is refused and changes
+     * nothing. */
+    int64_t x = 0;
+    assert_int_equal(mem_triple_edit(m, c, "Dancing on Coral", NULL, NULL, 0, NULL, &x, NULL),
+                     STATUS_INVALID);
+    assert_int_equal(mem_triple_edit(m, a, "Other", NULL, NULL, 0, NULL, &x, NULL),
+                     STATUS_INVALID);
+    assert_int_equal(stats(m).triples_live, 1);
+    assert_int_equal(stats(m).triples_retired, 2);
+
+    /* Editing into a triple that already exists reuses it. */
+    int64_t d = add(m, "Dancing on Coral", "genre", "novel", MEM_OUTCOME_NEW);
+    int64_t e = add(m, "Dancing on Coral", "genre", "book", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_triple_edit(m, e, NULL, NULL, "novel", 0, "duplicate", &x, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_KNOWN);
+    assert_int_equal(x, d);
+    assert_int_equal(mem_triple_get(m, e, &info), STATUS_OK);
+    assert_int_equal(info->triple.replaced_by, d);
+    mem_triple_info_free(info);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+}
+
+static void test_store_duplicate_is_known(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    int64_t a = add(m, "Apple Inc.", "founded by", "Steve Jobs", MEM_OUTCOME_NEW);
+    int64_t b = add(m, "Apple Inc.", "founded by", "Steve Jobs", MEM_OUTCOME_KNOWN);
+    assert_int_equal(a, b);
+    /* A different object or a case difference is a different triple. */
+    add(m, "Apple Inc.", "founded by", "Steve Wozniak", MEM_OUTCOME_NEW);
+    add(m, "apple inc.", "founded by", "Steve Jobs", MEM_OUTCOME_NEW);
+    assert_int_equal(stats(m).triples_live, 3);
+    /* Once retired, the same triple may be taught again: a new row. */
+    assert_int_equal(mem_triple_retire(m, a, NULL), STATUS_OK);
+    int64_t c = add(m, "Apple Inc.", "founded by", "Steve Jobs", MEM_OUTCOME_NEW);
+    assert_true(c != a);
+    add(m, "Apple Inc.", "founded by", "Steve Jobs", MEM_OUTCOME_KNOWN);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.triples_live, 3);
+    assert_int_equal(s.triples_retired, 1);
+    assert_int_equal(s.entities, 4);
+    assert_int_equal(s.relations, 1);
+    mem_close(m);
+}
+
+static const char small_tsv[] = "# comment\n"
+                                "P19\tplace of birth\t1\r\n"
+                                "P26\tspouse\t0\n"
+                                "\n"
+                                "\tmotto\t0";
+
+static void test_store_single_valued_conflicts(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    size_t n = 0;
+    assert_int_equal(mem_relations_load_buffer(m, small_tsv, sizeof small_tsv - 1, "t", &n),
+                     STATUS_OK);
+    assert_int_equal(n, 3);
+    add(m, "Ada", "place of birth", "London", MEM_OUTCOME_NEW);
+    add(m, "Ada", "place of birth", "London", MEM_OUTCOME_KNOWN);
+    int64_t c = add(m, "Ada", "place of birth", "Paris", MEM_OUTCOME_CONFLICT);
+    add(m, "Bob", "place of birth", "Paris", MEM_OUTCOME_NEW);
+    add(m, "Ada", "spouse", "William", MEM_OUTCOME_NEW);
+    add(m, "Ada", "spouse", "Charles", MEM_OUTCOME_NEW); /* not single-valued */
+
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, c, &info), STATUS_OK);
+    assert_true(info->triple.conflict);
+    mem_triple_info_free(info);
+
+    struct rows cf = {0};
+    assert_int_equal(mem_conflict_each(m, collect, &cf), STATUS_OK);
+    assert_int_equal(cf.n, 2);
+    assert_string_equal(cf.v[0].o, "London");
+    assert_false(cf.v[0].conflict);
+    assert_string_equal(cf.v[1].o, "Paris");
+    assert_true(cf.v[1].conflict);
+    assert_int_equal(stats(m).conflicts, 2);
+
+    /* Resolving: retire one value, the conflict list empties. */
+    assert_int_equal(mem_triple_retire(m, c, "wrong"), STATUS_OK);
+    cf.n = 0;
+    assert_int_equal(mem_conflict_each(m, collect, &cf), STATUS_OK);
+    assert_int_equal(cf.n, 0);
+    assert_int_equal(stats(m).conflicts, 0);
+
+    /* Editing the single value does not create a conflict. */
+    int64_t london = 0, pob = 0, x = 0;
+    enum mem_outcome oc;
+    assert_int_equal(mem_relation_find(m, "place of birth", &pob), STATUS_OK);
+    assert_int_equal(mem_entity_find(m, "London", &london), STATUS_OK);
+    struct rows sr = {0};
+    int64_t ada = 0;
+    assert_int_equal(mem_entity_find(m, "Ada", &ada), STATUS_OK);
+    assert_int_equal(mem_triples_by_subj_rel(m, ada, pob, collect, &sr), STATUS_OK);
+    assert_int_equal(sr.n, 1);
+    assert_int_equal(mem_triple_edit(m, sr.v[0].id, NULL, NULL, "Londres", 0, NULL, &x, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+
+    /* The flag can be changed; relation metadata reads back. */
+    bool sv = false;
+    assert_int_equal(mem_relation_single_valued(m, pob, &sv), STATUS_OK);
+    assert_true(sv);
+    int64_t spouse = 0;
+    assert_int_equal(mem_relation_find(m, "spouse", &spouse), STATUS_OK);
+    assert_int_equal(mem_relation_set_single_valued(m, spouse, true), STATUS_OK);
+    cf.n = 0;
+    assert_int_equal(mem_conflict_each(m, collect, &cf), STATUS_OK);
+    assert_int_equal(cf.n, 2); /* William and Charles now conflict */
+    assert_int_equal(mem_relation_set_single_valued(m, 424242, true), STATUS_NOT_FOUND);
+    free(cf.v);
+    free(sr.v);
+    mem_close(m);
+}
+
+/* ---- keyset pagination -------------------------------------------------------------- */
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+static int cmp_key;
+static int row_cmp(const void *pa, const void *pb)
+{
+    const struct row *a = pa, *b = pb;
+    int c = 0;
+    if (cmp_key == MEM_SORT_SUBJECT)
+        c = strcmp(a->s, b->s);
+    else if (cmp_key == MEM_SORT_RELATION)
+        c = strcmp(a->r, b->r);
+    else if (cmp_key == MEM_SORT_OBJECT)
+        c = strcmp(a->o, b->o);
+    if (c)
+        return c;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static const char *row_key(const struct row *r, enum mem_sort sort)
+{
+    switch (sort) {
+    case MEM_SORT_SUBJECT:
+        return r->s;
+    case MEM_SORT_RELATION:
+        return r->r;
+    case MEM_SORT_OBJECT:
+        return r->o;
+    default:
+        return NULL;
+    }
+}
+
+/* Page through with a small limit; rows are copied into out in page order. */
+static void page_all(struct mem *m, const struct mem_filter *f, enum mem_sort sort,
+                     bool backward, size_t limit, struct rows *out, int insert_between)
+{
+    struct mem_page p = {.sort = sort, .backward = backward, .limit = limit};
+    char key[128] = "";
+    int pages = 0;
+    for (;;) {
+        size_t before = out->n;
+        assert_int_equal(mem_triple_list(m, f, &p, collect, out), STATUS_OK);
+        size_t got = out->n - before;
+        assert_true(got <= limit);
+        if (got == 0)
+            break;
+        const struct row *last = &out->v[out->n - 1];
+        p.after_id = last->id;
+        if (sort != MEM_SORT_ID) {
+            snprintf(key, sizeof key, "%s", row_key(last, sort));
+            p.after_key = key;
+        }
+        /* Insert during the first pages only: rows inserted past the cursor are seen,
+         * so inserting on every page would never reach the end. */
+        if (insert_between && pages < 12) {
+            char s[32], o[32];
+            snprintf(s, sizeof s, "ins%d-%d", (int)sort, pages);
+            snprintf(o, sizeof o, "val%d-%d", (int)sort, pages);
+            add(m, s, "inserted", o, MEM_OUTCOME_NEW);
+        }
+        pages++;
+        assert_true(pages < 10000);
+    }
+}
+
+static void test_store_keyset_pages_concatenate(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    uint32_t seed = 12345;
+    static const char *const rels[] = {"country", "author", "capital", "spouse", "genre"};
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    for (int i = 0; i < 400; i++) {
+        char s[32], o[32];
+        snprintf(s, sizeof s, "subject %u", lcg(&seed) % 40);
+        snprintf(o, sizeof o, "object %u", lcg(&seed) % 90);
+        int64_t id;
+        enum mem_outcome oc;
+        assert_int_equal(mem_triple_add(m, s, rels[lcg(&seed) % 5], o, 0, &id, &oc), STATUS_OK);
+        if (i % 17 == 0)
+            assert_int_equal(mem_triple_retire(m, id, NULL), STATUS_OK);
+    }
+    assert_int_equal(mem_commit(m), STATUS_OK);
+
+    struct mem_filter filters[4] = {
+        {0},
+        {.include_retired = true},
+        {.subj = "subject 1", .match = MEM_MATCH_SUBSTRING}, /* subject 1, 10..19 */
+        {.rel = "capital", .obj = "OBJECT 3", .match = MEM_MATCH_SUBSTRING},
+    };
+    for (int fi = 0; fi < 4; fi++) {
+        /* The expected order: all matching rows by id, sorted here in C. */
+        struct rows all = {0};
+        struct mem_page p0 = {.sort = MEM_SORT_ID};
+        assert_int_equal(mem_triple_list(m, &filters[fi], &p0, collect, &all), STATUS_OK);
+        int64_t count = -1;
+        assert_int_equal(mem_triple_count(m, &filters[fi], &count), STATUS_OK);
+        assert_int_equal(count, (int64_t)all.n);
+        assert_true(all.n > 3);
+        for (size_t i = 1; i < all.n; i++)
+            assert_true(all.v[i - 1].id < all.v[i].id);
+        for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort++) {
+            struct rows want = {0};
+            want.v = malloc(all.n * sizeof *want.v);
+            assert_non_null(want.v);
+            memcpy(want.v, all.v, all.n * sizeof *want.v);
+            want.n = all.n;
+            cmp_key = sort;
+            qsort(want.v, want.n, sizeof *want.v, row_cmp);
+            for (int back = 0; back < 2; back++) {
+                struct rows got = {0};
+                page_all(m, &filters[fi], (enum mem_sort)sort, back, 7, &got, 0);
+                assert_int_equal(got.n, want.n);
+                for (size_t i = 0; i < want.n; i++) {
+                    size_t j = back ? want.n - 1 - i : i;
+                    assert_int_equal(got.v[i].id, want.v[j].id);
+                }
+                free(got.v);
+            }
+            free(want.v);
+        }
+        free(all.v);
+    }
+
+    /* With inserts between pages: no row is lost or repeated, order stays monotonic. */
+    for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort++) {
+        struct rows before = {0}, got = {0};
+        struct mem_page p0 = {.sort = MEM_SORT_ID};
+        assert_int_equal(mem_triple_list(m, NULL, &p0, collect, &before), STATUS_OK);
+        page_all(m, NULL, (enum mem_sort)sort, false, 11, &got, 1);
+        cmp_key = sort;
+        for (size_t i = 1; i < got.n; i++)
+            assert_true(row_cmp(&got.v[i - 1], &got.v[i]) < 0);
+        for (size_t i = 0; i < before.n; i++) {
+            size_t seen = 0;
+            for (size_t j = 0; j < got.n; j++)
+                seen += got.v[j].id == before.v[i].id;
+            assert_int_equal(seen, 1);
+        }
+        free(before.v);
+        free(got.v);
+    }
+
+    /* A callback may stop early. */
+    struct rows few = {.stop_after = 3};
+    struct mem_page p = {.sort = MEM_SORT_SUBJECT};
+    assert_int_equal(mem_triple_list(m, NULL, &p, collect, &few), STATUS_OK);
+    assert_int_equal(few.n, 3);
+    free(few.v);
+    mem_close(m);
+}
+
+static void test_store_filters_and_count(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    add(m, "Paris", "capital of", "France", MEM_OUTCOME_NEW);
+    add(m, "Berlin", "capital of", "Germany", MEM_OUTCOME_NEW);
+    add(m, "France", "capital", "Paris", MEM_OUTCOME_NEW);
+    add(m, "100%_sure", "capital", "x", MEM_OUTCOME_NEW);
+    struct {
+        struct mem_filter f;
+        int64_t n;
+    } cases[] = {
+        {{.subj = "Paris"}, 1},
+        {{.rel = "capital"}, 2},
+        {{.rel = "capital", .match = MEM_MATCH_SUBSTRING}, 4},
+        {{.rel = "CAPITAL OF", .match = MEM_MATCH_SUBSTRING}, 2},
+        {{.obj = "an", .match = MEM_MATCH_SUBSTRING}, 2},
+        {{.subj = "%", .match = MEM_MATCH_SUBSTRING}, 1},  /* wildcard taken literally */
+        {{.subj = "0%_", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.subj = "_", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.subj = "Nowhere"}, 0},
+        {{.subj = "Paris", .rel = "capital of", .obj = "France"}, 1},
+        {{.subj = "Paris", .rel = "capital", .obj = "France"}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = -1;
+        assert_int_equal(mem_triple_count(m, &cases[i].f, &n), STATUS_OK);
+        assert_int_equal(n, cases[i].n);
+        struct rows r = {0};
+        struct mem_page p = {.sort = MEM_SORT_OBJECT};
+        assert_int_equal(mem_triple_list(m, &cases[i].f, &p, collect, &r), STATUS_OK);
+        assert_int_equal((int64_t)r.n, cases[i].n);
+        free(r.v);
+    }
+    mem_close(m);
+}
+
+/* ---- text safety -------------------------------------------------------------------- */
+
+static void test_store_special_characters_round_trip(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    static const char *const names[] = {
+        "O'Brien \"the\" 'quoted'",
+        "a;b;c",
+        "x>>y>>z",
+        "line one\nline two\r\n",
+        "'); DROP TABLE triples; --",
+        "tab\there",
+        "100% _under_ \\back\\",
+        "\xe6\x9d\xb1\xe4\xba\xac \xf0\x9f\x97\xbc e\xcc\x81",
+        "({MEM_READ(x>>y>>)-->z})",
+    };
+    size_t n = sizeof names / sizeof names[0];
+    int64_t ids[16];
+    for (size_t i = 0; i < n; i++)
+        ids[i] = add(m, names[i], names[(i + 1) % n], names[(i + 2) % n], MEM_OUTCOME_NEW);
+    for (size_t i = 0; i < n; i++) {
+        struct mem_triple_info *info = NULL;
+        assert_int_equal(mem_triple_get(m, ids[i], &info), STATUS_OK);
+        assert_string_equal(info->triple.subj_name, names[i]);
+        assert_string_equal(info->triple.rel_name, names[(i + 1) % n]);
+        assert_string_equal(info->triple.obj_name, names[(i + 2) % n]);
+        mem_triple_info_free(info);
+        int64_t e = 0;
+        assert_int_equal(mem_entity_find(m, names[i], &e), STATUS_OK);
+        char *back = NULL;
+        assert_int_equal(mem_entity_name(m, e, &back), STATUS_OK);
+        assert_string_equal(back, names[i]);
+        free(back);
+        struct mem_filter f = {.subj = names[i], .match = MEM_MATCH_SUBSTRING};
+        int64_t cnt = 0;
+        assert_int_equal(mem_triple_count(m, &f, &cnt), STATUS_OK);
+        assert_int_equal(cnt, 1);
+    }
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.triples_live, (int64_t)n);
+    assert_int_equal(s.entities, (int64_t)n);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+}
+
+static void test_store_invalid_utf8_refused(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    static const char *const bad[] = {"\xff\xfe", "over\xc0\xaflong", "sur\xed\xa0\x80rogate",
+                                      "cut\xe6\x9d"};
+    int64_t id = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mem_triple_add(m, bad[i], "r", "o", 0, &id, NULL), STATUS_ENCODING);
+        assert_int_equal(mem_triple_add(m, "s", bad[i], "o", 0, &id, NULL), STATUS_ENCODING);
+        assert_int_equal(mem_triple_add(m, "s", "r", bad[i], 0, &id, NULL), STATUS_ENCODING);
+        assert_int_equal(mem_entity_ensure(m, bad[i], NULL, 0, &id, NULL), STATUS_ENCODING);
+        struct mem_source src = {.kind = MEM_SOURCE_KIND_SENTENCE, .text = bad[i]};
+        assert_int_equal(mem_source_add(m, &src, &id), STATUS_ENCODING);
+        int64_t run = 0;
+        assert_int_equal(mem_run_create(m, bad[i], NULL, NULL, &run), STATUS_ENCODING);
+    }
+    assert_int_equal(mem_triple_add(m, "", "r", "o", 0, &id, NULL), STATUS_INVALID);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.entities + s.relations + s.triples_live + s.sources + s.runs, 0);
+    mem_close(m);
+}
+
+/* ---- transactions ------------------------------------------------------------------- */
+
+static void test_store_rollback_leaves_nothing(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    for (int i = 0; i < 20; i++) {
+        char s[32];
+        snprintf(s, sizeof s, "e%d", i);
+        struct mem_source src = {.kind = MEM_SOURCE_KIND_DOCUMENT, .text = s};
+        int64_t sid = 0, id = 0;
+        assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+        assert_int_equal(mem_triple_add(m, s, "r", "o", sid, &id, NULL), STATUS_OK);
+    }
+    /* A failing write inside the transaction undoes only itself. */
+    int64_t id = 0;
+    assert_int_equal(mem_triple_add(m, "new one", "r", "o", 424242, &id, NULL), STATUS_NOT_FOUND);
+    assert_true(mem_in_transaction(m));
+    assert_int_equal(stats(m).triples_live, 20);
+    assert_int_equal(stats(m).entities, 21);
+    assert_int_equal(mem_rollback(m), STATUS_OK);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.entities + s.relations + s.triples_live + s.sources, 0);
+    assert_int_equal(mem_rollback(m), STATUS_OK); /* none open: no-op */
+    assert_int_equal(mem_commit(m), STATUS_INVALID);
+
+    /* Outside a transaction a failing add leaves no half-made entities. */
+    assert_int_equal(mem_triple_add(m, "lonely", "r", "o", 424242, &id, NULL), STATUS_NOT_FOUND);
+    s = stats(m);
+    assert_int_equal(s.entities + s.relations + s.triples_live, 0);
+    mem_close(m);
+}
+
+/* ---- runs, sources, stats ----------------------------------------------------------- */
+
+static int collect_runs(void *ctx, const struct mem_run *r)
+{
+    int64_t *ids = ctx;
+    ids[++ids[0]] = r->id;
+    return 0;
+}
+
+static void test_store_runs_round_trip(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    struct mem_source src = {.kind = MEM_SOURCE_KIND_SENTENCE,
+                             .text = "Glenda Adams wrote Dancing on Coral.",
+                             .file = "novels.txt",
+                             .line = 3};
+    int64_t sid = 0, t1 = 0, t2 = 0, run = 0, run2 = 0;
+    assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Dancing on Coral", "author", "Glenda Adams", sid, &t1,
+                                    NULL),
+                     STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Dancing on Coral", "genre", "novel", 0, &t2, NULL),
+                     STATUS_OK);
+
+    assert_int_equal(mem_run_create(m, "Who wrote Dancing on Coral?", "tiny.gguf",
+                                    "{\"temp\":0}", &run),
+                     STATUS_OK);
+    const char *raw = "({MEM_READ(Dancing on Coral>>author>>)-->";
+    assert_int_equal(mem_run_add_call(m, run, 1, MEM_CALL_KIND_READ, raw, "Glenda Adams"),
+                     STATUS_OK);
+    assert_int_equal(mem_run_add_call(m, run, 1, MEM_CALL_KIND_READ, raw, NULL), STATUS_EXISTS);
+    assert_int_equal(mem_run_add_call(m, run, 2, MEM_CALL_KIND_WRITE, "({MEM_WRITE-->})", NULL),
+                     STATUS_OK);
+    assert_int_equal(mem_run_add_read(m, run, 1, "Dancing on Coral>>author>>", t1, 0.0),
+                     STATUS_OK);
+    assert_int_equal(mem_run_add_read(m, run, 1, "Dancing on Coral>>author>>", t2, 0.25),
+                     STATUS_OK);
+    assert_int_equal(mem_run_add_read(m, run, 7, "no such call", t1, 0.0), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_add_read(m, run, 1, "no such triple", 9999, 0.0), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_finish(m, run, "Glenda Adams wrote it."), STATUS_OK);
+    assert_int_equal(mem_run_create(m, "second", NULL, NULL, &run2), STATUS_OK);
+
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(m, run, &r), STATUS_OK);
+    assert_string_equal(r->prompt, "Who wrote Dancing on Coral?");
+    assert_string_equal(r->output, "Glenda Adams wrote it.");
+    assert_string_equal(r->model, "tiny.gguf");
+    assert_string_equal(r->settings, "{\"temp\":0}");
+    assert_true(r->finished_at >= r->created_at && r->created_at > 0);
+    assert_int_equal(r->n_calls, 2);
+    assert_int_equal(r->calls[0].kind, MEM_CALL_KIND_READ);
+    assert_string_equal(r->calls[0].raw, raw);
+    assert_string_equal(r->calls[0].result, "Glenda Adams");
+    assert_int_equal(r->calls[1].kind, MEM_CALL_KIND_WRITE);
+    assert_null(r->calls[1].result);
+    assert_int_equal(r->n_reads, 2);
+    assert_int_equal(r->reads[0].triple.id, t1);
+    assert_string_equal(r->reads[0].triple.obj_name, "Glenda Adams");
+    assert_int_equal(r->reads[0].source.id, sid);
+    assert_int_equal(r->reads[0].source.kind, MEM_SOURCE_KIND_SENTENCE);
+    assert_string_equal(r->reads[0].source.text, "Glenda Adams wrote Dancing on Coral.");
+    assert_string_equal(r->reads[0].source.file, "novels.txt");
+    assert_int_equal(r->reads[0].source.line, 3);
+    assert_int_equal(r->reads[1].source.id, 0);
+    assert_null(r->reads[1].source.text);
+    assert_true(r->reads[1].score == 0.25);
+    mem_run_free(r);
+
+    int64_t ids[8] = {0};
+    assert_int_equal(mem_run_list(m, 0, 0, collect_runs, ids), STATUS_OK);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], run2); /* newest first */
+    assert_int_equal(ids[2], run);
+    memset(ids, 0, sizeof ids);
+    assert_int_equal(mem_run_list(m, run2, 5, collect_runs, ids), STATUS_OK);
+    assert_int_equal(ids[0], 1);
+    assert_int_equal(ids[1], run);
+
+    /* A source written by a run keeps its text when the run is deleted. */
+    struct mem_source wsrc = {.kind = MEM_SOURCE_KIND_SENTENCE, .text = "w", .run_id = run};
+    int64_t wsid = 0, t3 = 0;
+    assert_int_equal(mem_source_add(m, &wsrc, &wsid), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "w", "r", "o", wsid, &t3, NULL), STATUS_OK);
+    assert_int_equal(mem_run_delete(m, run), STATUS_OK);
+    assert_int_equal(mem_run_get(m, run, &r), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_delete(m, run), STATUS_NOT_FOUND);
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, t3, &info), STATUS_OK);
+    assert_int_equal(info->source.id, wsid);
+    assert_int_equal(info->source.run_id, 0);
+    assert_string_equal(info->source.text, "w");
+    mem_triple_info_free(info);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.runs, 1);
+    assert_int_equal(s.sources, 2);
+    assert_int_equal(s.triples_live, 3);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+}
+
+static void test_store_stats_count_everything(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.entities + s.relations + s.triples_live + s.triples_retired + s.sources +
+                         s.runs + s.conflicts,
+                     0);
+    struct mem_source src = {.kind = MEM_SOURCE_KIND_USER, .text = "taught"};
+    int64_t sid = 0, run = 0, id = 0;
+    assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+    add(m, "a", "r1", "b", MEM_OUTCOME_NEW);
+    id = add(m, "a", "r2", "c", MEM_OUTCOME_NEW);
+    add(m, "d", "r1", "a", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_triple_retire(m, id, NULL), STATUS_OK);
+    assert_int_equal(mem_run_create(m, "p", NULL, NULL, &run), STATUS_OK);
+    int64_t e = 0;
+    assert_int_equal(mem_entity_ensure(m, "lonely", NULL, 0, &e, NULL), STATUS_OK);
+    s = stats(m);
+    assert_int_equal(s.entities, 5);
+    assert_int_equal(s.relations, 2);
+    assert_int_equal(s.triples_live, 2);
+    assert_int_equal(s.triples_retired, 1);
+    assert_int_equal(s.sources, 1);
+    assert_int_equal(s.runs, 1);
+    assert_int_equal(s.conflicts, 0);
+    mem_close(m);
+}
+
+/* ---- entities, relations, embeddings, meta ------------------------------------------ */
+
+struct named_rows {
+    int64_t id[32];
+    char name[32][32];
+    float v[32][4];
+    bool has_vec[32];
+    bool sv[32];
+    size_t n;
+};
+
+static int collect_named(void *ctx, const struct mem_named *row)
+{
+    struct named_rows *nr = ctx;
+    assert_true(nr->n < 32);
+    nr->id[nr->n] = row->id;
+    snprintf(nr->name[nr->n], 32, "%s", row->name);
+    nr->has_vec[nr->n] = row->emb != NULL;
+    nr->sv[nr->n] = row->single_valued;
+    if (row->emb) {
+        assert_int_equal(row->dim, 4);
+        memcpy(nr->v[nr->n], row->emb, sizeof nr->v[0]);
+    }
+    nr->n++;
+    return 0;
+}
+
+static void test_store_embeddings_stored_and_checked(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    const char *eid = NULL;
+    size_t dim = 9;
+    mem_embedder_get(m, &eid, &dim);
+    assert_null(eid);
+    assert_int_equal(dim, 0);
+    const float v1[4] = {1.0f, -2.5f, 0.125f, 3e-8f}, v2[4] = {0.5f, 0.5f, 0.5f, -0.5f};
+    int64_t a = 0, b = 0, r = 0;
+    /* No embedder recorded: vectors are refused, rows without them are fine. */
+    assert_int_equal(mem_entity_ensure(m, "A", v1, 4, &a, NULL), STATUS_INVALID);
+    assert_int_equal(mem_embedder_check(m, "hash-ngram-v1", 4), STATUS_OK); /* records it */
+    mem_embedder_get(m, &eid, &dim);
+    assert_string_equal(eid, "hash-ngram-v1");
+    assert_int_equal(dim, 4);
+    assert_int_equal(mem_embedder_check(m, "hash-ngram-v1", 4), STATUS_OK);
+    assert_int_equal(mem_embedder_check(m, "other", 4), STATUS_EMBEDDER_MISMATCH);
+    assert_int_equal(mem_embedder_check(m, "hash-ngram-v1", 8), STATUS_EMBEDDER_MISMATCH);
+
+    bool created = false;
+    assert_int_equal(mem_entity_ensure(m, "A", v1, 3, &a, &created), STATUS_INVALID);
+    assert_int_equal(mem_entity_ensure(m, "A", v1, 4, &a, &created), STATUS_OK);
+    assert_true(created);
+    assert_int_equal(mem_entity_ensure(m, "A", v2, 4, &b, &created), STATUS_OK);
+    assert_false(created); /* existing row: vector unchanged */
+    assert_int_equal(a, b);
+    assert_int_equal(mem_entity_ensure(m, "B", NULL, 0, &b, &created), STATUS_OK);
+    assert_int_equal(mem_relation_ensure(m, "author", v2, 4, &r, &created), STATUS_OK);
+
+    struct named_rows nr = {0};
+    assert_int_equal(mem_entity_each(m, false, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 2);
+    assert_string_equal(nr.name[0], "A");
+    assert_true(nr.has_vec[0]);
+    assert_memory_equal(nr.v[0], v1, sizeof v1);
+    assert_false(nr.has_vec[1]);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_entity_each(m, true, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 1);
+    assert_int_equal(nr.id[0], b);
+
+    assert_int_equal(mem_entity_set_emb(m, b, v2, 4), STATUS_OK);
+    assert_int_equal(mem_entity_set_emb(m, b, v2, 5), STATUS_INVALID);
+    assert_int_equal(mem_entity_set_emb(m, 999, v2, 4), STATUS_NOT_FOUND);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_entity_each(m, false, collect_named, &nr), STATUS_OK);
+    assert_memory_equal(nr.v[1], v2, sizeof v2);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_relation_each(m, false, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 1);
+    assert_memory_equal(nr.v[0], v2, sizeof v2);
+
+    /* A new embedder clears every vector (reindex fills them again). */
+    assert_int_equal(mem_embedder_set(m, "model:tiny", 4), STATUS_OK);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_entity_each(m, true, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 2);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_relation_each(m, true, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 1);
+    assert_int_equal(mem_relation_set_emb(m, r, v1, 4), STATUS_OK);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_relation_each(m, true, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 0);
+
+    char *val = NULL;
+    assert_int_equal(mem_meta_get(m, "embedder.id", &val), STATUS_OK);
+    assert_string_equal(val, "model:tiny");
+    free(val);
+    mem_close(m);
+}
+
+static void test_store_embedder_survives_reopen(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_embedder_set(m, "e1", 16), STATUS_OK);
+    mem_close(m);
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_embedder_check(m, "e2", 16), STATUS_EMBEDDER_MISMATCH);
+    assert_non_null(strstr(status_detail(), "e1"));
+    assert_int_equal(mem_embedder_check(m, "e1", 16), STATUS_OK);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_meta_get_set(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    char *v = NULL;
+    assert_int_equal(mem_meta_get(m, "missing", &v), STATUS_NOT_FOUND);
+    assert_int_equal(mem_meta_set(m, "k", "one"), STATUS_OK);
+    assert_int_equal(mem_meta_set(m, "k", "two; 'x'"), STATUS_OK);
+    assert_int_equal(mem_meta_get(m, "k", &v), STATUS_OK);
+    assert_string_equal(v, "two; 'x'");
+    free(v);
+    assert_int_equal(mem_meta_get(m, "schema.created_by", &v), STATUS_OK);
+    assert_non_null(strstr(v, "memllm"));
+    free(v);
+    mem_close(m);
+}
+
+static void test_store_entity_prefix_pages(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    static const char *const names[] = {"Stevens", "Steve Jobs", "Steve Wozniak", "Stephen",
+                                        "steve lower", "Ste", "Apple", "Steve\xc3\xa9"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int64_t id;
+        assert_int_equal(mem_entity_ensure(m, names[i], NULL, 0, &id, NULL), STATUS_OK);
+    }
+    struct named_rows nr = {0};
+    assert_int_equal(mem_entity_prefix(m, "Steve", NULL, 2, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 2);
+    assert_string_equal(nr.name[0], "Steve Jobs");
+    assert_string_equal(nr.name[1], "Steve Wozniak");
+    assert_int_equal(mem_entity_prefix(m, "Steve", nr.name[1], 2, collect_named, &nr),
+                     STATUS_OK);
+    assert_int_equal(nr.n, 4);
+    assert_string_equal(nr.name[2], "Stevens");
+    assert_string_equal(nr.name[3], "Steve\xc3\xa9");
+    assert_int_equal(mem_entity_prefix(m, "Steve", nr.name[3], 2, collect_named, &nr),
+                     STATUS_OK);
+    assert_int_equal(nr.n, 4);
+    memset(&nr, 0, sizeof nr);
+    assert_int_equal(mem_entity_prefix(m, "", NULL, 0, collect_named, &nr), STATUS_OK);
+    assert_int_equal(nr.n, 8);
+    mem_close(m);
+}
+
+/* ---- relations.tsv ------------------------------------------------------------------ */
+
+static void test_store_relations_file_loads(void **state)
+{
+    (void)state;
+    const char *top = getenv("top_srcdir");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data/relations.tsv", top && top[0] ? top : "..");
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s not found (set top_srcdir)\n", path);
+        skip();
+    }
+    struct mem *m = open_mem();
+    size_t n = 0;
+    assert_int_equal(mem_relations_load(m, path, &n), STATUS_OK);
+    assert_int_equal(n, 96);
+    assert_int_equal(mem_relations_load(m, path, &n), STATUS_OK); /* idempotent */
+    assert_int_equal(stats(m).relations, 96);
+    struct named_rows nr = {0};
+    (void)nr;
+    static const struct {
+        const char *name;
+        bool sv;
+    } want[] = {{"place of birth", true},  {"date of death", true}, {"capital", true},
+                {"country", false},        {"spouse", false},       {"country of citizenship", false},
+                {"located in the administrative territorial entity", false}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int64_t id = 0;
+        bool sv = !want[i].sv;
+        assert_int_equal(mem_relation_find(m, want[i].name, &id), STATUS_OK);
+        assert_int_equal(mem_relation_single_valued(m, id, &sv), STATUS_OK);
+        assert_int_equal(sv, want[i].sv);
+    }
+    mem_close(m);
+}
+
+static int count_rows(void *ctx, const struct relations_row *row)
+{
+    (void)row;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static void test_store_relations_parse_rejects_bad_lines(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        enum status st;
+        const char *where;
+    } cases[] = {
+        {"P1\tok\t0\nP2\tmissing flag\n", STATUS_PARSE, "t:2:"},
+        {"P1\tname\t2\n", STATUS_PARSE, "t:1:"},
+        {"Q5\tname\t0\n", STATUS_PARSE, "t:1:"},
+        {"P1\t\t0\n", STATUS_PARSE, "t:1:"},
+        {"P1\tbad\xff\t1\n", STATUS_ENCODING, "t:1:"},
+        {"#\n\nP1\tx\x01y\t1\n", STATUS_PARSE, "t:3:"},
+        {"P1\ta\tb\t1\n", STATUS_PARSE, "t:1:"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0;
+        assert_int_equal(relations_parse(cases[i].text, strlen(cases[i].text), "t", count_rows, &n),
+                         cases[i].st);
+        assert_non_null(strstr(status_detail(), cases[i].where));
+    }
+    size_t n = 0;
+    assert_int_equal(relations_parse(small_tsv, sizeof small_tsv - 1, "t", count_rows, &n),
+                     STATUS_OK);
+    assert_int_equal(n, 3);
+    /* A failed load changes nothing. */
+    struct mem *m = open_mem();
+    const char *text = "P1\tfirst\t1\nP2\tsecond\t7\n";
+    assert_int_equal(mem_relations_load_buffer(m, text, strlen(text), "t", &n), STATUS_PARSE);
+    assert_int_equal(stats(m).relations, 0);
+    mem_close(m);
+}
+
+/* ---- crash safety ------------------------------------------------------------------- */
+
+/* The child writes many small transactions and reports each committed id on the pipe;
+ * the parent kills it mid-flight and checks that every reported triple survived. */
+static void crash_child(const char *path, int fd)
+{
+    struct mem *m = NULL;
+    if (mem_open(path, &m) != STATUS_OK)
+        _exit(2);
+    for (int i = 0;; i++) {
+        char s[32], o[32];
+        snprintf(s, sizeof s, "crash-s%d", i);
+        snprintf(o, sizeof o, "crash-o%d", i);
+        struct mem_source src = {.kind = MEM_SOURCE_KIND_IMPORT, .text = s, .line = i + 1};
+        int64_t sid = 0, id = 0;
+        if (mem_begin(m) != STATUS_OK || mem_source_add(m, &src, &sid) != STATUS_OK ||
+            mem_triple_add(m, s, "crash-rel", o, sid, &id, NULL) != STATUS_OK ||
+            mem_commit(m) != STATUS_OK)
+            _exit(3);
+        int64_t msg[2] = {i, id};
+        if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+            _exit(4);
+    }
+}
+
+static void test_store_crash_keeps_committed_triples(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK); /* schema before the child starts */
+    mem_close(m);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        crash_child(path, fds[1]);
+        _exit(5);
+    }
+    close(fds[1]);
+    int64_t (*got)[2] = malloc(100000 * sizeof *got);
+    assert_non_null(got);
+    size_t n = 0;
+    bool killed = false;
+    for (;;) {
+        ssize_t r = read(fds[0], got[n], sizeof got[n]);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            break;
+        assert_int_equal(r, (ssize_t)sizeof got[n]); /* 16-byte writes to a pipe are atomic */
+        n++;
+        if (n == 300 && !killed) {
+            assert_int_equal(kill(pid, SIGKILL), 0);
+            killed = true;
+        }
+        assert_true(n < 100000);
+    }
+    close(fds[0]);
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst));
+    assert_int_equal(WTERMSIG(wst), SIGKILL);
+    assert_true(n >= 300);
+
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    for (size_t i = 0; i < n; i++) {
+        char s[32], o[32];
+        snprintf(s, sizeof s, "crash-s%lld", (long long)got[i][0]);
+        snprintf(o, sizeof o, "crash-o%lld", (long long)got[i][0]);
+        struct mem_triple_info *info = NULL;
+        assert_int_equal(mem_triple_get(m, got[i][1], &info), STATUS_OK);
+        assert_string_equal(info->triple.subj_name, s);
+        assert_string_equal(info->triple.obj_name, o);
+        assert_string_equal(info->source.text, s);
+        assert_int_equal(info->source.line, got[i][0] + 1);
+        mem_triple_info_free(info);
+    }
+    /* Whatever the killed transaction left behind was rolled back as a whole. */
+    struct mem_stats s = stats(m);
+    assert_true(s.triples_live == (int64_t)n || s.triples_live == (int64_t)n + 1);
+    assert_int_equal(s.sources, s.triples_live);
+    assert_int_equal(s.entities, 2 * s.triples_live);
+    mem_close(m);
+    free(got);
+    free(path);
+    test_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_open_creates_schema_and_reopens),
+        cmocka_unit_test(test_store_migrations_idempotent),
+        cmocka_unit_test(test_store_open_refuses_newer_schema),
+        cmocka_unit_test(test_store_open_refuses_garbage_file),
+        cmocka_unit_test(test_store_open_refuses_foreign_sqlite),
+        cmocka_unit_test(test_store_busy_waits_then_fails),
+        cmocka_unit_test(test_store_retire_keeps_history),
+        cmocka_unit_test(test_store_edit_keeps_history),
+        cmocka_unit_test(test_store_duplicate_is_known),
+        cmocka_unit_test(test_store_single_valued_conflicts),
+        cmocka_unit_test(test_store_keyset_pages_concatenate),
+        cmocka_unit_test(test_store_filters_and_count),
+        cmocka_unit_test(test_store_special_characters_round_trip),
+        cmocka_unit_test(test_store_invalid_utf8_refused),
+        cmocka_unit_test(test_store_rollback_leaves_nothing),
+        cmocka_unit_test(test_store_runs_round_trip),
+        cmocka_unit_test(test_store_stats_count_everything),
+        cmocka_unit_test(test_store_embeddings_stored_and_checked),
+        cmocka_unit_test(test_store_embedder_survives_reopen),
+        cmocka_unit_test(test_store_meta_get_set),
+        cmocka_unit_test(test_store_entity_prefix_pages),
+        cmocka_unit_test(test_store_relations_file_loads),
+        cmocka_unit_test(test_store_relations_parse_rejects_bad_lines),
+        cmocka_unit_test(test_store_crash_keeps_committed_triples),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
