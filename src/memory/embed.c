@@ -176,6 +176,18 @@ static struct fold fold(uint32_t cp)
     return fold_cp(cp);
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Could this byte continue a word?  ASCII letters and digits, and any non-ASCII byte. */
+static bool is_word_byte(char c)
+{
+    unsigned char u = (unsigned char)c;
+    return u >= 0x80 || is_digit(c) || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z');
+}
+
 size_t embed_normalize(const char *s, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
@@ -193,6 +205,14 @@ size_t embed_normalize(const char *s, size_t len, char *out, size_t cap)
             f = fold(cp);
         }
         i += (size_t)n;
+        if (cp == '.' && n == 1 && o > 0 && !pending_sep && is_digit(out[o - 1]) && i < len &&
+            is_digit(s[i]))
+            f.kind = FOLD_SEP; /* "1.6" stays two numbers, not "16" */
+        if (n > 0 && (cp == '\'' || cp == 0x2019 || cp == 0x02BC) && i < len &&
+            (s[i] == 's' || s[i] == 'S') && (i + 1 == len || !is_word_byte(s[i + 1]))) {
+            i++; /* possessive 's: "Co.'s" -> "co" */
+            continue;
+        }
         if (f.kind == FOLD_DELETE)
             continue;
         if (f.kind == FOLD_SEP) {
@@ -218,6 +238,7 @@ size_t embed_normalize(const char *s, size_t len, char *out, size_t cap)
 /* ---- hashed features -------------------------------------------------------------- */
 
 #define WORD_WEIGHT 3.0
+#define ARTICLE_WEIGHT 0.2 /* "the", "a", "an": "the United States" ~ "United States" */
 #define MARK_BEGIN 0x02
 #define MARK_END 0x03
 
@@ -260,7 +281,11 @@ static void add_feature(double *acc, size_t dim, uint64_t h, double w)
 static void add_word(double *acc, size_t dim, const char *w, const size_t *offs, size_t L)
 {
     const uint64_t basis = UINT64_C(0xcbf29ce484222325);
-    add_feature(acc, dim, fnv_bytes(fnv_byte(basis, 'w'), w, offs[L]), WORD_WEIGHT);
+    size_t wl = offs[L];
+    bool article = (wl == 3 && !memcmp(w, "the", 3)) || (wl == 2 && !memcmp(w, "an", 2)) ||
+                   (wl == 1 && w[0] == 'a');
+    double scale = article ? ARTICLE_WEIGHT : 1.0;
+    add_feature(acc, dim, fnv_bytes(fnv_byte(basis, 'w'), w, wl), WORD_WEIGHT * scale);
     /* units: 0 = begin marker, 1..L = code points, L + 1 = end marker */
     for (size_t n = 2; n <= 4; n++) {
         for (size_t i = 0; i + n <= L + 2; i++) {
@@ -275,7 +300,7 @@ static void add_word(double *acc, size_t dim, const char *w, const size_t *offs,
                 h = fnv_bytes(h, w + offs[first - 1], offs[cp_last] - offs[first - 1]);
             if (last == L + 1)
                 h = fnv_byte(h, MARK_END);
-            add_feature(acc, dim, h, 1.0);
+            add_feature(acc, dim, h, scale);
         }
     }
 }

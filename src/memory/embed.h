@@ -12,15 +12,17 @@
  * network, and gives identical output on every platform:
  *   1. normalize (embed_normalize below): Unicode-aware case folding for Latin, Greek and
  *      Cyrillic, Latin accents stripped (à -> a, ß -> ss, æ -> ae, ł -> l), Greek tonos
- *      and dialytika stripped, fullwidth ASCII mapped to ASCII, combining marks dropped;
- *      '.' and apostrophes are deleted ("U.S.A." -> "usa", "O'Neil" -> "oneil"); all other
+ *      and dialytika stripped, Cyrillic yo -> ye, fullwidth ASCII mapped to ASCII,
+ *      combining marks dropped; '.' and apostrophes are deleted ("U.S.A." -> "usa",
+ *      "O'Neil" -> "oneil"), except that a '.' between two digits separates ("1.6" ->
+ *      "1 6", not "16") and a possessive 's is dropped ("Co.'s" -> "co"); all other
  *      punctuation, symbols, spaces and control characters separate words; every byte that
- *      does not start a valid UTF-8 sequence is treated as a separator too (so invalid
- *      UTF-8 is accepted, never an error); other scripts (CJK, Arabic, ...) pass through
- *      unchanged;
+ *      does not start a valid UTF-8 sequence is a separator too (so invalid UTF-8 is
+ *      accepted, never an error); other scripts (CJK, Arabic, ...) pass through unchanged;
  *   2. features: each word as a whole token (weight 3) plus the character 2-, 3- and
  *      4-grams of the word wrapped in begin/end markers (weight 1 each, counted per
- *      occurrence); word order does not matter;
+ *      occurrence); the articles "the", "a", "an" count one fifth; word order does not
+ *      matter;
  *   3. signed feature hashing of those features (64-bit FNV-1a, then a mixing step) into
  *      `dim` buckets, then L2 normalization.
  * A text with no words (empty, or only punctuation/invalid bytes) gets one fixed
