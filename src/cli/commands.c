@@ -11,6 +11,7 @@
 const struct cli_command cli_commands[] = {
     {"paths", N_("show where memllm keeps its files"), cli_paths_run},
     {"info", N_("show what a GGUF model file holds"), cli_info_run},
+    {"tokenize", N_("show how a model splits text into tokens"), cli_tokenize_run},
     {"generate", N_("continue a prompt with the model"), cli_generate_run},
     {NULL, NULL, NULL},
 };

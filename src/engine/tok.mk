@@ -10,3 +10,8 @@ EXTRA_DIST += tests/fuzz/fuzz_tok.c
 EXTRA_DIST += tests/fuzz/corpus_tok/enc_text tests/fuzz/corpus_tok/enc_special \
 	tests/fuzz/corpus_tok/enc_invalid tests/fuzz/corpus_tok/stream_bytes \
 	tests/fuzz/corpus_tok/vocab
+
+## `memllm tokenize` and its end-to-end test.
+src_libmemllm_a_SOURCES += src/cli/tokenize.c
+TESTS += tests/e2e/tokenize.sh
+EXTRA_DIST += tests/e2e/tokenize.sh
