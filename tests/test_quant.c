@@ -217,6 +217,25 @@ static void test_quant_dequantize_k_blocks(void **state)
     assert_true(y[0] == 0.25f * -8 * -32);
 }
 
+static void test_quant_k4_unpack_matches_scale_min(void **state)
+{
+    (void)state;
+    rng_state = 5;
+    for (int it = 0; it < 2000; it++) {
+        uint8_t s12[12];
+        for (int i = 0; i < 12; i++)
+            s12[i] = (uint8_t)rng_next();
+        uint64_t sc, m;
+        quant_k4_unpack(s12, &sc, &m);
+        for (int s = 0; s < 8; s++) {
+            uint8_t a, b;
+            quant_k4_scale_min(s, s12, &a, &b);
+            assert_int_equal((sc >> (8 * s)) & 0xff, a);
+            assert_int_equal((m >> (8 * s)) & 0xff, b);
+        }
+    }
+}
+
 /* ---- activation quantization ---- */
 
 static void test_quant_q8_0_activation_rounds_half_even(void **state)
@@ -591,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_quant_bf16_rounds_to_nearest_even),
         cmocka_unit_test(test_quant_dequantize_q8_0_and_q4_0_blocks),
         cmocka_unit_test(test_quant_dequantize_k_blocks),
+        cmocka_unit_test(test_quant_k4_unpack_matches_scale_min),
         cmocka_unit_test(test_quant_q8_0_activation_rounds_half_even),
         cmocka_unit_test(test_quant_q8_K_activation),
         cmocka_unit_test(test_quant_act_pairing),

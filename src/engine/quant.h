@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/dtype.h"
 
@@ -87,6 +88,20 @@ static inline void quant_k4_scale_min(int s, const uint8_t *scales, uint8_t *sc,
         *sc = (uint8_t)((scales[s + 4] & 15) | (scales[s - 4] >> 6) << 4);
         *m = (uint8_t)((scales[s + 4] >> 4) | (scales[s] >> 6) << 4);
     }
+}
+
+/* All 8 scales (byte s of *sc = scale s) and mins of a Q4_K/Q5_K scales[12] array at once:
+ * with w0 w1 w2 its three little-endian 32-bit words, scales 0-3 = w0 & 63 per byte,
+ * mins 0-3 = w1 & 63, scales 4-7 = (w2 & 15) | (w0 >> 6 & 3) << 4, mins 4-7 =
+ * (w2 >> 4 & 15) | (w1 >> 6 & 3) << 4 (the same as quant_k4_scale_min()). */
+static inline void quant_k4_unpack(const uint8_t *scales, uint64_t *sc, uint64_t *m)
+{
+    uint32_t w[3];
+    memcpy(w, scales, 12);
+    uint32_t s_hi = (w[2] & 0x0f0f0f0fu) | ((w[0] >> 6) & 0x03030303u) << 4;
+    uint32_t m_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 6) & 0x03030303u) << 4;
+    *sc = (uint64_t)(w[0] & 0x3f3f3f3fu) | (uint64_t)s_hi << 32;
+    *m = (uint64_t)(w[1] & 0x3f3f3f3fu) | (uint64_t)m_hi << 32;
 }
 
 /* ---- CPU level ------------------------------------------------------------------------- */

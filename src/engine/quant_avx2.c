@@ -99,8 +99,10 @@ AVX2_INLINE void q4_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
 
 AVX2_INLINE void k4_scales(const uint8_t *s12, uint8_t sc[8], uint8_t m[8])
 {
-    for (int s = 0; s < 8; s++)
-        quant_k4_scale_min(s, s12, &sc[s], &m[s]);
+    uint64_t s8, m8;
+    quant_k4_unpack(s12, &s8, &m8);
+    memcpy(sc, &s8, 8);
+    memcpy(m, &m8, 8);
 }
 
 /* ---- Q4_K x Q8_K ---- */

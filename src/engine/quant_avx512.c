@@ -98,12 +98,11 @@ Z_INLINE void q4_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
 /* 8 scales (bytes) as int16 in the low 128 bits of a 512-bit register. */
 Z_INLINE __m512i k4_scales16(const uint8_t *s12, __m128i *mins16)
 {
-    uint8_t sc[8], m[8];
-    for (int s = 0; s < 8; s++)
-        quant_k4_scale_min(s, s12, &sc[s], &m[s]);
-    __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
+    uint64_t sc, m;
+    quant_k4_unpack(s12, &sc, &m);
+    __m128i m8 = _mm_cvtsi64_si128((long long)m);
     *mins16 = _mm_unpacklo_epi8(m8, m8); /* m0 m0 m1 m1 ... as bytes */
-    return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
+    return _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
 }
 
 /* int16 lanes 0..15 = scale[2c], 16..31 = scale[2c + 1] */
