@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "engine/gguf.h"
 #include "engine/quant.h"
 #include "test_util.h"
 
@@ -583,6 +584,123 @@ static void test_quant_matvec_equals_row_dots(void **state)
     }
 }
 
+/* ---- golden files: llama-quantize's output must be reproduced byte for byte ---- */
+
+static struct gguf *open_golden(const char *name)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "golden/%s", name);
+    char *path = test_shared_path(rel);
+    if (!path)
+        return NULL;
+    struct gguf *g = NULL;
+    assert_int_equal(gguf_open(path, &g), STATUS_OK);
+    free(path);
+    return g;
+}
+
+/* Quantize every F32 tensor of the F32 model that the quantized file stores as Q8_0/Q4_0
+ * and compare the bytes; returns how many tensors were compared. */
+static int compare_requantized(const struct gguf *f32, const struct gguf *q)
+{
+    int compared = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(q); i++) {
+        enum dtype t = gguf_tensor_type(q, i);
+        if (t != DTYPE_Q8_0 && t != DTYPE_Q4_0)
+            continue;
+        const char *name = gguf_tensor_name(q, i);
+        int64_t j = gguf_find_tensor(f32, name);
+        assert_true(j >= 0);
+        assert_int_equal(gguf_tensor_type(f32, j), DTYPE_F32);
+        uint64_t ne0 = gguf_tensor_dim(q, i, 0), rows = gguf_tensor_n_elements(q, i) / ne0;
+        assert_int_equal(gguf_tensor_n_elements(f32, j), ne0 * rows);
+        size_t rb = row_bytes(t, ne0);
+        assert_int_equal(gguf_tensor_size(q, i), rb * rows);
+        unsigned char *buf = malloc(rb);
+        float *row = malloc(ne0 * sizeof *row);
+        assert_true(buf && row);
+        const unsigned char *src = gguf_tensor_data(f32, j), *want = gguf_tensor_data(q, i);
+        for (uint64_t r = 0; r < rows; r++) {
+            memcpy(row, src + r * ne0 * sizeof(float), ne0 * sizeof(float));
+            quant_quantize_row(t, row, buf, ne0);
+            if (memcmp(buf, want + r * rb, rb) != 0)
+                fail_msg("%s (%s) row %d differs from llama-quantize's bytes", name,
+                         dtype_name(t), (int)r);
+        }
+        free(buf);
+        free(row);
+        compared++;
+    }
+    return compared;
+}
+
+static void test_quant_golden_q8_0_q4_0_bytes_match_llama_quantize(void **state)
+{
+    (void)state;
+    struct gguf *f32 = open_golden("tiny-mistral-a-f32.gguf");
+    if (!f32)
+        return;
+    struct gguf *q8 = open_golden("tiny-mistral-a-Q8_0.gguf");
+    struct gguf *q4 = open_golden("tiny-mistral-a-Q4_0.gguf");
+    assert_true(q8 && q4);
+    assert_int_equal(compare_requantized(f32, q8), 16); /* all 2-D tensors */
+    assert_int_equal(compare_requantized(f32, q4), 16); /* 15 Q4_0 + output.weight Q8_0 */
+    gguf_close(q4);
+    gguf_close(q8);
+    gguf_close(f32);
+}
+
+/* Real Q4_K / Q6_K tensors (model C): dequantized values look like the generator's weights,
+ * and every kernel level agrees with the double dot of the dequantized operands. */
+static void test_quant_golden_k_tensors_dot(void **state)
+{
+    (void)state;
+    struct gguf *g = open_golden("tiny-mistral-c-Q4_K_M.gguf");
+    if (!g)
+        return;
+    static const char *const names[] = {"blk.0.ffn_down.weight", "blk.1.ffn_down.weight",
+                                        "blk.0.attn_q.weight", "output.weight"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        int64_t i = gguf_find_tensor(g, names[k]);
+        assert_true(i >= 0);
+        enum dtype t = gguf_tensor_type(g, i);
+        assert_true(t == DTYPE_Q4_K || t == DTYPE_Q6_K);
+        size_t n = (size_t)gguf_tensor_dim(g, i, 0), rows = 8;
+        size_t rb = row_bytes(t, n);
+        const unsigned char *w = gguf_tensor_data(g, i);
+        float *xf = malloc(n * sizeof *xf), *wf = malloc(n * sizeof *wf);
+        void *xa = malloc(quant_act_row_bytes(t, n));
+        assert_true(xf && wf && xa);
+        rng_state = 99 + k;
+        make_act(t, n, 0, xa, xf);
+        double ss = 0;
+        for (size_t r = 0; r < rows; r++) {
+            quant_dequantize_row(t, w + r * rb, wf, n);
+            for (size_t c = 0; c < n; c++) {
+                assert_true(isfinite(wf[c]));
+                ss += (double)wf[c] * wf[c];
+            }
+            double abs_sum, ref = dot_reference(t, n, w + r * rb, xa, &abs_sum);
+            for (int l = 0; l < QUANT_CPU_COUNT_; l++) {
+                if (!quant_cpu_supported((enum quant_cpu)l))
+                    continue;
+                float v = quant_vec_dot_at((enum quant_cpu)l, t, n, w + r * rb, xa);
+                if (!(fabs(v - ref) <= 1e-5 * abs_sum))
+                    fail_msg("%s row %zu level %d: %.9g vs %.9g", names[k], r, l, v, ref);
+            }
+        }
+        /* generator std: 1/sqrt(768) for ffn_down, 1.2/sqrt(256) attn_q, 2/sqrt(256) output */
+        double std = sqrt(ss / (double)(rows * n));
+        double want = k < 2 ? 1 / sqrt(768.0) : k == 2 ? 1.2 / 16 : 2.0 / 16;
+        if (fabs(std / want - 1) > 0.1)
+            fail_msg("%s: dequantized std %g, generator std %g", names[k], std, want);
+        free(xf);
+        free(wf);
+        free(xa);
+    }
+    gguf_close(g);
+}
+
 static void test_quant_cpu_level_and_env(void **state)
 {
     (void)state;
@@ -619,6 +737,8 @@ int main(void)
         cmocka_unit_test(test_quant_quantizers_handle_zero_and_constant_rows),
         cmocka_unit_test(test_quant_dots_match_reference_at_every_level),
         cmocka_unit_test(test_quant_matvec_equals_row_dots),
+        cmocka_unit_test(test_quant_golden_q8_0_q4_0_bytes_match_llama_quantize),
+        cmocka_unit_test(test_quant_golden_k_tensors_dot),
         cmocka_unit_test(test_quant_cpu_level_and_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
