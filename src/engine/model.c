@@ -22,6 +22,7 @@
 #define MODEL_DEFAULT_CTX_CAP 4096 /* n_ctx 0 takes the file's length, but at most this */
 #define MODEL_MAX_DIM (1u << 20)   /* sanity bound on every hyper-parameter */
 #define MM_BLOCK 128               /* rows per BLAS call: fixed, so splits never change sums */
+#define ATT_BLOCK 32               /* query tokens per BLAS attention task (batches only) */
 
 /* A weight matrix in the mapping: n_out rows of n_in values, rows row_bytes apart. */
 struct mat {
@@ -68,7 +69,7 @@ struct model {
     float *ffa;     /* (nb, n_ff) gate, then silu(gate) * up */
     float *ffb;     /* (nb, n_ff) up; also (nb, dim) after the layers */
     float *rope;    /* (nb, n_rot) cos, sin interleaved, per token */
-    float *att;     /* (n_threads, n_ctx) softmax rows */
+    float *att;     /* (n_threads, n_ctx) softmax rows; with BLAS (n_threads, ATT_BLOCK, n_ctx) */
     float *kvrow;   /* (n_threads, 2 * hd) f16 cache rows converted for attention */
     unsigned char *act; /* (nb, act_stride) quantized activations */
     size_t act_stride;
@@ -403,7 +404,7 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->ffa = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
     m->ffb = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
     m->rope = alloc_floats(nb * m->n_rot, &ok);
-    m->att = alloc_floats(nt * m->n_ctx, &ok);
+    m->att = alloc_floats(nt * ATT_BLOCK * m->n_ctx, &ok);
     m->kvrow = alloc_floats(nt * 2 * m->hd, &ok);
     m->act = calloc(nb, m->act_stride ? m->act_stride : 1);
     if (!ok || !m->act) {
@@ -656,6 +657,65 @@ static void att_task(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+#if HAVE_CBLAS_H
+/* Batches with an f32 cache: one task = one query head and ATT_BLOCK query tokens, as two
+ * BLAS products (S = Q K^T over the keys the block can see, then out = P V with the keys a
+ * row may not see set to 0).  The blocks are fixed, so results do not depend on threads. */
+static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct att_job *j = ctx;
+    struct model *m = j->m;
+    size_t hd = m->hd, group = m->n_head / m->n_head_kv;
+    size_t n_blocks = (j->n_tok + ATT_BLOCK - 1) / ATT_BLOCK;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *S = m->att + (size_t)thread * ATT_BLOCK * m->n_ctx;
+    for (size_t task = begin; task < end; task++) {
+        size_t h = task / n_blocks, b = task % n_blocks, kvh = h / group;
+        size_t t0 = b * ATT_BLOCK, t1 = t0 + ATT_BLOCK < j->n_tok ? t0 + ATT_BLOCK : j->n_tok;
+        size_t rows = t1 - t0;
+        size_t first_q = j->pos + t0, last_q = j->pos + t1 - 1;
+        size_t klo = 0;
+        if (m->swa > 0 && first_q + 1 > (size_t)m->swa)
+            klo = first_q + 1 - (size_t)m->swa;
+        size_t nk = last_q + 1 - klo;
+        const float *q = m->q + t0 * m->q_dim + h * hd;
+        const float *k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
+        const float *v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, 1.0f, q,
+                    (int)m->q_dim, k, (int)m->kv_dim, 0.0f, S, (int)nk);
+        for (size_t r = 0; r < rows; r++) {
+            float *srow = S + r * nk;
+            size_t qpos = first_q + r, lo = klo;
+            if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
+                lo = qpos + 1 - (size_t)m->swa;
+            size_t a = lo - klo, z = qpos - klo; /* visible keys: a .. z */
+            float mx = -INFINITY;
+            for (size_t p = a; p <= z; p++) {
+                srow[p] *= scale;
+                if (srow[p] > mx)
+                    mx = srow[p];
+            }
+            double sum = 0.0;
+            for (size_t p = a; p <= z; p++) {
+                float e = expf(srow[p] - mx);
+                srow[p] = e;
+                sum += (double)e;
+            }
+            float inv = (float)(1.0 / sum);
+            for (size_t p = 0; p < a; p++)
+                srow[p] = 0.0f;
+            for (size_t p = a; p <= z; p++)
+                srow[p] *= inv;
+            for (size_t p = z + 1; p < nk; p++)
+                srow[p] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f,
+                    S, (int)nk, v, (int)m->kv_dim, 0.0f, m->att_out + t0 * m->q_dim + h * hd,
+                    (int)m->q_dim);
+    }
+}
+#endif
+
 /* ---- Forward --------------------------------------------------------------------------- */
 
 static void embed(struct model *m, int32_t tok, float *dst)
@@ -689,7 +749,12 @@ static void forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
         }
         struct att_job aj = {m, l, pos, n};
-        pool_run(m->pool, n * m->n_head, att_task, &aj);
+#if HAVE_CBLAS_H
+        if (n > 1 && !m->kv_f16)
+            pool_run(m->pool, m->n_head * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
+        else
+#endif
+            pool_run(m->pool, n * m->n_head, att_task, &aj);
         /* x += Wo att_out: computed into xb, then added */
         matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
