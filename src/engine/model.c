@@ -514,8 +514,8 @@ static void mm_f32_task(void *ctx, size_t begin, size_t end, int thread)
     size_t n_in = j->w->n_in;
     (void)thread;
     if (j->n_tok == 1) {
-        for (size_t o = begin; o < end; o++)
-            j->y[o] = dot_f32(w + o * n_in, j->x, n_in);
+        /* quant's SIMD f32 dot; the activation format of F32 weights is plain f32 */
+        quant_matvec(DTYPE_F32, w, j->w->row_bytes, n_in, begin, end, j->x, j->y);
         return;
     }
     /* tasks are blocks of MM_BLOCK rows, each one identical BLAS call whatever the split */
