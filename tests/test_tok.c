@@ -934,6 +934,138 @@ static void test_tok_stream_piecewise_equals_whole(void **state)
     tok_free(t);
 }
 
+/* ---- An independent, naive BPE to compare against ---------------------------------- */
+
+/* Quadratic reference: escape, split into characters, then repeatedly merge the
+ * leftmost adjacent pair with the highest score whose concatenation is a piece;
+ * leftovers as byte tokens.  Only for texts without special tokens. */
+static size_t naive_encode(const struct tok *t, const char *text, size_t len, int32_t *ids)
+{
+    char *e = malloc(3 * len + 4);
+    size_t *st = malloc((3 * len + 4) * sizeof *st), *ln = malloc((3 * len + 4) * sizeof *ln);
+    assert_non_null(e);
+    assert_non_null(st);
+    assert_non_null(ln);
+    size_t n = 0, k = 0;
+    if (len > 0) {
+        memcpy(e, SP, 3);
+        n = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(e + n, SP, 3);
+            n += 3;
+        } else {
+            e[n++] = text[i];
+        }
+    }
+    size_t ns = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int c = utf8_decode(e + i, n - i, &cp);
+        if (c <= 0)
+            c = 1;
+        st[ns] = i;
+        ln[ns++] = (size_t)c;
+        i += (size_t)c;
+    }
+    for (;;) {
+        size_t best = SIZE_MAX;
+        float best_score = 0;
+        for (size_t i = 0; i + 1 < ns; i++) {
+            int32_t id = tok_find(t, e + st[i], ln[i] + ln[i + 1]);
+            if (id >= 0 && (best == SIZE_MAX || tok_score(t, id) > best_score)) {
+                best = i;
+                best_score = tok_score(t, id);
+            }
+        }
+        if (best == SIZE_MAX)
+            break;
+        ln[best] += ln[best + 1];
+        memmove(st + best + 1, st + best + 2, (ns - best - 2) * sizeof *st);
+        memmove(ln + best + 1, ln + best + 2, (ns - best - 2) * sizeof *ln);
+        ns--;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        int32_t id = tok_find(t, e + st[i], ln[i]);
+        if (id >= 0) {
+            ids[k++] = id;
+            continue;
+        }
+        for (size_t j = 0; j < ln[i]; j++) {
+            char hex[7];
+            snprintf(hex, sizeof hex, "<0x%02X>", (unsigned)(unsigned char)e[st[i] + j]);
+            ids[k++] = tok_find(t, hex, 6);
+        }
+    }
+    free(e);
+    free(st);
+    free(ln);
+    return k;
+}
+
+static void compare_with_naive(struct tok *t, const char *text, size_t len)
+{
+    int32_t got[1024], want[1024];
+    size_t n = 0;
+    assert_int_equal(tok_encode(t, text, len, 0, got, 1024, &n), STATUS_OK);
+    size_t nw = naive_encode(t, text, len, want);
+    if (n != nw || memcmp(got, want, n * sizeof *got) != 0)
+        fprintf(stderr, "differs from the naive BPE on '%.*s'\n", (int)len, text);
+    assert_ids(got, n, want, nw);
+}
+
+static void test_tok_matches_naive_bpe_on_random_vocab(void **state)
+{
+    (void)state;
+    /* every string of 2..4 symbols over {a, b, c, ▁} with probability 1/2, scores from a
+     * small set so that ties are common */
+    static const char *alpha[] = {"a", "b", "c", SP};
+    struct piece v[4 + 64 + 256 + 1024];
+    char store[4 + 64 + 256 + 1024][16];
+    size_t nv = 0;
+    for (int a = 0; a < 4; a++)
+        v[nv++] = (struct piece){alpha[a], -10, 0};
+    for (int len = 2; len <= 4; len++) {
+        int combos = 1 << (2 * len);
+        for (int c = 0; c < combos; c++) {
+            if (rng() % 2)
+                continue;
+            store[nv][0] = '\0';
+            for (int i = 0; i < len; i++)
+                strcat(store[nv], alpha[(c >> (2 * i)) & 3]);
+            v[nv] = (struct piece){store[nv], -(float)(rng() % 4), 0};
+            nv++;
+        }
+    }
+    struct tok *t = build_vocab(v, nv, true, NULL);
+    char text[64];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = (size_t)(rng() % 48);
+        for (size_t i = 0; i < len; i++)
+            text[i] = "abc d"[rng() % 5]; /* 'd' is not in the vocabulary: a byte token */
+        compare_with_naive(t, text, len);
+    }
+    tok_free(t);
+}
+
+static void test_tok_matches_naive_bpe_on_golden_vocab(void **state)
+{
+    (void)state;
+    struct tok *t = golden_tok("tiny-mistral-a-f32");
+    if (!t)
+        return;
+    char text[4 * 48 + 1];
+    for (int iter = 0; iter < 500; iter++) {
+        size_t len = 0, n_cp = (size_t)(rng() % 48);
+        for (size_t i = 0; i < n_cp; i++)
+            len += utf8_encode(rng() % 3 ? (uint32_t)"etaoin shrdlu"[rng() % 13] : random_cp(),
+                               text + len);
+        compare_with_naive(t, text, len);
+    }
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -961,6 +1093,8 @@ int main(void)
         cmocka_unit_test(test_tok_roundtrip_random_utf8),
         cmocka_unit_test(test_tok_stream_random_ids_always_valid_utf8),
         cmocka_unit_test(test_tok_stream_piecewise_equals_whole),
+        cmocka_unit_test(test_tok_matches_naive_bpe_on_random_vocab),
+        cmocka_unit_test(test_tok_matches_naive_bpe_on_golden_vocab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

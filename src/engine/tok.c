@@ -28,9 +28,21 @@ struct tok {
     int32_t *special;   /* ids matched whole in raw text, longest first; (n_special) */
     size_t n_special;
     size_t max_len;
+    /* Every pair of adjacent characters that occurs inside some piece.  No merge can ever
+     * join two neighbours whose pair is absent (the merged symbol would be a piece
+     * containing it), so the text is cut there and each run merged on its own: the
+     * result is the same, and the heap stays small and in cache. */
+    struct tok_pair *pairs; /* (pairs_mask + 1) open addressing, len 0 = empty */
+    size_t pairs_mask, n_pairs;
     int32_t bos, eos, unk;
     bool add_bos, add_eos, add_space_prefix;
     struct tok_work *work; /* for tok_encode(); owned */
+};
+
+/* Two adjacent characters, at most 4 + 4 bytes, packed into an integer. */
+struct tok_pair {
+    uint64_t bytes;
+    uint8_t len;
 };
 
 /* A run of text being merged: symbols form a doubly linked list over the fragment. */
@@ -125,6 +137,81 @@ static void map_insert(struct tok *t, int32_t id)
         i = (i + 1) & t->map_mask;
     }
     t->map[i] = id;
+}
+
+static struct tok_pair pair_key(const char *s, size_t len)
+{
+    struct tok_pair k = {0, (uint8_t)len};
+    memcpy(&k.bytes, s, len); /* len <= 8 */
+    return k;
+}
+
+static size_t pair_slot(const struct tok_pair *k, size_t mask)
+{
+    return (size_t)(tok_hash((const char *)&k->bytes, sizeof k->bytes) ^ k->len) & mask;
+}
+
+/* Could the characters s[0..len) (two of them) end up in one symbol? */
+static bool pair_joinable(const struct tok *t, const char *s, size_t len)
+{
+    if (len > 8)
+        return false;
+    struct tok_pair k = pair_key(s, len);
+    for (size_t i = pair_slot(&k, t->pairs_mask);; i = (i + 1) & t->pairs_mask) {
+        const struct tok_pair *e = &t->pairs[i];
+        if (e->len == 0)
+            return false;
+        if (e->len == k.len && e->bytes == k.bytes)
+            return true;
+    }
+}
+
+static bool pair_insert(struct tok *t, const char *s, size_t len)
+{
+    if (2 * (t->n_pairs + 1) > t->pairs_mask + 1) {
+        size_t size = 2 * (t->pairs_mask + 1);
+        struct tok_pair *np = calloc(size, sizeof *np);
+        if (!np)
+            return false;
+        for (size_t i = 0; i <= t->pairs_mask; i++) {
+            if (t->pairs[i].len == 0)
+                continue;
+            size_t j = pair_slot(&t->pairs[i], size - 1);
+            while (np[j].len != 0)
+                j = (j + 1) & (size - 1);
+            np[j] = t->pairs[i];
+        }
+        free(t->pairs);
+        t->pairs = np;
+        t->pairs_mask = size - 1;
+    }
+    struct tok_pair k = pair_key(s, len);
+    size_t i = pair_slot(&k, t->pairs_mask);
+    while (t->pairs[i].len != 0) {
+        if (t->pairs[i].len == k.len && t->pairs[i].bytes == k.bytes)
+            return true;
+        i = (i + 1) & t->pairs_mask;
+    }
+    t->pairs[i] = k;
+    t->n_pairs++;
+    return true;
+}
+
+/* Record the adjacent character pairs of a (valid UTF-8) piece. */
+static bool pairs_add_piece(struct tok *t, const char *s, size_t len)
+{
+    uint32_t cp;
+    int prev = 0;
+    for (size_t i = 0; i < len;) {
+        int n = utf8_decode(s + i, len - i, &cp);
+        if (n <= 0)
+            return true; /* cannot happen: pieces are validated */
+        if (prev > 0 && !pair_insert(t, s + i - prev, (size_t)(prev + n)))
+            return false;
+        prev = n;
+        i += (size_t)n;
+    }
+    return true;
 }
 
 /* ---- Construction -------------------------------------------------------------------- */
@@ -241,7 +328,9 @@ enum status tok_new(const struct tok_vocab_desc *d, struct tok **out)
     t->scores = malloc(n * sizeof *t->scores);
     t->types = malloc(n);
     t->map = malloc(map_size * sizeof *t->map);
-    if (!t->blob || !t->off || !t->len || !t->scores || !t->types || !t->map)
+    t->pairs_mask = 1023;
+    t->pairs = calloc(t->pairs_mask + 1, sizeof *t->pairs);
+    if (!t->blob || !t->off || !t->len || !t->scores || !t->types || !t->map || !t->pairs)
         goto nomem;
     if (tok_work_new(&t->work) != STATUS_OK)
         goto nomem;
@@ -275,6 +364,8 @@ enum status tok_new(const struct tok_vocab_desc *d, struct tok **out)
              t->types[i] == TOK_TYPE_UNKNOWN) && len > 0)
             n_special++;
         map_insert(t, (int32_t)i);
+        if (!pairs_add_piece(t, t->blob + t->off[i], len))
+            goto nomem;
     }
 
     /* Byte fallback: all 256 byte tokens, or none and then single-byte pieces / unk. */
@@ -345,6 +436,7 @@ void tok_free(struct tok *t)
     free(t->types);
     free(t->map);
     free(t->special);
+    free(t->pairs);
     free(t);
 }
 
@@ -659,6 +751,40 @@ static void emit_bytes(const struct tok *t, const char *s, size_t n, struct tok_
     }
 }
 
+/* Merge the run of symbols starting at first (a list ending in NONE), then emit it. */
+static void bpe_run(const struct tok *t, struct tok_work *w, uint32_t first, struct tok_out *o)
+{
+    w->heap_n = 0;
+    for (uint32_t i = first; w->sym[i].next != NONE; i = w->sym[i].next)
+        try_pair(t, w, i);
+    while (w->heap_n > 0) {
+        struct tok_cand c = heap_pop(w);
+        struct tok_sym *l = &w->sym[c.left];
+        /* Stale candidate: the left symbol was merged away, or either side has grown
+         * since it was queued (symbols only grow, so equal sizes mean unchanged). */
+        if (l->n == 0 || l->next == NONE)
+            continue;
+        struct tok_sym *r = &w->sym[l->next];
+        if (l->n + r->n != c.size)
+            continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (l->next != NONE)
+            w->sym[l->next].prev = c.left;
+        try_pair(t, w, l->prev);
+        try_pair(t, w, c.left);
+    }
+    for (uint32_t i = first; i != NONE; i = w->sym[i].next) {
+        const char *s = w->text + w->sym[i].start;
+        int32_t id = tok_find(t, s, w->sym[i].n);
+        if (id >= 0)
+            out_push(o, id);
+        else
+            emit_bytes(t, s, w->sym[i].n, o);
+    }
+}
+
 /* Tokenize raw[0..len) (one fragment, before whitespace escaping). */
 static enum status encode_fragment(const struct tok *t, struct tok_work *w, const char *raw,
                                    size_t len, bool prefix, struct tok_out *o)
@@ -701,35 +827,16 @@ static enum status encode_fragment(const struct tok *t, struct tok_work *w, cons
     }
     w->sym[n_sym - 1].next = NONE;
 
-    w->heap_n = 0;
-    for (uint32_t i = 0; i + 1 < n_sym; i++)
-        try_pair(t, w, i);
-    while (w->heap_n > 0) {
-        struct tok_cand c = heap_pop(w);
-        struct tok_sym *l = &w->sym[c.left];
-        /* Stale candidate: the left symbol was merged away, or either side has grown
-         * since it was queued (symbols only grow, so equal sizes mean unchanged). */
-        if (l->n == 0 || l->next == NONE)
+    /* Merge each run between uncrossable neighbours on its own (see struct tok). */
+    uint32_t seg = 0;
+    for (uint32_t i = 0; i < n_sym; i++) {
+        if (i + 1 < n_sym &&
+            pair_joinable(t, w->text + w->sym[i].start, w->sym[i].n + w->sym[i + 1].n))
             continue;
-        struct tok_sym *r = &w->sym[l->next];
-        if (l->n + r->n != c.size)
-            continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (l->next != NONE)
-            w->sym[l->next].prev = c.left;
-        try_pair(t, w, l->prev);
-        try_pair(t, w, c.left);
-    }
-
-    for (uint32_t i = 0; i != NONE; i = w->sym[i].next) {
-        const char *s = w->text + w->sym[i].start;
-        int32_t id = tok_find(t, s, w->sym[i].n);
-        if (id >= 0)
-            out_push(o, id);
-        else
-            emit_bytes(t, s, w->sym[i].n, o);
+        w->sym[seg].prev = NONE;
+        w->sym[i].next = NONE;
+        bpe_run(t, w, seg, o);
+        seg = i + 1;
     }
     return STATUS_OK;
 }
