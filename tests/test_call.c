@@ -1,4 +1,4 @@
-/* test_call.c -- MemLLM call syntax: the DESIGN.md examples, malformed calls, scanner, formatters. */
+/* test_call.c -- MemLLM call syntax: DESIGN.md examples, malformed calls, scanner, formatters. */
 #include "config.h"
 
 #include "protocol/call.h"
@@ -405,9 +405,15 @@ static void test_call_find_tracks_generation_states(void **state)
     assert_int_equal(b, 31);
     assert_int_equal(e, off(t, "})") + 2);
     assert_int_equal(k, CALL_KIND_READ);
-    /* a read whose results are being written but not closed is still open */
-    t = "({MEM_READ(a>>b>>)-->Glen";
+    /* results the model writes itself are not part of the pending call */
+    t = "({MEM_READ(a>>b>>)--> Glen";
+    assert_int_equal(call_find(t, strlen(t), &b, &e, &k), CALL_STATE_READ_PENDING);
+    assert_int_equal(e, off(t, "Glen"));
+    /* a write is open until its "})" */
+    t = "({MEM_WRITE-->a>>b>>c";
     assert_int_equal(call_find(t, strlen(t), &b, &e, &k), CALL_STATE_OPEN);
+    assert_int_equal(k, CALL_KIND_WRITE);
+    assert_int_equal(e, strlen(t));
     /* a nested "({" abandons the first call */
     t = "({MEM_READ(a>>b({MEM_READ(c>>d>>)-->";
     assert_int_equal(call_find(t, strlen(t), &b, &e, &k), CALL_STATE_ABANDONED);
@@ -595,6 +601,24 @@ static void test_call_random_round_trips(void **state)
 #undef RND
 }
 
+static void test_call_name_check_matches_formatter(void **state)
+{
+    (void)state;
+    size_t bad = 99;
+    assert_int_equal(call_name_check("Queen (band)", 12, &bad), CALL_ERR_NONE);
+    assert_int_equal(bad, 99);
+    assert_int_equal(call_name_check("  x  ", 5, &bad), CALL_ERR_NONE);
+    assert_int_equal(call_name_check("   ", 3, &bad), CALL_ERR_EMPTY_NAME);
+    assert_int_equal(call_name_check(NULL, 0, &bad), CALL_ERR_EMPTY_NAME);
+    assert_int_equal(call_name_check(" a;b", 4, &bad), CALL_ERR_DELIMITER);
+    assert_int_equal(bad, 2);
+    assert_int_equal(call_name_check(" ab--", 5, &bad), CALL_ERR_EDGE);
+    assert_int_equal(bad, 3);
+    assert_int_equal(call_name_check("a\xFF" "b", 3, NULL), CALL_ERR_ENCODING);
+    assert_int_equal(call_name_check("a\0b", 3, &bad), CALL_ERR_CONTROL);
+    assert_int_equal(bad, 1);
+}
+
 static void test_call_error_strings_are_distinct(void **state)
 {
     (void)state;
@@ -625,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_call_format_rejects_bad_names),
         cmocka_unit_test(test_call_format_checks_query_sides_and_counts),
         cmocka_unit_test(test_call_random_round_trips),
+        cmocka_unit_test(test_call_name_check_matches_formatter),
         cmocka_unit_test(test_call_error_strings_are_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,6 +124,20 @@ static enum call_error_kind call_check_name(const char *s, size_t n, size_t *bad
     return CALL_ERR_NONE;
 }
 
+enum call_error_kind call_name_check(const char *name, size_t len, size_t *bad)
+{
+    size_t a = 0, b = len, where = 0;
+    if (!name)
+        return CALL_ERR_EMPTY_NAME;
+    call_trim(name, &a, &b);
+    if (a == b)
+        return CALL_ERR_EMPTY_NAME;
+    enum call_error_kind k = call_check_name(name + a, b - a, &where);
+    if (k != CALL_ERR_NONE && bad)
+        *bad = a + where;
+    return k;
+}
+
 /* ---- parsing ---- */
 
 struct call_parser {
@@ -518,6 +532,8 @@ enum call_state call_find(const char *text, size_t len, size_t *begin, size_t *e
             *end = j;
             return CALL_STATE_COMPLETE;
         }
+        bool arrow = false;
+        size_t arrow_end = 0;
         for (size_t k = j; k < len; k++) {
             if (k + 1 < len && s[k] == '(' && s[k + 1] == '{') {
                 *end = k;
@@ -527,13 +543,17 @@ enum call_state call_find(const char *text, size_t len, size_t *begin, size_t *e
                 *end = k + 2;
                 return CALL_STATE_COMPLETE;
             }
-            if (*kind == CALL_KIND_READ && call_starts(s, k, len, CALL_ARROW)) {
-                size_t r = k + 3;
-                if (r == len || (r + 1 == len && s[r] == ' ')) {
-                    *end = len;
-                    return CALL_STATE_READ_PENDING;
-                }
+            if (*kind == CALL_KIND_READ && !arrow && call_starts(s, k, len, CALL_ARROW)) {
+                arrow = true;
+                arrow_end = k + 3;
+                if (arrow_end < len && s[arrow_end] == ' ')
+                    arrow_end++;
+                k += 2;
             }
+        }
+        if (arrow) {
+            *end = arrow_end;
+            return CALL_STATE_READ_PENDING;
         }
         *end = len;
         return CALL_STATE_OPEN;

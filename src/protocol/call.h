@@ -116,6 +116,12 @@ struct call {
 /* Translated description of an error kind; never NULL. */
 const char *call_error_str(enum call_error_kind kind);
 
+/* Check one name (subject, relation, object or result) by the rules above after trimming
+ * spaces, as the formatters do: CALL_ERR_NONE when it can be written, else the problem
+ * (CALL_ERR_EMPTY_NAME for a NULL or blank name) and, if bad is not NULL, the byte
+ * offset in name of the offending byte. */
+enum call_error_kind call_name_check(const char *name, size_t len, size_t *bad);
+
 /* Parse a read call: text[0..len) starts with "({" and is either the pending form that
  * ends after "-->" (has_results false) or the full form with results and "})".
  * *out is set only on STATUS_OK.  STATUS_NOMEM, STATUS_PARSE. */
@@ -134,8 +140,10 @@ enum call_state {
     CALL_STATE_NONE,         /* no call and no possible start of one */
     CALL_STATE_PREFIX,       /* text ends with "(", which may become "({": hold it back */
     CALL_STATE_OPEN,         /* "({" seen at begin, call not finished (end = len) */
-    CALL_STATE_READ_PENDING, /* a read up to "-->" (and one optional space) ends the text:
-                              * run it now; end is just after "-->" or that space */
+    CALL_STATE_READ_PENDING, /* a read's "-->" is written and no "})" follows: run the
+                              * read now; end is just after "-->" and one optional space,
+                              * and any text after end (results the model made up) is not
+                              * part of the call */
     CALL_STATE_COMPLETE,     /* "({" ... "})" at [begin, end) */
     CALL_STATE_ABANDONED,    /* "({" at begin, then another "({" at end before any "})":
                               * the first call is broken; scan again from end */
