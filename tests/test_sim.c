@@ -276,6 +276,9 @@ static void test_sim_threshold_and_exact_match(void **state)
     assert_int_equal(n, 4);
     assert_int_equal(h[3].id, 1);
     assert_true(h[3].dist == 2.0);
+    assert_int_equal(sim_search(s, q, 2, SIZE_MAX, INFINITY, h, &n), STATUS_OK); /* "all" */
+    assert_int_equal(n, 4);
+    assert_int_equal(h[0].id, 4);
     assert_int_equal(sim_search(s, q, 2, 0, INFINITY, h, &n), STATUS_OK);
     assert_int_equal(n, 0);
     assert_int_equal(sim_search(s, q, 2, 8, NAN, h, &n), STATUS_INVALID);

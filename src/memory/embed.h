@@ -53,6 +53,14 @@ struct embedder {
 #define EMBED_HASH_DIM_DEFAULT 512
 #define EMBED_DIM_MAX 65536
 
+/* Distance thresholds (1 - cos) measured for hash-ngram-v1-d512 on Re-DocRED (figures in
+ * data/README.embed): entities within 0.20 are surface or close spelling variants (about
+ * 2 false matches per 1000 unrelated names); 0.13 is just below the closest pair of
+ * distinct Re-DocRED relation names (participant / participant of, 0.136).  Suggested
+ * defaults for the read thresholds dist_thr and dist_rel_thr with this embedder. */
+#define EMBED_HASH_DIST_THR 0.20
+#define EMBED_HASH_DIST_REL_THR 0.13
+
 /* Fill *out with the default hashed n-gram embedder of dimension dim (0 means
  * EMBED_HASH_DIM_DEFAULT; otherwise 16 .. EMBED_DIM_MAX).  Release with embed_free(). */
 enum status embed_hash_new(size_t dim, struct embedder *out);

@@ -468,8 +468,8 @@ enum status sim_search_batch(const struct sim *s, const float *qs, size_t nq, si
         return STATUS_OK;
     if (s->n > INT32_MAX || dim > INT32_MAX)
         return STATUS_OVERFLOW;
-    if (k > SIZE_MAX / sizeof(struct sim_hit) / nq)
-        return STATUS_OVERFLOW;
+    if (nq > 1 && k > SIZE_MAX / sizeof(struct sim_hit) / nq)
+        return STATUS_OVERFLOW; /* hits + j * k must stay addressable */
     for (size_t j0 = 0; j0 < nq; j0 += SIM_GROUP_MAX) {
         size_t g = nq - j0 < SIM_GROUP_MAX ? nq - j0 : SIM_GROUP_MAX;
         enum status st = search_group(s, qs + j0 * dim, g, k, thr, hits + j0 * k, n_hits + j0);
