@@ -1,0 +1,7 @@
+## src/memory/ctrl -- the MemLLM read and write semantics over store + embed + sim.
+src_libmemllm_a_SOURCES += src/memory/ctrl.c src/memory/ctrl.h
+
+check_PROGRAMS += tests/test_ctrl
+tests_test_ctrl_SOURCES = tests/test_ctrl.c
+tests_test_ctrl_CFLAGS = $(TEST_CFLAGS)
+tests_test_ctrl_LDADD = $(TEST_LDADD)
