@@ -148,7 +148,9 @@ static struct tok_pair pair_key(const char *s, size_t len)
 
 static size_t pair_slot(const struct tok_pair *k, size_t mask)
 {
-    return (size_t)(tok_hash((const char *)&k->bytes, sizeof k->bytes) ^ k->len) & mask;
+    /* Fibonacci hashing of the packed bytes; the upper half of the product is well mixed */
+    uint64_t h = (k->bytes ^ ((uint64_t)k->len << 59)) * 0x9E3779B97F4A7C15u;
+    return (size_t)(h >> 32) & mask;
 }
 
 /* Could the characters s[0..len) (two of them) end up in one symbol? */
