@@ -1,6 +1,7 @@
 /* tokenize.c -- `memllm tokenize [--model FILE] [--ids] [TEXT]...`: a model's token ids. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,6 @@
 #include "config.h"
 #include "engine/tok.h"
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
