@@ -55,6 +55,13 @@ static size_t row_bytes(enum dtype t, size_t n)
     return b;
 }
 
+/* Values per block of t together with its activation format. */
+static size_t quant_block_values(enum dtype t)
+{
+    size_t a = dtype_block_size(t), b = dtype_block_size(quant_act_type(t));
+    return a > b ? a : b;
+}
+
 static const enum dtype weight_types[] = {DTYPE_F32,  DTYPE_F16,  DTYPE_BF16, DTYPE_Q8_0,
                                           DTYPE_Q4_0, DTYPE_Q4_K, DTYPE_Q5_K, DTYPE_Q6_K};
 #define N_WEIGHT_TYPES (sizeof weight_types / sizeof weight_types[0])
@@ -498,11 +505,14 @@ static double dot_reference(enum dtype wt, size_t n, const void *w, const void *
 static void test_quant_dots_match_reference_at_every_level(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {256, 512, 1792};
+    /* odd block counts too (32, 96, 544 values) for the types with 32-value blocks */
+    static const size_t sizes[] = {32, 96, 256, 512, 544, 1792};
     for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         enum dtype t = weight_types[ti];
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
             size_t n = sizes[si];
+            if (n % quant_block_values(t) != 0)
+                continue;
             void *w = malloc(row_bytes(t, n));
             void *xa = malloc(quant_act_row_bytes(t, n));
             float *xf = malloc(n * sizeof *xf);
@@ -544,9 +554,10 @@ static void test_quant_dots_match_reference_at_every_level(void **state)
 static void test_quant_matvec_equals_row_dots(void **state)
 {
     (void)state;
-    const size_t n = 512, rows = 11;
+    const size_t rows = 11;
     for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         enum dtype t = weight_types[ti];
+        size_t n = quant_block_values(t) == 256 ? 512 : 544; /* 17 blocks of 32: odd */
         size_t rb = row_bytes(t, n);
         unsigned char *w = malloc(rb * rows);
         void *xa = malloc(quant_act_row_bytes(t, n));

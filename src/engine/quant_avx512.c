@@ -36,61 +36,132 @@ Z_INLINE float hsum16(__m512 v)
     return hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
-Z_INLINE float f16(uint16_t h)
+/* Two blocks per 512-bit step.  The f16 scales of blocks i and i + 1 of a row come from
+ * one load (the second sits a fixed number of halves after the first); a word permute
+ * spreads them to the lanes that hold each block's integer sums, and they are multiplied
+ * by the activation scales laid out the same way. */
+Z_INLINE __m512 scale_pair64(const void *blk, __m512i idx, __m512 dy) /* reads 64 bytes */
 {
-    return _cvtsh_ss(h);
+    __m512i raw = _mm512_loadu_si512(blk);
+    __m256i h = _mm512_castsi512_si256(_mm512_permutexvar_epi16(idx, raw));
+    return _mm512_mul_ps(_mm512_cvtph_ps(h), dy);
 }
 
-/* ---- Q8_0 x Q8_0: |w| (u8) . y * sign(w) (s8) with VNNI, one block per 256 bits ---- */
+Z_INLINE __m512 scale_pair32(const void *blk, __m256i idx, __m512 dy) /* reads 32 bytes */
+{
+    __m256i raw = _mm256_loadu_si256((const __m256i *)blk);
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, raw)), dy);
+}
+
+Z_INLINE __m512 join_ps(__m256 lo, __m256 hi)
+{
+    return _mm512_castpd_ps(
+        _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));
+}
+
+/* ---- Q8_0 x Q8_0: |w| (u8) . y * sign(w) (s8) with VNNI ---- */
+
+Z_INLINE __m256i q8_0_block_dot(const struct quant_block_q8_0 *b, __m256i qy)
+{
+    __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qw),
+                               _mm256_sign_epi8(qy, qw));
+}
 
 Z_INLINE void q8_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                         const struct quant_block_q8_0 *x, float *out)
 {
-    __m256 acc[4];
+    /* 34-byte blocks: the next d is 17 halves on; lanes 0-7 block i, 8-15 block i + 1 */
+    const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 17, 17,
+                                         17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[4];
     for (int r = 0; r < nr; r++)
-        acc[r] = _mm256_setzero_ps();
-    for (size_t i = 0; i < nb; i++) {
-        __m256i qy = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        float dy = f16(x[i].d);
+        acc[r] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i qy = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
+            _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
+        __m512 dy = join_ps(_mm256_set1_ps(_cvtsh_ss(x[i].d)), _mm256_set1_ps(_cvtsh_ss(x[i + 1].d)));
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q8_0 *b = (const struct quant_block_q8_0 *)(w + r * rb) + i;
-            __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
-            __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(qw),
-                                            _mm256_sign_epi8(qy, qw));
-            __m256 d = _mm256_set1_ps(f16(b->d) * dy);
-            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+            __m512i qw = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)),
+                _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
+            __mmask64 neg = _mm512_movepi8_mask(qw);
+            __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(qw), sy);
+            acc[r] = _mm512_fmadd_ps(scale_pair64(b, idx, dy), _mm512_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    if (i < nb) { /* odd block count: one 256-bit block */
+        __m256i qy = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        float dy = _cvtsh_ss(x[i].d);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q8_0 *b = (const struct quant_block_q8_0 *)(w + r * rb) + i;
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d) * dy);
+            __m256 v = _mm256_mul_ps(d, _mm256_cvtepi32_ps(q8_0_block_dot(b, qy)));
+            acc[r] = _mm512_add_ps(acc[r], _mm512_zextps256_ps512(v));
         }
     }
     for (int r = 0; r < nr; r++)
-        out[r] = hsum8(acc[r]);
+        out[r] = hsum16(acc[r]);
 }
 
-/* ---- Q4_0 x Q8_0: q (u8, 0..15) . y with VNNI, started from -8 * sum(y) (shared) ---- */
+/* ---- Q4_0 x Q8_0: q (u8, 0..15) . y with VNNI, started from -8 * sum(y) (shared) ----
+ * Two blocks per step; the nibbles come out as [lo0 lo1 hi0 hi1] (16 bytes each), so the
+ * activations are reordered the same way once per step, for all rows. */
 
 Z_INLINE void q4_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                         const struct quant_block_q8_0 *x, float *out)
 {
-    const __m256i lo4 = _mm256_set1_epi8(15);
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc[4];
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    const __m512i eight = _mm512_set1_epi8(8);
+    /* 18-byte blocks: the next d is 9 halves on; int32 lanes in runs of 4 alternate blocks */
+    const __m256i idx = _mm256_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    __m512 acc[4];
     for (int r = 0; r < nr; r++)
-        acc[r] = _mm256_setzero_ps();
-    for (size_t i = 0; i < nb; i++) {
+        acc[r] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i y = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
+            _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
+        y = _mm512_shuffle_i64x2(y, y, _MM_SHUFFLE(3, 1, 2, 0)); /* y0lo y1lo y0hi y1hi */
+        __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y));
+        __m256 dy0 = _mm256_set1_ps(_cvtsh_ss(x[i].d)), dy1 = _mm256_set1_ps(_cvtsh_ss(x[i + 1].d));
+        __m256 dy01 = _mm256_blend_ps(dy0, dy1, 0xf0);
+        __m512 dy = join_ps(dy01, dy01);
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
+            __m256i q = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
+                _mm_loadu_si128((const __m128i *)b[1].qs), 1);
+            __m512i qq = _mm512_and_si512(
+                _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), lo4);
+            __m512i p = _mm512_dpbusd_epi32(neg, qq, y);
+            acc[r] = _mm512_fmadd_ps(scale_pair32(b, idx, dy), _mm512_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    if (i < nb) { /* odd block count: one 256-bit block */
         __m256i qy = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, qy));
-        float dy = f16(x[i].d);
+        __m256i neg = _mm256_sub_epi32(
+            _mm256_setzero_si256(),
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), qy));
+        float dy = _cvtsh_ss(x[i].d);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
             __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
-            __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+            __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q),
+                                          _mm256_set1_epi8(15));
             __m256i p = _mm256_dpbusd_epi32(neg, qq, qy);
-            __m256 d = _mm256_set1_ps(f16(b->d) * dy);
-            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r]);
+            __m256 v = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d) * dy), _mm256_cvtepi32_ps(p));
+            acc[r] = _mm512_add_ps(acc[r], _mm512_zextps256_ps512(v));
         }
     }
     for (int r = 0; r < nr; r++)
-        out[r] = hsum8(acc[r]);
+        out[r] = hsum16(acc[r]);
 }
 
 /* ---- Q4_K / Q5_K x Q8_K: 64 values per 512-bit step (sub-blocks 2c and 2c + 1) ---- */
@@ -135,8 +206,8 @@ Z_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                 __m512i y = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));
                 sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qq, y), k4_scale_pair(sc16, c));
             }
-            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
-            __m512 dmin = _mm512_set1_ps(f16(b->dmin) * x[i].d);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d) * x[i].d);
+            __m512 dmin = _mm512_set1_ps(_cvtsh_ss(b->dmin) * x[i].d);
             acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
             acc[r] = _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[r]);
         }
@@ -173,8 +244,8 @@ Z_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                 __m512i y = _mm512_loadu_si512((const void *)(x[i].qs + 64 * c));
                 sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(qq, y), k4_scale_pair(sc16, c));
             }
-            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
-            __m512 dmin = _mm512_set1_ps(f16(b->dmin) * x[i].d);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d) * x[i].d);
+            __m512 dmin = _mm512_set1_ps(_cvtsh_ss(b->dmin) * x[i].d);
             acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
             acc[r] = _mm512_fnmadd_ps(dmin, _mm512_cvtepi32_ps(_mm512_zextsi256_si512(mins)), acc[r]);
         }
@@ -227,7 +298,7 @@ Z_INLINE void q6_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                                            q6_scale_quad(sc16, 2 * h + 1));
             }
             sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(_mm256_slli_epi32(corr, 5)));
-            __m512 d = _mm512_set1_ps(f16(b->d) * x[i].d);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d) * x[i].d);
             acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc[r]);
         }
     }
