@@ -171,7 +171,8 @@ static void test_ctrl_read_thresholds(void **state)
     struct fixture *f = fx_open();
     put(f->c, "Paris", "capital of", "France", MEM_OUTCOME_NEW);
 
-    /* reference defaults: only exact lookups pass q_thr */
+    /* the reference defaults: only exact lookups pass q_thr */
+    set_params(f->c, 0.1, 0.1, 0.001);
     struct ctrl_read *r = read_q(f->c, CTRL_WANT_OBJECT, "Paris2", "capital of");
     assert_int_equal(r->n_answers, 0);
     assert_int_equal(r->n_pairs, 0);
@@ -183,6 +184,14 @@ static void test_ctrl_read_thresholds(void **state)
 
     r = read_q(f->c, CTRL_WANT_OBJECT, "Paris", "capital of");
     assert_int_equal(r->n_answers, 1);
+    ctrl_read_free(r);
+    /* this embedder's defaults let the 0.02 variant through */
+    struct ctrl_params p;
+    ctrl_params_default(&p);
+    assert_int_equal(ctrl_params_set(f->c, &p), STATUS_OK);
+    r = read_q(f->c, CTRL_WANT_OBJECT, "Paris2", "capital of");
+    assert_int_equal(r->n_answers, 1);
+    assert_false(r->exact);
     ctrl_read_free(r);
 
     /* relation 0.12 away: fails dist_rel_thr 0.1, passes 0.15 */
@@ -658,7 +667,8 @@ static void test_ctrl_params_checked(void **state)
     (void)state;
     struct ctrl_params p;
     ctrl_params_default(&p);
-    assert_true(p.dist_thr == 0.1 && p.dist_rel_thr == 0.1 && p.q_thr == 0.001);
+    assert_true(p.dist_thr == 0.20 && p.dist_rel_thr == 0.13 && p.q_thr == 0.10);
+    assert_true(p.exact_thr == 0.001);
     assert_int_equal(p.top_entities, 300);
     assert_int_equal(p.top_relations, 25);
     assert_int_equal(p.max_answers, 30);
