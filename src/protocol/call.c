@@ -620,6 +620,7 @@ static void call_view(const char *s, const char **p, size_t *n)
     *n = b - a;
 }
 
+/* TRANSLATORS: the three parts of a memory triple (subject, relation, object) */
 static const char *const call_field_names[] = {N_("subject"), N_("relation"), N_("object")};
 
 /* STATUS_INVALID naming field f (0..2) of query or triple idx (1-based). */

@@ -795,6 +795,8 @@ char *json_escape(const char *s, size_t len)
         s = "";
         len = 0;
     }
+    if (len > (SIZE_MAX - 3) / 6)
+        return NULL; /* an input byte becomes at most 6 output bytes */
     struct json_sink count = {NULL, 0};
     json_escape_run(s, len, json_emit_buf, &count);
     struct json_sink fill = {malloc(count.n + 1), 0};
