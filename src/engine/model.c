@@ -73,6 +73,7 @@ struct model {
     float *kvrow;   /* (n_threads, 2 * hd) f16 cache rows converted for attention */
     unsigned char *act; /* (nb, act_stride) quantized activations */
     size_t act_stride;
+    bool nonfinite; /* an activation was NaN or infinite during this evaluation */
 };
 
 void model_params_init(struct model_params *p)
@@ -557,7 +558,8 @@ static void mm_act_task(void *ctx, size_t begin, size_t end, int thread)
                            j->act + t * j->act_stride, j->w->n_in);
 }
 
-static void matmul(struct model *m, const struct mat *w, const float *x, size_t x_stride,
+/* x is scratch: non-finite values in it are zeroed (see below) */
+static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stride,
                    size_t n_tok, float *y, size_t y_stride)
 {
     struct mm_job j = {w, x, n_tok, x_stride, y, y_stride, m->act, m->act_stride};
@@ -567,6 +569,17 @@ static void matmul(struct model *m, const struct mat *w, const float *x, size_t 
         else
             pool_run(m->pool, (w->n_out + MM_BLOCK - 1) / MM_BLOCK, mm_f32_task, &j);
         return;
+    }
+    /* NaN or infinity cannot be quantized to 8 bits (and only comes from broken weights):
+     * flag it, and compute on zeros instead so that nothing undefined happens */
+    for (size_t t = 0; t < n_tok; t++) {
+        float *row = x + t * x_stride;
+        for (size_t i = 0; i < w->n_in; i++) {
+            if (!isfinite(row[i])) {
+                m->nonfinite = true;
+                row[i] = 0.0f;
+            }
+        }
     }
     if (n_tok == 1)
         mm_act_task(&j, 0, 1, 0);
@@ -797,6 +810,7 @@ enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t 
                                                        "of %zu)"),
                                      (long)tokens[i], m->n_vocab);
     m->n_past = pos;
+    m->nonfinite = false;
     for (size_t done = 0; done < n;) {
         size_t c = n - done < m->n_batch ? n - done : m->n_batch;
         bool last = done + c == n;
@@ -806,6 +820,11 @@ enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t 
         else if (logits && last)
             out = logits;
         forward(m, tokens + done, c, pos + done, out, all_logits);
+        if (m->nonfinite) {
+            m->n_past = pos + done; /* the cache holds garbage from here */
+            return status_detail_set(STATUS_FORMAT, _("the model computed NaN or infinite "
+                                                      "values (are its weights damaged?)"));
+        }
         done += c;
         m->n_past = pos + done;
     }

@@ -18,3 +18,5 @@ tests_test_samp_LDADD = $(TEST_LDADD)
 
 TESTS += tests/e2e/generate.sh
 EXTRA_DIST += tests/e2e/generate.sh
+EXTRA_DIST += tests/fuzz/fuzz_model.c tests/fuzz/corpus_model/tiny-q8_0.gguf \
+	tests/fuzz/corpus_model/tiny-f32.gguf
