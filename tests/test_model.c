@@ -562,11 +562,7 @@ static void test_model_tied_output(void **state)
     float lg[50], h[32];
     int32_t tok = 9;
     assert_int_equal(model_eval(t.m, &tok, 1, 0, lg, false), STATUS_OK);
-    /* the logit of the fed token's own row is not special, but each logit must be the dot
-     * of some final hidden state with that token's embedding: check linearity through a
-     * least-squares free identity: logits = E h for h = solve; instead compare with the
-     * untied model built from the same seed (output.weight would be drawn after all the
-     * others, so the two share every other tensor) */
+    /* the untied model from the same seed shares every tensor but output.weight (drawn last) */
     struct tiny_cfg c2 = c;
     c2.tied = false;
     struct tiny u;
@@ -574,11 +570,8 @@ static void test_model_tied_output(void **state)
     float lu[50];
     assert_int_equal(model_eval(u.m, &tok, 1, 0, lu, false), STATUS_OK);
     assert_memory_not_equal(lg, lu, sizeof lg);
-    /* recover h from the untied model's output is not possible here; instead verify with
-     * the embedding directly: logits[v] = E[v] . h, so the differences of logits between
-     * two tokens v and w are E[v]-E[w] dotted with h.  Check consistency over a basis:
-     * fit h from the first 32 rows by solving E[0..31] h = logits[0..31] (Gauss) and
-     * predict the rest. */
+    /* logits = E h for the final hidden state h: solve h from the first 32 rows of the
+     * embedding E (Gauss-Jordan) and predict the other 18 logits with it */
     int64_t ei = gguf_find_tensor(t.g, "token_embd.weight");
     const float *E = gguf_tensor_data(t.g, ei);
     double A[32][33];
@@ -702,6 +695,46 @@ static void test_model_kv_f16_close_to_f32(void **state)
     tiny_free(&t);
 }
 
+/* Prompts longer than n_batch are cut into passes; the logits do not change beyond noise. */
+static void test_model_small_batch_passes(void **state)
+{
+    (void)state;
+    struct tiny t;
+    assert_int_equal(tiny_build(&tiny_default, 2, 10, &t), STATUS_OK);
+    float a[12 * 50], b[12 * 50];
+    assert_int_equal(model_eval(t.m, seq, 12, 0, a, true), STATUS_OK);
+    struct model_params p;
+    model_params_init(&p);
+    p.n_batch = 5;
+    p.n_threads = 2;
+    struct model *m2;
+    assert_int_equal(model_open(t.g, &p, &m2), STATUS_OK);
+    assert_int_equal(model_eval(m2, seq, 12, 0, b, true), STATUS_OK);
+    assert_int_equal(model_n_past(m2), 12);
+    assert_true(logit_diff(a, b, 12 * 50).max <= 1e-4);
+    model_close(m2);
+    tiny_free(&t);
+}
+
+/* A NaN in the weights of a quantized model is reported, not quantized. */
+static void test_model_nan_weights_reported(void **state)
+{
+    (void)state;
+    struct tiny_cfg c = tiny_default;
+    c.wtype = DTYPE_Q8_0;
+    struct tiny t;
+    assert_int_equal(tiny_build(&c, 1, 11, &t), STATUS_OK);
+    int64_t i = gguf_find_tensor(t.g, "blk.1.ffn_norm.weight");
+    assert_true(i >= 0);
+    size_t off = (size_t)((const char *)gguf_tensor_data(t.g, i) - (const char *)gguf_base(t.g));
+    float nan = NAN;
+    memcpy((char *)t.buf + off + 4 * sizeof(float), &nan, sizeof nan);
+    float lg[50];
+    assert_int_equal(model_eval(t.m, seq, 3, 0, lg, false), STATUS_FORMAT);
+    assert_non_null(strstr(status_detail(), "NaN"));
+    tiny_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_model_shift_matches_fresh),
         cmocka_unit_test(test_model_sliding_window),
         cmocka_unit_test(test_model_kv_f16_close_to_f32),
+        cmocka_unit_test(test_model_small_batch_passes),
+        cmocka_unit_test(test_model_nan_weights_reported),
         cmocka_unit_test(test_model_golden_f32_short),
         cmocka_unit_test(test_model_golden_f32_long),
         cmocka_unit_test(test_model_golden_f32_one_by_one_matches_batch),
