@@ -405,6 +405,16 @@ static void test_call_find_tracks_generation_states(void **state)
     assert_int_equal(b, 31);
     assert_int_equal(e, off(t, "})") + 2);
     assert_int_equal(k, CALL_KIND_READ);
+    t = "Who founded Apple Inc.?({MEM_READ(>>founder>>Apple Inc.)-->Steve Jobs;Steve Wozniak;"
+        "Ronald Wayne})...";
+    assert_int_equal(call_find(t, strlen(t), &b, &e, &k), CALL_STATE_COMPLETE);
+    assert_int_equal(b, 23);
+    assert_int_equal(e, strlen(t) - 3);
+    struct call *c = NULL;
+    assert_int_equal(call_parse_read(t + b, e - b, &c), STATUS_OK);
+    assert_int_equal(c->n_results, 3);
+    assert_int_equal(c->n_errors, 0);
+    call_free(c);
     /* results the model writes itself are not part of the pending call */
     t = "({MEM_READ(a>>b>>)--> Glen";
     assert_int_equal(call_find(t, strlen(t), &b, &e, &k), CALL_STATE_READ_PENDING);
