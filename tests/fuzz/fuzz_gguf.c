@@ -79,9 +79,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (gguf_find_tensor(g, gguf_tensor_name(g, i)) != i)
             abort();
     }
-    /* copying the metadata into a writer and back must give a readable file */
+    /* copying the metadata into a writer and back must give a readable file; a file may
+     * legitimately ask for a huge alignment (any power of two), which the writer honours
+     * by padding the header to it, so skip the round trip where that would be gigabytes */
     struct gguf_writer *w = NULL;
-    if (gguf_writer_new(&w) == STATUS_OK) {
+    if (gguf_alignment(g) <= 65536 && gguf_writer_new(&w) == STATUS_OK) {
         void *buf;
         size_t bsize;
         if (gguf_writer_copy_kv(w, g, NULL) == STATUS_OK &&
