@@ -272,20 +272,31 @@ AVX2_INLINE __m256 load_f32(const float *p)
     return _mm256_loadu_ps(p);
 }
 
-#define FLOAT_DOT_BODY(T, LOAD, CONV)                                                        \
-    const T *a = w, *b = x;                                                                  \
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                              \
-    size_t i = 0;                                                                            \
-    for (; i + 32 <= n; i += 32) {                                                           \
-        s0 = _mm256_fmadd_ps(LOAD(a + i), LOAD(b + i), s0);                                  \
-        s1 = _mm256_fmadd_ps(LOAD(a + i + 8), LOAD(b + i + 8), s1);                          \
-        s2 = _mm256_fmadd_ps(LOAD(a + i + 16), LOAD(b + i + 16), s2);                        \
-        s3 = _mm256_fmadd_ps(LOAD(a + i + 24), LOAD(b + i + 24), s3);                        \
-    }                                                                                        \
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));          \
-    for (; i < n; i++)                                                                       \
-        sum += CONV(a[i]) * CONV(b[i]);                                                      \
-    return sum;
+/* NR rows of n values: two accumulators per row, 16 values a step, scalar tail */
+#define FLOAT_ROWS(NAME, T, LOAD, CONV)                                                      \
+    AVX2_INLINE void NAME##_rows(int nr, size_t n, const unsigned char *w, size_t rb,        \
+                                 const T *x, float *out)                                     \
+    {                                                                                        \
+        __m256 s0[4], s1[4];                                                                 \
+        for (int r = 0; r < nr; r++)                                                         \
+            s0[r] = s1[r] = _mm256_setzero_ps();                                             \
+        size_t i = 0;                                                                        \
+        for (; i + 16 <= n; i += 16) {                                                       \
+            __m256 x0 = LOAD(x + i), x1 = LOAD(x + i + 8);                                   \
+            for (int r = 0; r < nr; r++) {                                                   \
+                const T *a = (const T *)(w + r * rb);                                        \
+                s0[r] = _mm256_fmadd_ps(LOAD(a + i), x0, s0[r]);                             \
+                s1[r] = _mm256_fmadd_ps(LOAD(a + i + 8), x1, s1[r]);                         \
+            }                                                                                \
+        }                                                                                    \
+        for (int r = 0; r < nr; r++) {                                                       \
+            const T *a = (const T *)(w + r * rb);                                            \
+            float sum = hsum8(_mm256_add_ps(s0[r], s1[r]));                                  \
+            for (size_t j = i; j < n; j++)                                                   \
+                sum += CONV(a[j]) * CONV(x[j]);                                              \
+            out[r] = sum;                                                                    \
+        }                                                                                    \
+    }
 
 static float plain(float v)
 {
@@ -297,20 +308,9 @@ static float bf16(uint16_t h)
     return quant_bf16_to_fp32(h);
 }
 
-static float avx2_dot_f32(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(float, load_f32, plain)
-}
-
-static float avx2_dot_f16(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(uint16_t, load_f16, f16)
-}
-
-static float avx2_dot_bf16(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(uint16_t, load_bf16, bf16)
-}
+FLOAT_ROWS(f32, float, load_f32, plain)
+FLOAT_ROWS(f16, uint16_t, load_f16, f16)
+FLOAT_ROWS(bf16, uint16_t, load_bf16, bf16)
 
 /* ---- Entry points: one row, and rows in fours ---- */
 
@@ -333,6 +333,9 @@ static float avx2_dot_bf16(size_t n, const void *w, const void *x)
             NAME##_rows(1, n / (QK), base + r * rb, rb, xb, y + r);                          \
     }
 
+QUANT_ENTRY(f32, float, 1)
+QUANT_ENTRY(f16, uint16_t, 1)
+QUANT_ENTRY(bf16, uint16_t, 1)
 QUANT_ENTRY(q8_0, struct quant_block_q8_0, QUANT_QK)
 QUANT_ENTRY(q4_0, struct quant_block_q8_0, QUANT_QK)
 QUANT_ENTRY(q4_K, struct quant_block_q8_K, QUANT_QK_K)
@@ -348,8 +351,11 @@ QUANT_ENTRY(q6_K, struct quant_block_q8_K, QUANT_QK_K)
 void quant_avx2_register(struct quant_kernels *k)
 {
     k->dot[DTYPE_F32] = avx2_dot_f32;
+    k->matvec[DTYPE_F32] = avx2_matvec_f32;
     k->dot[DTYPE_F16] = avx2_dot_f16;
+    k->matvec[DTYPE_F16] = avx2_matvec_f16;
     k->dot[DTYPE_BF16] = avx2_dot_bf16;
+    k->matvec[DTYPE_BF16] = avx2_matvec_bf16;
     k->dot[DTYPE_Q8_0] = avx2_dot_q8_0;
     k->matvec[DTYPE_Q8_0] = avx2_matvec_q8_0;
     k->dot[DTYPE_Q4_0] = avx2_dot_q4_0;

@@ -324,37 +324,37 @@ Z_INLINE __m512 ld_bf16(const void *p, __mmask16 k)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-#define FLOAT_DOT_BODY(T, LOAD)                                                              \
-    const T *a = w, *b = x;                                                                  \
-    const __mmask16 all = 0xffff;                                                            \
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                              \
-    size_t i = 0;                                                                            \
-    for (; i + 64 <= n; i += 64) {                                                           \
-        s0 = _mm512_fmadd_ps(LOAD(a + i, all), LOAD(b + i, all), s0);                        \
-        s1 = _mm512_fmadd_ps(LOAD(a + i + 16, all), LOAD(b + i + 16, all), s1);              \
-        s2 = _mm512_fmadd_ps(LOAD(a + i + 32, all), LOAD(b + i + 32, all), s2);              \
-        s3 = _mm512_fmadd_ps(LOAD(a + i + 48, all), LOAD(b + i + 48, all), s3);              \
-    }                                                                                        \
-    for (; i < n; i += 16) {                                                                 \
-        __mmask16 k = n - i >= 16 ? all : (__mmask16)((1u << (n - i)) - 1);                  \
-        s0 = _mm512_fmadd_ps(LOAD(a + i, k), LOAD(b + i, k), s0);                            \
-    }                                                                                        \
-    return hsum16(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+/* NR rows of n values: two accumulators per row, 32 values a step, masked tail */
+#define FLOAT_ROWS(NAME, T, LOAD)                                                            \
+    Z_INLINE void NAME##_rows(int nr, size_t n, const unsigned char *w, size_t rb,           \
+                              const T *x, float *out)                                        \
+    {                                                                                        \
+        const __mmask16 all = 0xffff;                                                        \
+        __m512 s0[4], s1[4];                                                                 \
+        for (int r = 0; r < nr; r++)                                                         \
+            s0[r] = s1[r] = _mm512_setzero_ps();                                             \
+        size_t i = 0;                                                                        \
+        for (; i + 32 <= n; i += 32) {                                                       \
+            __m512 x0 = LOAD(x + i, all), x1 = LOAD(x + i + 16, all);                        \
+            for (int r = 0; r < nr; r++) {                                                   \
+                const T *a = (const T *)(w + r * rb);                                        \
+                s0[r] = _mm512_fmadd_ps(LOAD(a + i, all), x0, s0[r]);                        \
+                s1[r] = _mm512_fmadd_ps(LOAD(a + i + 16, all), x1, s1[r]);                   \
+            }                                                                                \
+        }                                                                                    \
+        for (; i < n; i += 16) {                                                             \
+            __mmask16 k = n - i >= 16 ? all : (__mmask16)((1u << (n - i)) - 1);              \
+            __m512 x0 = LOAD(x + i, k);                                                      \
+            for (int r = 0; r < nr; r++)                                                     \
+                s0[r] = _mm512_fmadd_ps(LOAD((const T *)(w + r * rb) + i, k), x0, s0[r]);    \
+        }                                                                                    \
+        for (int r = 0; r < nr; r++)                                                         \
+            out[r] = hsum16(_mm512_add_ps(s0[r], s1[r]));                                    \
+    }
 
-static float avx512_dot_f32(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(float, ld_f32)
-}
-
-static float avx512_dot_f16(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(uint16_t, ld_f16)
-}
-
-static float avx512_dot_bf16(size_t n, const void *w, const void *x)
-{
-    FLOAT_DOT_BODY(uint16_t, ld_bf16)
-}
+FLOAT_ROWS(f32, float, ld_f32)
+FLOAT_ROWS(f16, uint16_t, ld_f16)
+FLOAT_ROWS(bf16, uint16_t, ld_bf16)
 
 #define QUANT_ENTRY(NAME, XBLOCK, QK)                                                        \
     static float avx512_dot_##NAME(size_t n, const void *w, const void *x)                  \
@@ -375,6 +375,9 @@ static float avx512_dot_bf16(size_t n, const void *w, const void *x)
             NAME##_rows(1, n / (QK), base + r * rb, rb, xb, y + r);                          \
     }
 
+QUANT_ENTRY(f32, float, 1)
+QUANT_ENTRY(f16, uint16_t, 1)
+QUANT_ENTRY(bf16, uint16_t, 1)
 QUANT_ENTRY(q8_0, struct quant_block_q8_0, QUANT_QK)
 QUANT_ENTRY(q4_0, struct quant_block_q8_0, QUANT_QK)
 QUANT_ENTRY(q4_K, struct quant_block_q8_K, QUANT_QK_K)
@@ -390,8 +393,11 @@ QUANT_ENTRY(q6_K, struct quant_block_q8_K, QUANT_QK_K)
 void quant_avx512_register(struct quant_kernels *k)
 {
     k->dot[DTYPE_F32] = avx512_dot_f32;
+    k->matvec[DTYPE_F32] = avx512_matvec_f32;
     k->dot[DTYPE_F16] = avx512_dot_f16;
+    k->matvec[DTYPE_F16] = avx512_matvec_f16;
     k->dot[DTYPE_BF16] = avx512_dot_bf16;
+    k->matvec[DTYPE_BF16] = avx512_matvec_bf16;
     k->dot[DTYPE_Q8_0] = avx512_dot_q8_0;
     k->matvec[DTYPE_Q8_0] = avx512_matvec_q8_0;
     k->dot[DTYPE_Q4_0] = avx512_dot_q4_0;
