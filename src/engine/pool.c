@@ -1,8 +1,21 @@
-/* pool.c -- worker threads that wait on a generation counter and run one range each. */
+/* pool.c -- worker threads that claim fixed chunks of a job from an atomic counter.
+ *
+ * Why chunks are claimed rather than assigned: on a machine whose cores are shared (other
+ * processes, or OpenBLAS threads) a worker may not run for milliseconds; with a static
+ * split the caller would wait for it, while with claiming the threads that do run take
+ * the rest.  Which thread computes a task never changes the task's result, so outputs stay
+ * bit-identical for any thread count and any schedule.
+ *
+ * Protocol (all under mu unless noted): pool_run() publishes the job, bumps generation and
+ * sets open.  A worker joins a job only while it is open (active++), then claims chunks with
+ * an atomic fetch-add (outside mu) until none are left, and leaves (active--).  The caller
+ * claims chunks too, then waits for active == 0 and closes the job, so a worker that wakes
+ * late can never run a finished job's function or claim chunks of the next job. */
 #include "config.h"
 #include "engine/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,6 +25,8 @@
 #endif
 
 #include "util/i18n.h"
+
+#define POOL_CHUNKS_PER_THREAD 4
 
 struct pool_worker {
     struct pool *pool;
@@ -24,15 +39,16 @@ struct pool {
     int n_started; /* workers actually created */
     pthread_mutex_t mu;
     pthread_cond_t wake; /* workers wait here for a new generation */
-    pthread_cond_t done; /* the caller waits here for pending == 0 */
+    pthread_cond_t done; /* the caller waits here for active == 0 */
     unsigned long generation;
     bool quit;
+    bool open;  /* the current job may still be joined */
+    int active; /* workers inside the current job */
     /* The current job; written under mu before generation is bumped. */
     pool_fn fn;
     void *ctx;
-    size_t n_tasks;
-    int n_parts;
-    int pending;
+    size_t n_tasks, chunk, n_chunks;
+    atomic_size_t next; /* next chunk to claim */
     struct pool_worker *workers; /* (n_threads - 1) */
 };
 
@@ -52,6 +68,19 @@ void pool_split(size_t n, int parts, int part, size_t *begin, size_t *end)
     *end = *begin + base + (k < rem ? 1 : 0);
 }
 
+/* Claim and run chunks of the current job until none are left. */
+static void pool_work(struct pool *p, pool_fn fn, void *ctx, int thread)
+{
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (c >= p->n_chunks)
+            return;
+        size_t begin = c * p->chunk;
+        size_t end = begin + p->chunk < p->n_tasks ? begin + p->chunk : p->n_tasks;
+        fn(ctx, begin, end, thread);
+    }
+}
+
 static void *pool_main(void *arg)
 {
     struct pool_worker *w = arg;
@@ -64,17 +93,15 @@ static void *pool_main(void *arg)
         if (p->quit)
             break;
         seen = p->generation;
-        int part = w->index;
-        if (part >= p->n_parts)
-            continue; /* not needed for this job */
+        if (!p->open)
+            continue; /* finished before this worker woke up */
+        p->active++;
         pool_fn fn = p->fn;
         void *ctx = p->ctx;
-        size_t begin, end;
-        pool_split(p->n_tasks, p->n_parts, part, &begin, &end);
         pthread_mutex_unlock(&p->mu);
-        fn(ctx, begin, end, part);
+        pool_work(p, fn, ctx, w->index);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (--p->active == 0)
             pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
@@ -98,6 +125,7 @@ enum status pool_new(int n_threads, struct pool **out)
     if (!p)
         return STATUS_NOMEM;
     p->n_threads = n_threads;
+    atomic_init(&p->next, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -149,29 +177,29 @@ void pool_run(struct pool *p, size_t n_tasks, pool_fn fn, void *ctx)
 {
     if (n_tasks == 0)
         return;
-    int parts = p->n_threads;
-    if ((size_t)parts > n_tasks)
-        parts = (int)n_tasks;
-    size_t begin, end;
-    if (parts == 1) {
+    if (p->n_threads == 1 || n_tasks == 1) {
         fn(ctx, 0, n_tasks, 0);
         return;
     }
+    size_t want = (size_t)p->n_threads * POOL_CHUNKS_PER_THREAD;
+    size_t chunk = (n_tasks + want - 1) / want;
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
-    p->n_parts = parts;
-    p->pending = parts - 1;
+    p->chunk = chunk;
+    p->n_chunks = (n_tasks + chunk - 1) / chunk;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    p->open = true;
     p->generation++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 
-    pool_split(n_tasks, parts, 0, &begin, &end);
-    fn(ctx, begin, end, 0);
+    pool_work(p, fn, ctx, 0);
 
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    while (p->active > 0)
         pthread_cond_wait(&p->done, &p->mu);
+    p->open = false;
     pthread_mutex_unlock(&p->mu);
 }

@@ -1,10 +1,10 @@
 /* pool.h -- a fixed pool of worker threads that run one range-split job at a time.
  *
- * pool_run(p, n, fn, ctx) cuts [0, n) into at most pool_n_threads(p) contiguous ranges of
- * nearly equal size, runs fn on each (range 0 on the calling thread) and returns when all
- * are done.  The split depends only on n and the thread count; callers that compute every
- * output element inside exactly one range, with a fixed summation order, therefore get
- * bit-identical results for any thread count.
+ * pool_run(p, n, fn, ctx) cuts [0, n) into contiguous chunks (about four per thread), which
+ * the calling thread and the workers claim until none are left, and returns when all are
+ * done.  Which thread runs a chunk depends on scheduling, so fn must compute each task the
+ * same way whatever range it comes in (each output element inside exactly one task, with a
+ * fixed summation order): results are then bit-identical for any thread count.
  *
  * BLAS: pool_new() calls openblas_set_num_threads(1) (when the library has it), so
  * OpenBLAS never starts threads of its own that would fight the workers for cores;
@@ -35,11 +35,11 @@ int pool_n_threads(const struct pool *p);
 int pool_online_cores(void);
 
 /* Run fn over [0, n_tasks) and wait.  Not reentrant: call it from one thread at a time
- * and never from inside fn.  n_tasks 0 returns at once.  Fewer tasks than threads use
- * only n_tasks threads. */
+ * and never from inside fn.  n_tasks 0 returns at once; one task (or one thread) runs on
+ * the caller alone. */
 void pool_run(struct pool *p, size_t n_tasks, pool_fn fn, void *ctx);
 
-/* The range of part `part` out of `parts` over [0, n) as pool_run splits it. */
+/* Range `part` of `parts` nearly equal contiguous ranges over [0, n) (a static split). */
 void pool_split(size_t n, int parts, int part, size_t *begin, size_t *end);
 
 #endif /* MEMLLM_POOL_H */
