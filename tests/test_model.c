@@ -735,6 +735,39 @@ static void test_model_nan_weights_reported(void **state)
     tiny_free(&t);
 }
 
+static int abort_calls;
+static bool abort_after_three(void *user)
+{
+    (void)user;
+    return ++abort_calls > 3;
+}
+
+/* The abort hook stops a long evaluation between layers; finished passes stay cached. */
+static void test_model_abort(void **state)
+{
+    (void)state;
+    struct tiny t;
+    assert_int_equal(tiny_build(&tiny_default, 1, 12, &t), STATUS_OK);
+    struct model_params p;
+    model_params_init(&p);
+    p.n_batch = 4;
+    p.n_threads = 1;
+    struct model *m;
+    assert_int_equal(model_open(t.g, &p, &m), STATUS_OK);
+    model_set_abort(m, abort_after_three, NULL);
+    abort_calls = 0;
+    /* 2 layers per pass: calls 1-2 pass one, 3 and 4 (abort) in pass two */
+    assert_int_equal(model_eval(m, seq, 12, 0, NULL, false), STATUS_CANCELLED);
+    assert_int_equal(model_n_past(m), 4);
+    model_set_abort(m, NULL, NULL);
+    float a[50], b[50];
+    assert_int_equal(model_eval(m, seq + 4, 8, 4, a, false), STATUS_OK);
+    assert_int_equal(model_eval(t.m, seq, 12, 0, b, false), STATUS_OK);
+    assert_true(logit_diff(a, b, 50).max <= 1e-4);
+    model_close(m);
+    tiny_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -751,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_model_kv_f16_close_to_f32),
         cmocka_unit_test(test_model_small_batch_passes),
         cmocka_unit_test(test_model_nan_weights_reported),
+        cmocka_unit_test(test_model_abort),
         cmocka_unit_test(test_model_golden_f32_short),
         cmocka_unit_test(test_model_golden_f32_long),
         cmocka_unit_test(test_model_golden_f32_one_by_one_matches_batch),

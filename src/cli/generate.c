@@ -32,6 +32,12 @@ static void gen_on_sigint(int sig)
     gen_interrupted = 1;
 }
 
+static bool gen_abort(void *user)
+{
+    (void)user;
+    return gen_interrupted != 0;
+}
+
 static void gen_help(void)
 {
     printf(_("Usage: %s generate [OPTION]... -p TEXT\n"), PACKAGE);
@@ -322,10 +328,11 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
     gen_interrupted = 0;
     sigaction(SIGINT, &sa, &old_sa);
 
+    model_set_abort(m, gen_abort, NULL); /* Ctrl-C also stops a long prompt */
     uint64_t t0 = timing_now_ns();
     st = model_eval(m, ids, n_prompt, 0, logits, false);
     double t_prompt = timing_since_s(t0);
-    if (st != STATUS_OK) {
+    if (st != STATUS_OK && st != STATUS_CANCELLED) {
         cli_status_error(path, st);
         goto restore;
     }
@@ -380,7 +387,12 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
             cli_status_error(path, st);
             goto restore;
         }
-        if ((st = model_eval(m, &t, 1, model_n_past(m), logits, false)) != STATUS_OK) {
+        st = model_eval(m, &t, 1, model_n_past(m), logits, false);
+        if (st == STATUS_CANCELLED) {
+            reason = "interrupt";
+            break;
+        }
+        if (st != STATUS_OK) {
             cli_status_error(path, st);
             goto restore;
         }

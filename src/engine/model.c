@@ -74,6 +74,8 @@ struct model {
     unsigned char *act; /* (nb, act_stride) quantized activations */
     size_t act_stride;
     bool nonfinite; /* an activation was NaN or infinite during this evaluation */
+    bool (*abort_cb)(void *user);
+    void *abort_user;
 };
 
 void model_params_init(struct model_params *p)
@@ -738,8 +740,9 @@ static void embed(struct model *m, int32_t tok, float *dst)
     quant_dequantize_row(e->type, row, dst, m->n_embd);
 }
 
-/* Evaluate n <= n_batch tokens at pos (cache already holds pos positions). */
-static void forward(struct model *m, const int32_t *tokens, size_t n, size_t pos, float *logits,
+/* Evaluate n <= n_batch tokens at pos (cache already holds pos positions).  False when the
+ * abort callback asked to stop. */
+static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos, float *logits,
                     bool all_logits)
 {
     size_t dim = m->n_embd;
@@ -749,6 +752,8 @@ static void forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
     }
     for (size_t l = 0; l < m->n_layer; l++) {
         const struct layer *L = &m->layers[l];
+        if (m->abort_cb && m->abort_cb(m->abort_user))
+            return false;
         for (size_t t = 0; t < n; t++)
             rmsnorm(m->xb + t * dim, m->x + t * dim, L->attn_norm, dim, m->eps);
         matmul(m, &L->wq, m->xb, dim, n, m->q, m->q_dim);
@@ -786,11 +791,12 @@ static void forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             m->x[i] += m->xb[i];
     }
     if (!logits)
-        return;
+        return true;
     size_t first = all_logits ? 0 : n - 1;
     for (size_t t = first; t < n; t++)
         rmsnorm(m->xb + t * dim, m->x + t * dim, m->output_norm, dim, m->eps);
     matmul(m, &m->output, m->xb + first * dim, dim, n - first, logits, m->n_vocab);
+    return true;
 }
 
 enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
@@ -819,7 +825,10 @@ enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t 
             out = logits + done * m->n_vocab;
         else if (logits && last)
             out = logits;
-        forward(m, tokens + done, c, pos + done, out, all_logits);
+        if (!forward(m, tokens + done, c, pos + done, out, all_logits))
+            return status_detail_set(STATUS_CANCELLED, _("evaluation cancelled after %zu of "
+                                                         "%zu tokens"),
+                                     done, n);
         if (m->nonfinite) {
             m->n_past = pos + done; /* the cache holds garbage from here */
             return status_detail_set(STATUS_FORMAT, _("the model computed NaN or infinite "
@@ -829,6 +838,12 @@ enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t 
         m->n_past = pos + done;
     }
     return STATUS_OK;
+}
+
+void model_set_abort(struct model *m, bool (*abort_cb)(void *user), void *user)
+{
+    m->abort_cb = abort_cb;
+    m->abort_user = user;
 }
 
 void model_reset(struct model *m)

@@ -60,6 +60,12 @@ void model_close(struct model *m); /* NULL is a no-op */
 enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
                        float *logits, bool all_logits);
 
+/* Cancellation: model_eval() calls abort_cb(user) before each layer of each pass and, when
+ * it returns true, stops with STATUS_CANCELLED; the cache then holds the positions of the
+ * passes that finished (model_n_past()).  abort_cb NULL removes the hook.  The callback runs
+ * on the evaluating thread and must be cheap (read a flag). */
+void model_set_abort(struct model *m, bool (*abort_cb)(void *user), void *user);
+
 /* Forget the whole cache (n_past = 0). */
 void model_reset(struct model *m);
 
