@@ -700,7 +700,8 @@ static enum status ctrl_candidates(struct ctrl *c, struct ctrl_kind *k, const fl
         const char *name = ctrl_kind_name(k, hits[i].id);
         cand[i].id = hits[i].id;
         cand[i].name = ctrl_arena_strdup(a, name ? name : "");
-        cand[i].dist = hits[i].dist;
+        /* 1 - cos of two equal unit vectors can come out a hair below 0 */
+        cand[i].dist = hits[i].dist > 0 ? hits[i].dist : 0.0;
         cand[i].passed = i < np;
         if (!cand[i].name) {
             free(hits);

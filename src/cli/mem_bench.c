@@ -1,0 +1,296 @@
+/* mem_bench.c -- `memllm mem bench`: bulk-import throughput and query latency of the
+ * memory controller end to end (SQLite + embedder + similarity index), at several sizes.
+ *
+ * For each size n: a fresh database in a temporary directory gets n synthetic triples
+ * (n distinct entity names shaped like "Kamo Ritel 123 x1f"; subject i, one of 96
+ * relations, object a pseudo-random other entity) through one batch (one transaction,
+ * new names embedded a chunk at a time): that is the import throughput, embeddings
+ * included.  Then queries for random stored subjects: ctrl_read() with the default
+ * settings (top 300 entities), and with top_entities = 10 (the exact top-10 search the
+ * performance bar names), median latency each, compared with the time one thread takes to
+ * read an n x dim float matrix once (a STREAM-like sum, best of several runs). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/mem.h"
+#include "util/i18n.h"
+#include "util/timing.h"
+
+#define BENCH_MAX_SIZES 8
+#define BENCH_RELATIONS 96
+
+static uint64_t bench_rng;
+
+static uint64_t bench_rnd(void)
+{
+    bench_rng ^= bench_rng >> 12;
+    bench_rng ^= bench_rng << 25;
+    bench_rng ^= bench_rng >> 27;
+    return bench_rng * UINT64_C(2685821657736338717);
+}
+
+static size_t bench_word(char *out)
+{
+    static const char cons[] = "bcdfghjklmnprstvwz";
+    static const char vow[] = "aeiou";
+    size_t n = 3 + bench_rnd() % 7;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (i % 2) ? vow[bench_rnd() % 5] : cons[bench_rnd() % 18];
+    out[0] = (char)(out[0] - 32);
+    return n;
+}
+
+/* Entity i's name: deterministic in i, distinct for distinct i. */
+static void bench_name(size_t i, char *out, size_t cap)
+{
+    uint64_t saved = bench_rng;
+    bench_rng = UINT64_C(0x9E3779B97F4A7C15) * (i + 1) | 1;
+    char a[16], b[16];
+    size_t la = bench_word(a), lb = bench_word(b);
+    a[la] = b[lb] = '\0';
+    unsigned num = (unsigned)(bench_rnd() % 1000);
+    snprintf(out, cap, "%s %s %u x%zx", a, b, num, i);
+    bench_rng = saved;
+}
+
+static int bench_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Seconds to read n floats once (best of reps); sink defeats the optimizer. */
+static double bench_read(const float *p, size_t n, int reps, double *sink)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = timing_now_ns();
+        float acc[8] = {0};
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++)
+                acc[k] += p[i + k];
+        for (; i < n; i++)
+            acc[0] += p[i];
+        double el = timing_since_s(t0);
+        for (int k = 0; k < 8; k++)
+            *sink += acc[k];
+        if (el < best)
+            best = el;
+    }
+    return best;
+}
+
+struct bench_result {
+    size_t n;
+    double insert_s, q_ms, q10_ms, read_ms;
+    size_t answers;
+};
+
+static enum status bench_one(const char *dir, size_t n, size_t nq, struct bench_result *res)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/bench-%zu.db", dir, n);
+    struct mem *m = NULL;
+    struct embedder e = {0};
+    struct ctrl *c = NULL;
+    struct ctrl_batch *b = NULL;
+    double *lat = NULL;
+    float *mat = NULL;
+    enum status st = mem_open(path, &m);
+    if (st == STATUS_OK)
+        st = embed_hash_new(0, &e);
+    if (st == STATUS_OK)
+        st = ctrl_open(m, &e, &c);
+    if (st != STATUS_OK)
+        goto done;
+    memset(res, 0, sizeof *res);
+    res->n = n;
+
+    char s[96], o[96], r[32];
+    uint64_t t0 = timing_now_ns();
+    st = ctrl_batch_begin(c, &b);
+    for (size_t i = 0; i < n && st == STATUS_OK; i++) {
+        bench_name(i, s, sizeof s);
+        bench_name((i * 7919 + 1) % n, o, sizeof o);
+        snprintf(r, sizeof r, "relation %zu", i % BENCH_RELATIONS);
+        st = ctrl_batch_add(b, s, r, o, 0);
+    }
+    if (st == STATUS_OK) {
+        st = ctrl_batch_commit(b, NULL);
+    } else {
+        ctrl_batch_abort(b);
+    }
+    b = NULL;
+    res->insert_s = timing_since_s(t0);
+    if (st != STATUS_OK)
+        goto done;
+
+    lat = malloc(nq * sizeof *lat);
+    size_t dim = e.dim;
+    mat = malloc(n * dim * sizeof *mat);
+    if (!lat || !mat) {
+        st = STATUS_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n * dim; i++)
+        mat[i] = (float)(i % 7) * 0.01f;
+    double sink = 0;
+    res->read_ms = 1000.0 * bench_read(mat, n * dim, n >= 1000000 ? 5 : 20, &sink);
+    if (sink == 1234.5)
+        fputc(' ', stderr);
+
+    struct ctrl_params p;
+    for (int pass = 0; pass < 2 && st == STATUS_OK; pass++) {
+        ctrl_params_default(&p);
+        if (pass == 1)
+            p.top_entities = 10;
+        st = ctrl_params_set(c, &p);
+        bench_rng = UINT64_C(0x2545F4914F6CDD1D);
+        for (size_t q = 0; q <= nq && st == STATUS_OK; q++) {
+            size_t i = bench_rnd() % n;
+            bench_name(i, s, sizeof s);
+            snprintf(r, sizeof r, "relation %zu", i % BENCH_RELATIONS);
+            struct ctrl_read *rd = NULL;
+            uint64_t q0 = timing_now_ns();
+            st = ctrl_read(c, CTRL_WANT_OBJECT, s, r, &rd);
+            double el = timing_since_s(q0);
+            if (st != STATUS_OK)
+                break;
+            if (q > 0) /* the first one warms up */
+                lat[q - 1] = el;
+            if (pass == 0 && q > 0)
+                res->answers += rd->n_answers;
+            ctrl_read_free(rd);
+        }
+        if (st != STATUS_OK)
+            break;
+        qsort(lat, nq, sizeof *lat, bench_cmp);
+        double med = 1000.0 * (nq % 2 ? lat[nq / 2] : 0.5 * (lat[nq / 2 - 1] + lat[nq / 2]));
+        if (pass == 0)
+            res->q_ms = med;
+        else
+            res->q10_ms = med;
+    }
+done:
+    free(lat);
+    free(mat);
+    ctrl_close(c);
+    mem_close(m);
+    embed_free(&e);
+    unlink(path);
+    char side[4400];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    return st;
+}
+
+int cli_mem_bench_run(const struct opts *g, int argc, char **argv)
+{
+    static const struct option lo[] = {{"sizes", required_argument, NULL, 's'},
+                                       {"queries", required_argument, NULL, 'q'},
+                                       {"dir", required_argument, NULL, 'd'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
+    size_t sizes[BENCH_MAX_SIZES] = {10000, 100000, 1000000};
+    size_t n_sizes = 3, nq = 50;
+    const char *dir = NULL;
+    int ch;
+    opterr = 0;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 's': {
+            n_sizes = 0;
+            char *copy = strdup(optarg), *save = NULL;
+            bool ok = copy != NULL;
+            for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && ok;
+                 t = strtok_r(NULL, ",", &save)) {
+                ok = n_sizes < BENCH_MAX_SIZES &&
+                     cli_mem_parse_size(t, 100000000, &sizes[n_sizes]) && sizes[n_sizes] > 0;
+                n_sizes++;
+            }
+            free(copy);
+            if (!ok || n_sizes == 0) {
+                cli_error(_("mem bench: --sizes needs up to %d numbers such as 1000,10000"),
+                          BENCH_MAX_SIZES);
+                cli_try_help("mem bench");
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'q':
+            if (!cli_mem_parse_size(optarg, 100000, &nq) || nq == 0) {
+                cli_error(_("mem bench: --queries needs a number from 1 to 100000"));
+                cli_try_help("mem bench");
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'h':
+            printf(_("Usage: %s mem bench [OPTION]...\n"), PACKAGE);
+            puts(_("Measure the memory end to end in temporary databases: bulk import of\n"
+                   "synthetic triples (embeddings included) and query latency, against the\n"
+                   "time to read the entity vectors once."));
+            putchar('\n');
+            puts(_("      --sizes=N,N,...  entity counts (default 10000,100000,1000000)"));
+            puts(_("      --queries=Q      queries per size (default 50)"));
+            puts(_("      --dir=DIR        where the temporary databases go (default $TMPDIR)"));
+            puts(_("  -h, --help           display this help and exit"));
+            return CLI_EXIT_OK;
+        default:
+            return cli_mem_bad_option("bench", argv, optind, optopt);
+        }
+    }
+    if (optind != argc) {
+        cli_error(_("mem bench: unexpected argument '%s'"), argv[optind]);
+        cli_try_help("mem bench");
+        return CLI_EXIT_USAGE;
+    }
+    char tmpl[4200];
+    const char *base = dir ? dir : getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/memllm-bench-XXXXXX", base && base[0] ? base : "/tmp");
+    if (!mkdtemp(tmpl)) {
+        cli_error("%s: %s", tmpl, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    if (!g->json)
+        printf("%10s %12s %12s %10s %10s %10s %8s %8s\n", "entities", "import_s",
+               "triples/s", "query_ms", "top10_ms", "read_ms", "x_read", "answers");
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; i < n_sizes; i++) {
+        struct bench_result r;
+        enum status st = bench_one(tmpl, sizes[i], nq, &r);
+        if (st != STATUS_OK) {
+            cli_status_error("mem bench", st);
+            rc = CLI_EXIT_FAILURE;
+            break;
+        }
+        double tps = r.insert_s > 0 ? (double)r.n / r.insert_s : 0;
+        double ratio = r.read_ms > 0 ? r.q10_ms / r.read_ms : 0;
+        if (g->json)
+            printf("{\"entities\":%zu,\"triples\":%zu,\"import_s\":%.3f,\"triples_per_s\":%.0f,"
+                   "\"query_ms\":%.3f,\"top10_query_ms\":%.3f,\"read_once_ms\":%.3f,"
+                   "\"top10_over_read\":%.3f,\"answers_per_query\":%.2f}\n",
+                   r.n, r.n, r.insert_s, tps, r.q_ms, r.q10_ms, r.read_ms, ratio,
+                   (double)r.answers / (double)nq);
+        else
+            printf("%10zu %12.3f %12.0f %10.3f %10.3f %10.3f %8.2f %8.2f\n", r.n, r.insert_s,
+                   tps, r.q_ms, r.q10_ms, r.read_ms, ratio, (double)r.answers / (double)nq);
+        fflush(stdout);
+    }
+    rmdir(tmpl);
+    return rc;
+}
