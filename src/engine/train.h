@@ -1,0 +1,159 @@
+/* train.h -- training of Mistral/Llama models on the CPU: forward with saved activations,
+ * backward pass, AdamW with warm-up + cosine schedule, checkpoints as GGUF.
+ *
+ * The forward math is exactly that of model.h (shared/golden/README.md section 3):
+ * RMSNorm with eps, adjacent-pair RoPE with ggml's running-product theta, grouped-query
+ * causal attention, SwiGLU, untied output head.  Every matrix product runs through
+ * OpenBLAS cblas_sgemm over all batch x sequence rows at once; all other work is done on
+ * the calling thread, so OpenBLAS is the only set of threads (train_set_threads()).
+ * Results are bit-identical for a given thread count.
+ *
+ * A batch is n_seq rows of seq_len tokens.  Each row may hold several examples packed one
+ * after another: pos[] restarts at 0 where an example starts, and a token at index t of a
+ * row attends only to indices t - pos[t] .. t (block-diagonal causal mask).  targets[] is
+ * the token to predict at each index, or -1 for none (the loss mask).  The loss is the
+ * mean cross-entropy over the tokens with a target.
+ *
+ * Parameters and gradients are F32 arrays owned by the struct train_model; a tensor is
+ * addressed by (enum train_tensor, layer).  Matrices are stored as in GGUF: (n_out, n_in)
+ * row-major, i.e. ne0 = n_in.  LoRA (later work) can reuse forward/backward through
+ * struct train_hook: it is called after every linear product y = x W^T with x and y, and
+ * in the backward pass with dy and x, so a low-rank delta can add to y and collect its own
+ * gradients (and add its part of dx).
+ *
+ * Weight decay (AdamW, decoupled: w -= lr * wd * w) is applied by default only to the
+ * matrices of the linear layers (attention, feed-forward, output head), not to the norm
+ * weights and not to the token embedding (struct train_opt_params.decay_embd/decay_norm). */
+#ifndef MEMLLM_TRAIN_H
+#define MEMLLM_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/status.h"
+
+struct gguf;
+struct gguf_writer;
+
+/* Hyper-parameters of a model. */
+struct train_config {
+    size_t n_vocab, dim, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+    float norm_eps;  /* RMSNorm epsilon (default 1e-5) */
+    float rope_base; /* RoPE frequency base (default 10000) */
+};
+
+/* Parameter tensors.  Per-layer kinds take a layer index, the others ignore it. */
+enum train_tensor {
+    TRAIN_TENSOR_TOK_EMBD,    /* (n_vocab, dim) */
+    TRAIN_TENSOR_ATTN_NORM,   /* (dim) per layer */
+    TRAIN_TENSOR_ATTN_Q,      /* (n_head*hd, dim) */
+    TRAIN_TENSOR_ATTN_K,      /* (n_head_kv*hd, dim) */
+    TRAIN_TENSOR_ATTN_V,      /* (n_head_kv*hd, dim) */
+    TRAIN_TENSOR_ATTN_OUTPUT, /* (dim, n_head*hd) */
+    TRAIN_TENSOR_FFN_NORM,    /* (dim) */
+    TRAIN_TENSOR_FFN_GATE,    /* (n_ff, dim) */
+    TRAIN_TENSOR_FFN_UP,      /* (n_ff, dim) */
+    TRAIN_TENSOR_FFN_DOWN,    /* (dim, n_ff) */
+    TRAIN_TENSOR_OUTPUT_NORM, /* (dim) */
+    TRAIN_TENSOR_OUTPUT,      /* (n_vocab, dim) */
+    TRAIN_TENSOR_COUNT_
+};
+
+/* Fills norm_eps and rope_base with their defaults and zeroes the sizes. */
+void train_config_init(struct train_config *c);
+
+/* Optional per-linear-layer hook (for LoRA).  kind is the weight's tensor kind; x is
+ * (n, n_in), y (n, n_out).  fwd adds to y; bwd receives dy and x and may add to dx. */
+struct train_hook {
+    void *ctx;
+    void (*fwd)(void *ctx, enum train_tensor kind, size_t layer, size_t n, const float *x,
+                size_t n_in, float *y, size_t n_out);
+    void (*bwd)(void *ctx, enum train_tensor kind, size_t layer, size_t n, const float *x,
+                size_t n_in, const float *dy, size_t n_out, float *dx);
+};
+
+/* One batch; all arrays have n_seq * seq_len elements and are borrowed. */
+struct train_batch {
+    size_t n_seq, seq_len;
+    const int32_t *tokens;  /* input ids */
+    const int32_t *targets; /* id to predict at each index, -1 = no loss */
+    const int32_t *pos;     /* position inside its example: 0 where one starts, then +1 */
+};
+
+struct train_model; /* opaque: parameters, gradients, Adam moments, activations */
+
+/* A model with parameters drawn from a seeded normal generator (splitmix64 + Box-Muller):
+ * token_embd std 1, attn_q/k std 1.2/sqrt(dim) scaled down, ... see train.c; norms 1.
+ * STATUS_INVALID for sizes that do not fit (heads, even head size).  Free with
+ * train_model_free(). */
+enum status train_model_new(const struct train_config *c, uint64_t seed, struct train_model **out);
+/* The weights of a GGUF model (arch llama/mistral; any type quant.h dequantizes), as F32.
+ * n_ctx 0 = the file's context length.  A tied output head becomes an untied copy. */
+enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct train_model **out);
+void train_model_free(struct train_model *m); /* NULL is a no-op */
+
+const struct train_config *train_model_config(const struct train_model *m);
+/* Number of parameters in total, and without the token embedding ("N" of 6N). */
+size_t train_model_n_params(const struct train_model *m);
+size_t train_model_n_params_nonembd(const struct train_model *m);
+
+/* Parameter / gradient array of a tensor (borrowed from m) and its element count. */
+float *train_param(struct train_model *m, enum train_tensor t, size_t layer, size_t *n);
+float *train_grad(struct train_model *m, enum train_tensor t, size_t layer, size_t *n);
+/* GGUF name of a tensor ("blk.3.attn_q.weight") into buf. */
+void train_tensor_name(enum train_tensor t, size_t layer, char *buf, size_t cap);
+
+void train_set_hook(struct train_model *m, const struct train_hook *h); /* NULL = none */
+/* Threads OpenBLAS may use (0 = one per online core). */
+void train_set_threads(int n_threads);
+
+/* Forward only: sum of the cross-entropy over tokens with a target into *loss_sum and
+ * their count into *n_loss (either may be NULL).  logits (may be NULL): n_seq*seq_len rows
+ * of n_vocab.  STATUS_INVALID for a token or target out of range, bad pos, or seq_len >
+ * n_ctx. */
+enum status train_forward(struct train_model *m, const struct train_batch *b, double *loss_sum,
+                          size_t *n_loss, float *logits);
+/* Forward and backward: ADDS grad_scale * d(sum of losses)/d(param) to the gradients
+ * (grad_scale = 1 / (tokens with a target over all accumulated batches) gives the mean).
+ * loss_sum / n_loss as for train_forward(). */
+enum status train_backward(struct train_model *m, const struct train_batch *b, float grad_scale,
+                           double *loss_sum, size_t *n_loss);
+void train_zero_grad(struct train_model *m);
+
+/* ---- Optimizer ----------------------------------------------------------------------- */
+
+struct train_opt_params {
+    float lr;          /* peak learning rate */
+    float lr_min;      /* floor of the cosine decay */
+    size_t warmup;     /* linear warm-up steps (from lr/warmup at step 1 to lr) */
+    size_t total;      /* steps of the whole run (cosine reaches lr_min there) */
+    float beta1, beta2, eps;
+    float weight_decay;
+    bool decay_embd, decay_norm; /* defaults false */
+    float clip;        /* global gradient-norm clip; 0 = none */
+};
+
+/* lr 1e-3, lr_min 1e-4, warmup 100, total 1000, betas 0.9/0.95, eps 1e-8, wd 0.1,
+ * clip 1.0. */
+void train_opt_params_init(struct train_opt_params *p);
+/* Learning rate at step (1-based): step/warmup*lr during warm-up, then cosine from lr
+ * down to lr_min at `total`, lr_min after. */
+float train_lr(const struct train_opt_params *p, size_t step);
+/* One AdamW step with the current gradients (clipped first); returns the gradient norm
+ * before clipping in *grad_norm (may be NULL).  Increments the step counter. */
+void train_opt_step(struct train_model *m, const struct train_opt_params *p, float *grad_norm);
+size_t train_model_step(const struct train_model *m); /* optimizer steps taken */
+
+/* ---- Files --------------------------------------------------------------------------- */
+
+/* Add llama.* hyper-parameter keys and every weight tensor (F32) to w; the data stays
+ * borrowed from m until the write.  With optimizer state, also the Adam moments as
+ * tensors "train.m.<name>" / "train.v.<name>" and the key train.step. */
+enum status train_add_to_writer(struct train_model *m, struct gguf_writer *w, bool with_opt);
+/* Load the Adam moments and step written by train_add_to_writer(with_opt) from g into m
+ * (whose weights came from the same file via train_model_from_gguf()).  STATUS_NOT_FOUND
+ * when g has no optimizer state. */
+enum status train_load_opt(struct train_model *m, const struct gguf *g);
+
+#endif /* MEMLLM_TRAIN_H */

@@ -1,0 +1,407 @@
+/* test_train.c -- gradient checks of the training backward pass, packing and masking,
+ * agreement with the inference engine, AdamW, schedule, determinism and resuming. */
+#include "config.h"
+
+#include <math.h>
+
+#include "test_util.h"
+
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/train.h"
+
+#define T_SEQ 8
+
+static void tiny_config(struct train_config *c)
+{
+    train_config_init(c);
+    c->n_vocab = 40;
+    c->dim = 16;
+    c->n_layer = 2;
+    c->n_head = 4;
+    c->n_head_kv = 2;
+    c->n_ff = 24;
+    c->n_ctx = 16;
+}
+
+static struct train_model *tiny_model(uint64_t seed)
+{
+    struct train_config c;
+    tiny_config(&c);
+    struct train_model *m = NULL;
+    assert_int_equal(train_model_new(&c, seed, &m), STATUS_OK);
+    /* norm weights away from 1 so their gradients and uses are visible */
+    uint64_t s = seed * 7 + 1;
+    for (int t = 0; t < TRAIN_TENSOR_COUNT_; t++) {
+        if (t != TRAIN_TENSOR_ATTN_NORM && t != TRAIN_TENSOR_FFN_NORM &&
+            t != TRAIN_TENSOR_OUTPUT_NORM)
+            continue;
+        for (size_t l = 0; l < 2; l++) {
+            size_t n;
+            float *w = train_param(m, (enum train_tensor)t, l, &n);
+            for (size_t i = 0; i < n; i++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                w[i] = 0.7f + 0.6f * (float)(s >> 40) / (float)(1ull << 24);
+            }
+        }
+    }
+    return m;
+}
+
+/* Two rows of 8: row 0 packs two examples (4 + 4 tokens), row 1 one example with a loss
+ * mask on its first half. */
+struct tiny_batch {
+    int32_t tokens[2 * T_SEQ], targets[2 * T_SEQ], pos[2 * T_SEQ];
+    struct train_batch b;
+};
+
+static void tiny_batch(struct tiny_batch *tb, unsigned salt)
+{
+    for (int i = 0; i < 2 * T_SEQ; i++)
+        tb->tokens[i] = (int32_t)((i * 7 + 3 + salt * 11) % 40);
+    for (int i = 0; i < 2 * T_SEQ; i++) {
+        int row = i / T_SEQ, t = i % T_SEQ;
+        if (row == 0) {
+            tb->pos[i] = t % 4;
+            tb->targets[i] = t % 4 == 3 ? -1 : tb->tokens[i + 1];
+        } else {
+            tb->pos[i] = t;
+            tb->targets[i] = (t < 3 || t == T_SEQ - 1) ? -1 : tb->tokens[i + 1];
+        }
+    }
+    tb->b.n_seq = 2;
+    tb->b.seq_len = T_SEQ;
+    tb->b.tokens = tb->tokens;
+    tb->b.targets = tb->targets;
+    tb->b.pos = tb->pos;
+}
+
+static double loss_of(struct train_model *m, const struct train_batch *b)
+{
+    double sum;
+    size_t n;
+    assert_int_equal(train_forward(m, b, &sum, &n, NULL), STATUS_OK);
+    assert_true(n > 0);
+    return sum / (double)n;
+}
+
+/* Central differences on every element of every tensor (they are tiny), compared with
+ * the analytic gradient relative to the tensor's largest gradient. */
+static void test_train_gradients_match_finite_differences(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(42);
+    struct tiny_batch tb;
+    tiny_batch(&tb, 0);
+    double sum;
+    size_t cnt;
+    assert_int_equal(train_forward(m, &tb.b, &sum, &cnt, NULL), STATUS_OK);
+    assert_int_equal(cnt, 6 + 4);
+    train_zero_grad(m);
+    assert_int_equal(train_backward(m, &tb.b, 1.0f / (float)cnt, NULL, NULL), STATUS_OK);
+    const float h = 1e-2f;
+    for (int t = 0; t < TRAIN_TENSOR_COUNT_; t++) {
+        for (size_t l = 0; l < 2; l++) {
+            size_t n;
+            float *w = train_param(m, (enum train_tensor)t, l, &n);
+            const float *g = train_grad(m, (enum train_tensor)t, l, NULL);
+            float gmax = 0;
+            for (size_t i = 0; i < n; i++)
+                gmax = fabsf(g[i]) > gmax ? fabsf(g[i]) : gmax;
+            assert_true(gmax > 1e-5f);
+            double worst = 0;
+            for (size_t i = 0; i < n; i++) {
+                float w0 = w[i];
+                w[i] = w0 + h;
+                double lp = loss_of(m, &tb.b);
+                w[i] = w0 - h;
+                double lm = loss_of(m, &tb.b);
+                w[i] = w0;
+                double num = (lp - lm) / (2.0 * h);
+                double err = fabs(num - g[i]) / gmax;
+                worst = err > worst ? err : worst;
+            }
+            char name[64];
+            train_tensor_name((enum train_tensor)t, l, name, sizeof name);
+            if (worst > 1e-2)
+                fail_msg("%s: gradient error %.3g of the largest gradient %.3g", name, worst,
+                         (double)gmax);
+        }
+    }
+    train_model_free(m);
+}
+
+/* Tokens without a target contribute nothing: changing the target of a masked token does
+ * not change loss or gradients, and the last token of an example never sees the next one. */
+static void test_train_packed_examples_do_not_attend_across(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(3);
+    size_t V = 40;
+    struct tiny_batch tb;
+    tiny_batch(&tb, 1);
+    float *logits = malloc(2 * T_SEQ * V * sizeof(float));
+    float *alone = malloc(T_SEQ * V * sizeof(float));
+    assert_int_equal(train_forward(m, &tb.b, NULL, NULL, logits), STATUS_OK);
+    /* the second example of row 0, run alone at positions 0..3 */
+    struct train_batch one = {1, 4, tb.tokens + 4, tb.targets + 4, tb.pos + 4};
+    assert_int_equal(train_forward(m, &one, NULL, NULL, alone), STATUS_OK);
+    for (size_t i = 0; i < 4 * V; i++)
+        assert_float_equal(logits[4 * V + i], alone[i], 1e-5);
+    /* changing the first example does not move the second */
+    tb.tokens[1] = (tb.tokens[1] + 5) % 40;
+    float *again = malloc(2 * T_SEQ * V * sizeof(float));
+    assert_int_equal(train_forward(m, &tb.b, NULL, NULL, again), STATUS_OK);
+    bool moved = false;
+    for (size_t i = 0; i < 4 * V; i++)
+        moved |= again[i] != logits[i];
+    assert_true(moved);
+    assert_memory_equal(again + 4 * V, logits + 4 * V, 4 * V * sizeof(float));
+    /* the loss is the mean over tokens with a target, from the logits (in double here) */
+    double l1;
+    size_t n1;
+    assert_int_equal(train_forward(m, &tb.b, &l1, &n1, NULL), STATUS_OK);
+    double want = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < 2 * T_SEQ; i++) {
+        if (tb.targets[i] < 0)
+            continue;
+        const float *z = again + i * V;
+        double mx = z[0], s = 0;
+        for (size_t j = 1; j < V; j++)
+            mx = z[j] > mx ? z[j] : mx;
+        for (size_t j = 0; j < V; j++)
+            s += exp(z[j] - mx);
+        want += mx + log(s) - z[tb.targets[i]];
+        cnt++;
+    }
+    assert_int_equal(n1, cnt);
+    assert_int_equal(cnt, 10);
+    assert_float_equal(l1, want, 1e-9 * cnt + 1e-9);
+    free(logits);
+    free(alone);
+    free(again);
+    train_model_free(m);
+}
+
+static void test_train_rejects_bad_batches(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(5);
+    struct tiny_batch tb;
+    tiny_batch(&tb, 0);
+    tb.pos[2] = 5;
+    assert_int_equal(train_forward(m, &tb.b, NULL, NULL, NULL), STATUS_INVALID);
+    tiny_batch(&tb, 0);
+    tb.tokens[3] = 40;
+    assert_int_equal(train_forward(m, &tb.b, NULL, NULL, NULL), STATUS_INVALID);
+    tiny_batch(&tb, 0);
+    tb.b.seq_len = 17;
+    assert_int_equal(train_forward(m, &tb.b, NULL, NULL, NULL), STATUS_INVALID);
+    train_model_free(m);
+}
+
+/* The training forward and the inference engine agree on a model saved as GGUF. */
+static void test_train_logits_match_model_eval(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(11);
+    size_t V = 40, n = 12;
+    int32_t tokens[12], targets[12], pos[12];
+    for (size_t i = 0; i < n; i++) {
+        tokens[i] = (int32_t)((i * 13 + 1) % V);
+        targets[i] = -1;
+        pos[i] = (int32_t)i;
+    }
+    struct train_batch b = {1, n, tokens, targets, pos};
+    float *ours = malloc(n * V * sizeof(float)), *theirs = malloc(n * V * sizeof(float));
+    assert_int_equal(train_forward(m, &b, NULL, NULL, ours), STATUS_OK);
+
+    struct gguf_writer *w;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(train_add_to_writer(m, w, false), STATUS_OK);
+    void *buf;
+    size_t size;
+    assert_int_equal(gguf_writer_to_buffer(w, &buf, &size), STATUS_OK);
+    gguf_writer_free(w);
+    struct gguf *g;
+    assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+    struct model_params mp;
+    model_params_init(&mp);
+    mp.n_threads = 1;
+    struct model *mod;
+    assert_int_equal(model_open(g, &mp, &mod), STATUS_OK);
+    assert_int_equal(model_eval(mod, tokens, n, 0, theirs, true), STATUS_OK);
+    for (size_t i = 0; i < n * V; i++)
+        assert_float_equal(ours[i], theirs[i], 1e-4);
+
+    /* and loading the file back for training gives the same weights */
+    struct train_model *m2;
+    assert_int_equal(train_model_from_gguf(g, 0, &m2), STATUS_OK);
+    size_t cnt;
+    const float *a = train_param(m, TRAIN_TENSOR_FFN_DOWN, 1, &cnt);
+    assert_memory_equal(a, train_param(m2, TRAIN_TENSOR_FFN_DOWN, 1, NULL), cnt * sizeof(float));
+    assert_int_equal(train_load_opt(m2, g), STATUS_NOT_FOUND);
+    train_model_free(m2);
+    model_close(mod);
+    gguf_close(g);
+    free(buf);
+    free(ours);
+    free(theirs);
+    train_model_free(m);
+}
+
+static void test_train_lr_schedule(void **state)
+{
+    (void)state;
+    struct train_opt_params p;
+    train_opt_params_init(&p);
+    p.lr = 1.0f;
+    p.lr_min = 0.1f;
+    p.warmup = 10;
+    p.total = 110;
+    assert_float_equal(train_lr(&p, 1), 0.1, 1e-7);
+    assert_float_equal(train_lr(&p, 5), 0.5, 1e-7);
+    assert_float_equal(train_lr(&p, 10), 1.0, 1e-7);
+    assert_float_equal(train_lr(&p, 60), 0.55, 1e-6); /* half way: mean of lr and floor */
+    assert_float_equal(train_lr(&p, 110), 0.1, 1e-7);
+    assert_float_equal(train_lr(&p, 500), 0.1, 1e-7);
+    assert_true(train_lr(&p, 30) > train_lr(&p, 31));
+}
+
+/* The first AdamW step moves each weight by lr * (sign(g) + wd * w) (bias-corrected
+ * moments make m/sqrt(v) = g/|g|); norms and the embedding are not decayed. */
+static void test_train_adamw_first_step_and_decay(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(9);
+    struct train_opt_params p;
+    train_opt_params_init(&p);
+    p.lr = 0.01f;
+    p.warmup = 0;
+    p.total = 1000000;
+    p.weight_decay = 0.5f;
+    p.clip = 0;
+    size_t nq, nn, ne;
+    float *q = train_param(m, TRAIN_TENSOR_ATTN_Q, 0, &nq);
+    float *nw = train_param(m, TRAIN_TENSOR_ATTN_NORM, 1, &nn);
+    float *e = train_param(m, TRAIN_TENSOR_TOK_EMBD, 0, &ne);
+    float q0 = q[3], n0 = nw[2], e0 = e[7];
+    train_zero_grad(m);
+    train_grad(m, TRAIN_TENSOR_ATTN_Q, 0, NULL)[3] = -2.0f;
+    train_grad(m, TRAIN_TENSOR_ATTN_NORM, 1, NULL)[2] = 0.5f;
+    train_grad(m, TRAIN_TENSOR_TOK_EMBD, 0, NULL)[7] = 1e-3f;
+    float q5 = q[5];
+    float gn;
+    train_opt_step(m, &p, &gn);
+    assert_float_equal(gn, sqrt(4.0 + 0.25 + 1e-6), 1e-5);
+    float lr = train_lr(&p, 1);
+    assert_float_equal(q[3], q0 - lr * (-1.0f + 0.5f * q0), 1e-6);
+    assert_float_equal(nw[2], n0 - lr * 1.0f, 1e-6);
+    assert_float_equal(e[7], e0 - lr * 1.0f, 1e-5);
+    assert_float_equal(q[5], q5 - lr * 0.5f * q5, 1e-7); /* zero gradient: decay only */
+    assert_int_equal(train_model_step(m), 1);
+
+    /* clipping: the update uses the gradient scaled to norm `clip` */
+    struct train_model *a = tiny_model(9), *b = tiny_model(9);
+    p.clip = 1.0f;
+    train_zero_grad(a);
+    train_zero_grad(b);
+    train_grad(a, TRAIN_TENSOR_OUTPUT, 0, NULL)[0] = 30.0f;
+    train_grad(a, TRAIN_TENSOR_OUTPUT, 0, NULL)[1] = 40.0f;
+    train_grad(b, TRAIN_TENSOR_OUTPUT, 0, NULL)[0] = 0.6f;
+    train_grad(b, TRAIN_TENSOR_OUTPUT, 0, NULL)[1] = 0.8f;
+    train_opt_step(a, &p, &gn);
+    assert_float_equal(gn, 50.0, 1e-4);
+    train_opt_step(b, &p, &gn);
+    /* one step then a second with zero gradient: the moments must match too */
+    train_zero_grad(a);
+    train_zero_grad(b);
+    train_opt_step(a, &p, NULL);
+    train_opt_step(b, &p, NULL);
+    size_t no;
+    const float *oa = train_param(a, TRAIN_TENSOR_OUTPUT, 0, &no);
+    const float *ob = train_param(b, TRAIN_TENSOR_OUTPUT, 0, NULL);
+    for (size_t i = 0; i < no; i++)
+        assert_float_equal(oa[i], ob[i], 1e-6);
+    train_model_free(a);
+    train_model_free(b);
+    train_model_free(m);
+}
+
+/* n steps of accumulated (2 micro-batches) training */
+static void run_steps(struct train_model *m, size_t from, size_t to,
+                      const struct train_opt_params *p)
+{
+    for (size_t s = from; s < to; s++) {
+        struct tiny_batch b1, b2;
+        tiny_batch(&b1, (unsigned)(2 * s));
+        tiny_batch(&b2, (unsigned)(2 * s + 1));
+        train_zero_grad(m);
+        float scale = 1.0f / 20.0f;
+        assert_int_equal(train_backward(m, &b1.b, scale, NULL, NULL), STATUS_OK);
+        assert_int_equal(train_backward(m, &b2.b, scale, NULL, NULL), STATUS_OK);
+        train_opt_step(m, p, NULL);
+    }
+}
+
+static void test_train_deterministic_and_resumes_bit_identically(void **state)
+{
+    (void)state;
+    struct train_opt_params p;
+    train_opt_params_init(&p);
+    p.lr = 3e-3f;
+    p.warmup = 2;
+    p.total = 8;
+    struct train_model *a = tiny_model(77), *b = tiny_model(77);
+    struct tiny_batch tb;
+    tiny_batch(&tb, 0);
+    double before = loss_of(a, &tb.b);
+    run_steps(a, 0, 8, &p);
+    run_steps(b, 0, 8, &p);
+    size_t n = train_model_n_params(a);
+    const float *wa = train_param(a, TRAIN_TENSOR_TOK_EMBD, 0, NULL);
+    const float *wb = train_param(b, TRAIN_TENSOR_TOK_EMBD, 0, NULL);
+    assert_memory_equal(wa, wb, n * sizeof(float));
+    assert_true(loss_of(a, &tb.b) < before);
+
+    /* 3 steps, checkpoint through a GGUF image, 5 more == 8 straight */
+    struct train_model *c = tiny_model(77);
+    run_steps(c, 0, 3, &p);
+    struct gguf_writer *w;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(train_add_to_writer(c, w, true), STATUS_OK);
+    void *buf;
+    size_t size;
+    assert_int_equal(gguf_writer_to_buffer(w, &buf, &size), STATUS_OK);
+    gguf_writer_free(w);
+    train_model_free(c);
+    struct gguf *g;
+    assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+    struct train_model *d;
+    assert_int_equal(train_model_from_gguf(g, 16, &d), STATUS_OK);
+    assert_int_equal(train_load_opt(d, g), STATUS_OK);
+    assert_int_equal(train_model_step(d), 3);
+    gguf_close(g);
+    free(buf);
+    run_steps(d, 3, 8, &p);
+    assert_memory_equal(train_param(d, TRAIN_TENSOR_TOK_EMBD, 0, NULL), wa, n * sizeof(float));
+    train_model_free(a);
+    train_model_free(b);
+    train_model_free(d);
+}
+
+int main(void)
+{
+    train_set_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_gradients_match_finite_differences),
+        cmocka_unit_test(test_train_packed_examples_do_not_attend_across),
+        cmocka_unit_test(test_train_rejects_bad_batches),
+        cmocka_unit_test(test_train_logits_match_model_eval),
+        cmocka_unit_test(test_train_lr_schedule),
+        cmocka_unit_test(test_train_adamw_first_step_and_decay),
+        cmocka_unit_test(test_train_deterministic_and_resumes_bit_identically),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
