@@ -596,6 +596,53 @@ static void test_quant_matvec_equals_row_dots(void **state)
     }
 }
 
+static void test_quant_matmul_equals_token_dots(void **state)
+{
+    (void)state;
+    const size_t rows = 9, max_tok = 7;
+    for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        enum dtype t = weight_types[ti];
+        size_t bv = quant_block_values(t), n = bv == 256 ? 512 : bv == 32 ? 544 : 552;
+        size_t rb = row_bytes(t, n), ab = quant_act_row_bytes(t, n) + 8; /* padded rows */
+        unsigned char *w = malloc(rb * rows), *xa = malloc(ab * max_tok);
+        float *xf = malloc(n * sizeof *xf), *y = malloc(max_tok * 16 * sizeof *y);
+        assert_true(w && xa && xf && y);
+        rng_state = 313 + ti;
+        for (size_t r = 0; r < rows; r++)
+            make_weights(t, n, (int)(r % 2), w + r * rb);
+        for (size_t k = 0; k < max_tok; k++)
+            make_act(t, n, k == 3 ? 1 : 0, xa + k * ab, xf);
+        for (int l = 0; l < QUANT_CPU_COUNT_; l++) {
+            if (!quant_cpu_supported((enum quant_cpu)l))
+                continue;
+            static const size_t toks[] = {1, 2, 3, 4, 5, 7};
+            for (size_t s = 0; s < sizeof toks / sizeof toks[0]; s++) {
+                size_t nt = toks[s], r0 = s % 3, r1 = rows - (s % 2);
+                for (size_t i = 0; i < max_tok * 16; i++)
+                    y[i] = -777.0f;
+                quant_matmul_at((enum quant_cpu)l, t, w, rb, n, r0, r1, xa, ab, nt, y, 16);
+                for (size_t k = 0; k < max_tok; k++) {
+                    for (size_t r = 0; r < 16; r++) {
+                        float got = y[k * 16 + r];
+                        if (k >= nt || r < r0 || r >= r1) {
+                            assert_true(got == -777.0f);
+                            continue;
+                        }
+                        float d = quant_vec_dot_at((enum quant_cpu)l, t, n, w + r * rb, xa + k * ab);
+                        if (bits_of(d) != bits_of(got))
+                            fail_msg("%s level %d tokens %zu: y[%zu][%zu] = %.9g, dot %.9g",
+                                     dtype_name(t), l, nt, k, r, got, d);
+                    }
+                }
+            }
+        }
+        free(w);
+        free(xa);
+        free(xf);
+        free(y);
+    }
+}
+
 /* ---- golden files: llama-quantize's output must be reproduced byte for byte ---- */
 
 static struct gguf *open_golden(const char *name)
@@ -749,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_quant_quantizers_handle_zero_and_constant_rows),
         cmocka_unit_test(test_quant_dots_match_reference_at_every_level),
         cmocka_unit_test(test_quant_matvec_equals_row_dots),
+        cmocka_unit_test(test_quant_matmul_equals_token_dots),
         cmocka_unit_test(test_quant_golden_q8_0_q4_0_bytes_match_llama_quantize),
         cmocka_unit_test(test_quant_golden_k_tensors_dot),
         cmocka_unit_test(test_quant_cpu_level_and_env),

@@ -864,7 +864,7 @@ static void quant_init_once(void)
     for (int l = 1; l < QUANT_CPU_COUNT_; l++) {
         quant_tables[l] = quant_tables[l - 1];
         for (int t = 0; t < DTYPE_COUNT_; t++)
-            quant_tables[l].matvec[t] = NULL; /* a lower level's would mix arithmetic */
+            quant_tables[l].matmul[t] = NULL; /* a lower level's would mix arithmetic */
         quant_supported[l] = (int)hw >= l;
     }
 #ifdef QUANT_X86
@@ -919,21 +919,30 @@ float quant_vec_dot_at(enum quant_cpu level, enum dtype wt, size_t n, const void
     return quant_tables[level].dot[wt](n, w_row, x_act);
 }
 
-void quant_matvec_at(enum quant_cpu level, enum dtype wt, const void *w, size_t row_bytes,
-                     size_t n_in, size_t row_begin, size_t row_end, const void *x_act, float *y)
+void quant_matmul_at(enum quant_cpu level, enum dtype wt, const void *w, size_t row_bytes,
+                     size_t n_in, size_t row_begin, size_t row_end, const void *x_act,
+                     size_t act_stride, size_t n_tok, float *y, size_t y_stride)
 {
     quant_init();
     assert(level < QUANT_CPU_COUNT_ && quant_supported[level]);
     assert(quant_weight_supported(wt) && n_in % dtype_block_size(quant_act_type(wt)) == 0 &&
            n_in % dtype_block_size(wt) == 0);
     const struct quant_kernels *k = &quant_tables[level];
-    if (k->matvec[wt]) {
-        k->matvec[wt](w, row_bytes, n_in, row_begin, row_end, x_act, y);
+    if (k->matmul[wt]) {
+        k->matmul[wt](w, row_bytes, n_in, row_begin, row_end, x_act, act_stride, n_tok, y,
+                      y_stride);
         return;
     }
-    const unsigned char *base = w;
-    for (size_t r = row_begin; r < row_end; r++)
-        y[r] = k->dot[wt](n_in, base + r * row_bytes, x_act);
+    const unsigned char *base = w, *xb = x_act;
+    for (size_t t = 0; t < n_tok; t++)
+        for (size_t r = row_begin; r < row_end; r++)
+            y[t * y_stride + r] = k->dot[wt](n_in, base + r * row_bytes, xb + t * act_stride);
+}
+
+void quant_matvec_at(enum quant_cpu level, enum dtype wt, const void *w, size_t row_bytes,
+                     size_t n_in, size_t row_begin, size_t row_end, const void *x_act, float *y)
+{
+    quant_matmul_at(level, wt, w, row_bytes, n_in, row_begin, row_end, x_act, 0, 1, y, 0);
 }
 
 float quant_vec_dot(enum dtype wt, size_t n, const void *w_row, const void *x_act)
@@ -945,4 +954,12 @@ void quant_matvec(enum dtype wt, const void *w, size_t row_bytes, size_t n_in, s
                   size_t row_end, const void *x_act, float *y)
 {
     quant_matvec_at(quant_cpu_level(), wt, w, row_bytes, n_in, row_begin, row_end, x_act, y);
+}
+
+void quant_matmul(enum dtype wt, const void *w, size_t row_bytes, size_t n_in, size_t row_begin,
+                  size_t row_end, const void *x_act, size_t act_stride, size_t n_tok, float *y,
+                  size_t y_stride)
+{
+    quant_matmul_at(quant_cpu_level(), wt, w, row_bytes, n_in, row_begin, row_end, x_act,
+                    act_stride, n_tok, y, y_stride);
 }

@@ -173,21 +173,33 @@ float quant_vec_dot(enum dtype wt, size_t n, const void *w_row, const void *x_ac
 void quant_matvec(enum dtype wt, const void *w, size_t row_bytes, size_t n_in, size_t row_begin,
                   size_t row_end, const void *x_act, float *y);
 
+/* Several activation rows (tokens) at once, as for a prompt: for t < n_tok and r in
+ * [row_begin, row_end), y[t * y_stride + r] = dot(row r of w, activation row t), where
+ * activation row t starts act_stride bytes after row t - 1.  Weight blocks are unpacked
+ * once for up to 4 tokens; each result is bit-identical to quant_matvec() on that token. */
+void quant_matmul(enum dtype wt, const void *w, size_t row_bytes, size_t n_in, size_t row_begin,
+                  size_t row_end, const void *x_act, size_t act_stride, size_t n_tok, float *y,
+                  size_t y_stride);
+
 /* The same at an explicit level (for tests and benchmarks); level must be supported. */
 float quant_vec_dot_at(enum quant_cpu level, enum dtype wt, size_t n, const void *w_row,
                        const void *x_act);
 void quant_matvec_at(enum quant_cpu level, enum dtype wt, const void *w, size_t row_bytes,
                      size_t n_in, size_t row_begin, size_t row_end, const void *x_act, float *y);
+void quant_matmul_at(enum quant_cpu level, enum dtype wt, const void *w, size_t row_bytes,
+                     size_t n_in, size_t row_begin, size_t row_end, const void *x_act,
+                     size_t act_stride, size_t n_tok, float *y, size_t y_stride);
 
 /* ---- Kernel table (internal to quant*.c; here so one header serves the module) ---------- */
 
 typedef float (*quant_dot_fn)(size_t n, const void *w, const void *x);
-typedef void (*quant_matvec_fn)(const void *w, size_t row_bytes, size_t n, size_t r0, size_t r1,
-                                const void *x, float *y);
+typedef void (*quant_matmul_fn)(const void *w, size_t row_bytes, size_t n, size_t r0, size_t r1,
+                                const void *x, size_t act_stride, size_t n_tok, float *y,
+                                size_t y_stride);
 
 struct quant_kernels {
     quant_dot_fn dot[DTYPE_COUNT_];       /* NULL: the next lower level's */
-    quant_matvec_fn matvec[DTYPE_COUNT_]; /* NULL: a loop over dot */
+    quant_matmul_fn matmul[DTYPE_COUNT_]; /* NULL: loops over dot */
 };
 
 /* Fill in the kernels of one level (defined in quant_avx2.c, quant_avx512.c). */

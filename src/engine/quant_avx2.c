@@ -4,7 +4,8 @@
  * of the build stays generic x86-64; quant.c calls quant_avx2_register() only after the
  * CPU said it has AVX2, FMA and F16C.  Every kernel exists as a static inline body over
  * NR rows at once (NR = 4 and NR = 1), with the same operations per row in both, so that
- * quant_matvec() and quant_vec_dot() agree bit for bit whatever the row split. */
+ * quant_matvec() and quant_vec_dot() agree bit for bit whatever the row split.  Several
+ * tokens (quant_matmul()) are taken one after the other. */
 #include "config.h"
 #include "engine/quant.h"
 
@@ -321,16 +322,19 @@ FLOAT_ROWS(bf16, uint16_t, load_bf16, bf16)
         NAME##_rows(1, n / (QK), w, 0, x, &out);                                             \
         return out;                                                                          \
     }                                                                                        \
-    static void avx2_matvec_##NAME(const void *w, size_t rb, size_t n, size_t r0, size_t r1, \
-                                   const void *x, float *y)                                  \
+    static void avx2_matmul_##NAME(const void *w, size_t rb, size_t n, size_t r0, size_t r1, \
+                                   const void *x, size_t xs, size_t nt, float *y, size_t ys) \
     {                                                                                        \
         const unsigned char *base = w;                                                       \
-        const XBLOCK *xb = x;                                                                \
-        size_t r = r0;                                                                       \
-        for (; r + 4 <= r1; r += 4)                                                          \
-            NAME##_rows(4, n / (QK), base + r * rb, rb, xb, y + r);                          \
-        for (; r < r1; r++)                                                                  \
-            NAME##_rows(1, n / (QK), base + r * rb, rb, xb, y + r);                          \
+        for (size_t t = 0; t < nt; t++) {                                                    \
+            const XBLOCK *xb = (const XBLOCK *)((const unsigned char *)x + t * xs);          \
+            float *yt = y + t * ys;                                                          \
+            size_t r = r0;                                                                   \
+            for (; r + 4 <= r1; r += 4)                                                      \
+                NAME##_rows(4, n / (QK), base + r * rb, rb, xb, yt + r);                     \
+            for (; r < r1; r++)                                                              \
+                NAME##_rows(1, n / (QK), base + r * rb, rb, xb, yt + r);                     \
+        }                                                                                    \
     }
 
 QUANT_ENTRY(f32, float, 1)
@@ -351,21 +355,21 @@ QUANT_ENTRY(q6_K, struct quant_block_q8_K, QUANT_QK_K)
 void quant_avx2_register(struct quant_kernels *k)
 {
     k->dot[DTYPE_F32] = avx2_dot_f32;
-    k->matvec[DTYPE_F32] = avx2_matvec_f32;
+    k->matmul[DTYPE_F32] = avx2_matmul_f32;
     k->dot[DTYPE_F16] = avx2_dot_f16;
-    k->matvec[DTYPE_F16] = avx2_matvec_f16;
+    k->matmul[DTYPE_F16] = avx2_matmul_f16;
     k->dot[DTYPE_BF16] = avx2_dot_bf16;
-    k->matvec[DTYPE_BF16] = avx2_matvec_bf16;
+    k->matmul[DTYPE_BF16] = avx2_matmul_bf16;
     k->dot[DTYPE_Q8_0] = avx2_dot_q8_0;
-    k->matvec[DTYPE_Q8_0] = avx2_matvec_q8_0;
+    k->matmul[DTYPE_Q8_0] = avx2_matmul_q8_0;
     k->dot[DTYPE_Q4_0] = avx2_dot_q4_0;
-    k->matvec[DTYPE_Q4_0] = avx2_matvec_q4_0;
+    k->matmul[DTYPE_Q4_0] = avx2_matmul_q4_0;
     k->dot[DTYPE_Q4_K] = avx2_dot_q4_K;
-    k->matvec[DTYPE_Q4_K] = avx2_matvec_q4_K;
+    k->matmul[DTYPE_Q4_K] = avx2_matmul_q4_K;
     k->dot[DTYPE_Q5_K] = avx2_dot_q5_K;
-    k->matvec[DTYPE_Q5_K] = avx2_matvec_q5_K;
+    k->matmul[DTYPE_Q5_K] = avx2_matmul_q5_K;
     k->dot[DTYPE_Q6_K] = avx2_dot_q6_K;
-    k->matvec[DTYPE_Q6_K] = avx2_matvec_q6_K;
+    k->matmul[DTYPE_Q6_K] = avx2_matmul_q6_K;
 }
 
 #else /* not x86 */
