@@ -25,6 +25,7 @@
 #include "memory/ctrl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -986,9 +987,12 @@ static enum status ctrl_check_triple(const struct ctrl_triple_in *t, size_t i)
     const char *what[3] = {"subject", "relation", "object"};
     for (int j = 0; j < 3; j++) {
         enum status st = ctrl_check_name(parts[j], what[j]);
-        if (st != STATUS_OK)
+        if (st != STATUS_OK) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", status_detail());
             /* TRANSLATORS: "triple 2: empty object" */
-            return status_detail_set(st, _("triple %zu: %s"), i + 1, status_detail());
+            return status_detail_set(st, _("triple %zu: %s"), i + 1, why);
+        }
     }
     return STATUS_OK;
 }
