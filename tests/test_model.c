@@ -40,6 +40,8 @@ struct golden {
     size_t n_prompt;
 };
 
+static size_t golden_qblas; /* model_params.quant_blas_min for golden_open() */
+
 static bool golden_open(const char *name, const char *prompt_rel, int threads, struct golden *gd)
 {
     char rel[256];
@@ -52,6 +54,7 @@ static bool golden_open(const char *name, const char *prompt_rel, int threads, s
     struct model_params p;
     model_params_init(&p);
     p.n_threads = threads;
+    p.quant_blas_min = golden_qblas;
     enum status st = model_open(gd->g, &p, &gd->m);
     if (st != STATUS_OK)
         fail_msg("model_open(%s): %s: %s", name, status_str(st), status_detail());
@@ -236,7 +239,7 @@ static void test_model_golden_f32_threads_bit_identical(void **state)
 
 /* ---- Golden: quantized ------------------------------------------------------------------- */
 
-static void check_quant(const char *name, const char *logits_suffix, size_t n_vocab)
+static void check_quant_path(const char *name, const char *logits_suffix, size_t n_vocab)
 {
     char rel[256], rel2[256];
     snprintf(rel, sizeof rel, "golden/%s.prompt.i32", name);
@@ -278,8 +281,10 @@ static void check_quant(const char *name, const char *logits_suffix, size_t n_vo
     size_t compared = 0;
     for (size_t s = 0; s < 16 && margins[s] >= d.max; s++, compared++)
         assert_int_equal(got[s], want[s]);
-    fprintf(stderr, "# %s: %zu rows, max abs diff %.3g, mean %.3g; greedy equal for the %zu "
-            "steps with margin >= max diff\n", name, rows, d.max, d.mean, compared);
+    fprintf(stderr, "# %s (%s): %zu rows, max abs diff %.3g, mean %.3g; greedy equal for the "
+            "%zu steps with margin >= max diff\n", name,
+            golden_qblas == SIZE_MAX ? "integer mat-vec" : "BLAS on dequantized blocks", rows,
+            d.max, d.mean, compared);
     assert_true(d.max <= 0.25);
     assert_true(d.mean <= 0.01);
     assert_int_equal(argmax_bad, 0);
@@ -287,6 +292,16 @@ static void check_quant(const char *name, const char *logits_suffix, size_t n_vo
     free(ref);
     free(lg);
     golden_close(&gd);
+}
+
+/* Both ways of multiplying a prompt batch with quantized weights. */
+static void check_quant(const char *name, const char *logits_suffix, size_t n_vocab)
+{
+    golden_qblas = SIZE_MAX;
+    check_quant_path(name, logits_suffix, n_vocab);
+    golden_qblas = 2;
+    check_quant_path(name, logits_suffix, n_vocab);
+    golden_qblas = 0;
 }
 
 static void test_model_golden_q8_0(void **state)
@@ -538,13 +553,25 @@ static void test_model_threads_bit_identical(void **state)
             c.n_ff = 512;
             c.wtype = DTYPE_Q4_K;
         }
-        float a[12 * 50], b[12 * 50];
+        float a[12 * 50], b[12 * 50], qa[12 * 50], qb[12 * 50];
         for (int th = 1; th <= 3; th++) {
             struct tiny t;
             assert_int_equal(tiny_build(&c, th, 4, &t), STATUS_OK);
             assert_int_equal(model_eval(t.m, seq, 12, 0, th == 1 ? a : b, true), STATUS_OK);
             if (th > 1)
                 assert_memory_equal(a, b, sizeof a);
+            /* and with quantized batches through BLAS on dequantized blocks */
+            struct model_params p;
+            model_params_init(&p);
+            p.n_threads = th;
+            p.quant_blas_min = 2;
+            struct model *m2;
+            assert_int_equal(model_open(t.g, &p, &m2), STATUS_OK);
+            assert_int_equal(model_eval(m2, seq, 12, 0, th == 1 ? qa : qb, true), STATUS_OK);
+            if (th > 1)
+                assert_memory_equal(qa, qb, sizeof qa);
+            assert_true(logit_diff(a, th == 1 ? qa : qb, 12 * 50).max <= 1e-3);
+            model_close(m2);
             tiny_free(&t);
         }
     }

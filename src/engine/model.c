@@ -23,6 +23,8 @@
 #define MODEL_MAX_DIM (1u << 20)   /* sanity bound on every hyper-parameter */
 #define MM_BLOCK 128               /* rows per BLAS call: fixed, so splits never change sums */
 #define ATT_BLOCK 32               /* query tokens per BLAS attention task (batches only) */
+#define QB_BLOCK 64                /* weight rows dequantized per BLAS call (quantized batches) */
+#define QB_DEFAULT_MIN 16          /* default quant_blas_min */
 
 /* A weight matrix in the mapping: n_out rows of n_in values, rows row_bytes apart. */
 struct mat {
@@ -73,6 +75,10 @@ struct model {
     float *kvrow;   /* (n_threads, 2 * hd) f16 cache rows converted for attention */
     unsigned char *act; /* (nb, act_stride) quantized activations */
     size_t act_stride;
+    size_t max_in;      /* longest weight row (values) */
+    size_t qblas_min;   /* see model_params.quant_blas_min */
+    float *actf;        /* (nb, max_in) activations dequantized again; NULL when unused */
+    float *wblk;        /* (n_threads, QB_BLOCK, max_in) dequantized weight rows */
     bool nonfinite; /* an activation was NaN or infinite during this evaluation */
     bool (*abort_cb)(void *user);
     void *abort_user;
@@ -410,6 +416,16 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->att = alloc_floats(nt * ATT_BLOCK * m->n_ctx, &ok);
     m->kvrow = alloc_floats(nt * 2 * m->hd, &ok);
     m->act = calloc(nb, m->act_stride ? m->act_stride : 1);
+    m->max_in = m->n_embd > m->q_dim ? m->n_embd : m->q_dim;
+    if (m->n_ff > m->max_in)
+        m->max_in = m->n_ff;
+    m->qblas_min = p->quant_blas_min ? p->quant_blas_min : QB_DEFAULT_MIN;
+#if HAVE_CBLAS_H
+    if (m->act_stride > 0 && m->qblas_min <= nb) { /* some weights are quantized */
+        m->actf = alloc_floats(nb * m->max_in, &ok);
+        m->wblk = alloc_floats(nt * QB_BLOCK * m->max_in, &ok);
+    }
+#endif
     if (!ok || !m->act) {
         st = status_detail_set(STATUS_NOMEM, _("cannot allocate the KV cache and buffers for a "
                                                "context of %zu tokens"),
@@ -443,6 +459,8 @@ void model_close(struct model *m)
     free(m->att);
     free(m->kvrow);
     free(m->act);
+    free(m->actf);
+    free(m->wblk);
     free(m);
 }
 
@@ -508,6 +526,7 @@ struct mm_job {
     size_t y_stride;
     unsigned char *act;
     size_t act_stride;
+    struct model *m;
 };
 
 static void mm_f32_task(void *ctx, size_t begin, size_t end, int thread)
@@ -560,11 +579,41 @@ static void mm_act_task(void *ctx, size_t begin, size_t end, int thread)
                            j->act + t * j->act_stride, j->w->n_in);
 }
 
+#if HAVE_CBLAS_H
+/* The quantized activations of tokens [begin, end) back to f32 (exact: d * q). */
+static void mm_deq_act_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_job *j = ctx;
+    (void)thread;
+    enum dtype at = quant_act_type(j->w->type);
+    for (size_t t = begin; t < end; t++)
+        quant_dequantize_row(at, j->act + t * j->act_stride, j->m->actf + t * j->w->n_in,
+                             j->w->n_in);
+}
+
+/* One task = QB_BLOCK weight rows, dequantized and multiplied with every token by BLAS. */
+static void mm_qblas_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_job *j = ctx;
+    const struct mat *w = j->w;
+    float *wb = j->m->wblk + (size_t)thread * QB_BLOCK * j->m->max_in;
+    for (size_t b = begin; b < end; b++) {
+        size_t r0 = b * QB_BLOCK, r1 = r0 + QB_BLOCK < w->n_out ? r0 + QB_BLOCK : w->n_out;
+        for (size_t r = r0; r < r1; r++)
+            quant_dequantize_row(w->type, (const unsigned char *)w->data + r * w->row_bytes,
+                                 wb + (r - r0) * w->n_in, w->n_in);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n_tok, (int)(r1 - r0),
+                    (int)w->n_in, 1.0f, j->m->actf, (int)w->n_in, wb, (int)w->n_in, 0.0f,
+                    j->y + r0, (int)j->y_stride);
+    }
+}
+#endif
+
 /* x is scratch: non-finite values in it are zeroed (see below) */
 static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stride,
                    size_t n_tok, float *y, size_t y_stride)
 {
-    struct mm_job j = {w, x, n_tok, x_stride, y, y_stride, m->act, m->act_stride};
+    struct mm_job j = {w, x, n_tok, x_stride, y, y_stride, m->act, m->act_stride, m};
     if (w->type == DTYPE_F32) {
         if (n_tok == 1)
             pool_run(m->pool, w->n_out, mm_f32_task, &j);
@@ -587,6 +636,13 @@ static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stri
         mm_act_task(&j, 0, 1, 0);
     else
         pool_run(m->pool, n_tok, mm_act_task, &j);
+#if HAVE_CBLAS_H
+    if (m->actf && n_tok >= m->qblas_min) {
+        pool_run(m->pool, n_tok, mm_deq_act_task, &j);
+        pool_run(m->pool, (w->n_out + QB_BLOCK - 1) / QB_BLOCK, mm_qblas_task, &j);
+        return;
+    }
+#endif
     pool_run(m->pool, w->n_out, mm_quant_task, &j);
 }
 

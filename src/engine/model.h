@@ -39,6 +39,12 @@ struct model_params {
      * none when absent), < 0 = off, > 0 = this window (a query at position p sees keys at
      * positions p - window + 1 .. p).  llama.cpp applies none for arch "llama". */
     int64_t sliding_window;
+    /* Passes of at least this many tokens multiply quantized weights as BLAS products of
+     * dequantized weight blocks with the dequantized 8-bit activations: the activations
+     * are still quantized exactly as llama.cpp does (the step that decides the results),
+     * only the f32 summation order changes (~1e-6), and prompts run several times faster.
+     * 0 = the default (16); SIZE_MAX = never (always the integer mat-vec per token). */
+    size_t quant_blas_min;
 };
 
 void model_params_init(struct model_params *p);
