@@ -23,6 +23,9 @@
 
 #define AVX2_INLINE static inline __attribute__((always_inline))
 
+/* fixed short loops over small register arrays: unrolled so the arrays stay in registers */
+#define UNROLL4 _Pragma("GCC unroll 4")
+
 AVX2_INLINE float hsum8(__m256 v)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -126,6 +129,7 @@ AVX2_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                                                                   _mm_loadl_epi64((const __m128i *)m)));
             __m256i mins = _mm256_madd_epi16(bsums, m16);
             __m256i sumi = _mm256_setzero_si256();
+            UNROLL4
             for (int c = 0; c < 4; c++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
                 __m256i y0 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
@@ -167,6 +171,7 @@ AVX2_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
             __m256i mins = _mm256_madd_epi16(bsums, m16);
             __m256i hbits = _mm256_loadu_si256((const __m256i *)b->qh);
             __m256i sumi = _mm256_setzero_si256();
+            UNROLL4
             for (int c = 0; c < 4; c++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * c));
                 __m256i y0 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
@@ -223,6 +228,7 @@ AVX2_INLINE void q6_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
             /* values are stored + 32: subtract 32 * sum_g scale_g * bsums_g at the end */
             __m256i corr = _mm256_madd_epi16(bsums, sc16);
             __m256i sumi = _mm256_setzero_si256();
+            UNROLL4
             for (int h = 0; h < 2; h++) {
                 __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
                 __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
@@ -239,6 +245,7 @@ AVX2_INLINE void q6_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                 v[3] = _mm256_or_si256(
                     _mm256_and_si256(_mm256_srli_epi16(ql1, 4), lo4),
                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+                UNROLL4
                 for (int k = 0; k < 4; k++) {
                     __m256i y = _mm256_loadu_si256((const __m256i *)(x[i].qs + 128 * h + 32 * k));
                     __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], y),
