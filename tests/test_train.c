@@ -8,6 +8,7 @@
 
 #include "engine/gguf.h"
 #include "engine/model.h"
+#include "engine/tok.h"
 #include "engine/train.h"
 
 #define T_SEQ 8
@@ -391,6 +392,100 @@ static void test_train_deterministic_and_resumes_bit_identically(void **state)
     train_model_free(d);
 }
 
+/* ids: 0 <unk> 1 <s> 2 </s> 3 "\xe2\x96\x81" 4 a 5 b 6 "\xe2\x96\x81a" 7 ab */
+static struct tok *tiny_tok(void)
+{
+    static const char *const pieces[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b",
+                                         "\xe2\x96\x81" "a", "ab"};
+    static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
+    static const float scores[] = {0, 0, 0, -3, -1, -1, -2, -0.5f};
+    struct tok_vocab_desc d;
+    tok_vocab_desc_init(&d);
+    d.n_tokens = 8;
+    d.tokens = pieces;
+    d.types = types;
+    d.scores = scores;
+    d.bos_id = 1;
+    d.eos_id = 2;
+    d.unk_id = 0;
+    struct tok *t;
+    assert_int_equal(tok_new(&d, &t), STATUS_OK);
+    return t;
+}
+
+/* Masks from loss_from and prompt/completion, packing with restarting positions, and a
+ * held-out split that takes whole examples. */
+static void test_train_data_masks_and_packs(void **state)
+{
+    (void)state;
+    struct tok *t = tiny_tok();
+    int32_t ids[16];
+    size_t n;
+    /* the reference tokenization, from the tokenizer itself */
+    assert_int_equal(tok_encode(t, "a b", 3, TOK_ENCODE_BOS, ids, 16, &n), STATUS_OK);
+    assert_int_equal(n, 4); /* <s> \u2581a \u2581 b */
+    const char *text = "{\"prompt\": \"a\", \"completion\": \" b\"}\n"
+                       "\n"
+                       "{\"text\": \"a b\", \"loss_from\": 2}\n"
+                       "{\"text\": \"ab\"}\n";
+    struct train_data *d = NULL;
+    assert_int_equal(train_data_from_text(text, strlen(text), t, 12, 0.0, 1, &d, NULL),
+                     STATUS_OK);
+    struct train_data_stats st;
+    train_data_stats(d, &st);
+    assert_int_equal(st.n_examples, 3);
+    /* <s> \u2581a \u2581 b </s> twice and <s> \u2581 ab </s> (ab outscores \u2581a):
+     * 5 + 5 + 4 tokens do not fit in one row of 12 */
+    assert_int_equal(st.n_rows, 2);
+    assert_int_equal(st.n_tokens, 14);
+    /* "a"+" b": loss on \u2581, b, </s>; "a b" from char 2 ("b"): on b, </s>; "ab": all 3 */
+    assert_int_equal(st.n_loss_tokens, 3 + 2 + 3);
+    int32_t tk[24], tg[24], ps[24];
+    size_t seen_starts = 0;
+    for (size_t r = 0; r < 2; r++) {
+        train_data_row(d, r, tk + 12 * r, tg + 12 * r, ps + 12 * r);
+        for (size_t i = 0; i < 12; i++) {
+            size_t k = 12 * r + i;
+            if (ps[k] == 0 && tk[k] == 1)
+                seen_starts++;
+            if (i + 1 < 12 && tg[k] >= 0) /* a target is the next token of the same example */
+                assert_int_equal(tg[k], tk[k + 1]);
+            if (i > 0 && ps[k] > 0)
+                assert_int_equal(ps[k], ps[k - 1] + 1);
+            assert_true(tk[k] != 2 || tg[k] == -1); /* nothing after EOS */
+        }
+    }
+    assert_int_equal(seen_starts, 3);
+    train_data_free(d);
+
+    /* the held-out part takes whole examples */
+    struct train_data *a = NULL, *b = NULL;
+    assert_int_equal(train_data_from_text(text, strlen(text), t, 12, 0.34, 7, &a, &b),
+                     STATUS_OK);
+    assert_non_null(b);
+    struct train_data_stats sa, sb;
+    train_data_stats(a, &sa);
+    train_data_stats(b, &sb);
+    assert_int_equal(sa.n_examples + sb.n_examples, 3);
+    assert_int_equal(sb.n_examples, 1);
+    /* batches cycle through every row once per epoch */
+    int32_t bt[36], btg[36], bp[36];
+    struct train_batch bb;
+    assert_int_equal(train_data_batch(a, 0, 3, bt, btg, bp, &bb), STATUS_OK);
+    assert_int_equal(bb.n_seq, 3);
+    train_data_free(a);
+    train_data_free(b);
+
+    const char *bad = "{\"text\": \"a\"}\n{\"prompt\": 1}\n";
+    assert_int_equal(train_data_from_text(bad, strlen(bad), t, 12, 0.0, 1, &d, NULL),
+                     STATUS_FORMAT);
+    assert_non_null(strstr(status_detail(), "line 2"));
+    const char *junk = "{\"text\": \"a\"\n";
+    assert_int_equal(train_data_from_text(junk, strlen(junk), t, 12, 0.0, 1, &d, NULL),
+                     STATUS_PARSE);
+    tok_free(t);
+}
+
 int main(void)
 {
     train_set_threads(1);
@@ -402,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_train_lr_schedule),
         cmocka_unit_test(test_train_adamw_first_step_and_decay),
         cmocka_unit_test(test_train_deterministic_and_resumes_bit_identically),
+        cmocka_unit_test(test_train_data_masks_and_packs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,4 +156,51 @@ enum status train_add_to_writer(struct train_model *m, struct gguf_writer *w, bo
  * when g has no optimizer state. */
 enum status train_load_opt(struct train_model *m, const struct gguf *g);
 
+/* ---- Data ----------------------------------------------------------------------------
+ *
+ * JSON lines, one example per line:
+ *   {"text": "...", "loss_from": CHARS}  loss on the text from that character (code point)
+ *                                        offset on; loss_from absent = the whole text
+ *   {"prompt": "...", "completion": "..."}   loss on the completion only
+ * Each example is tokenized whole (BOS prepended, EOS appended), so the tokens are exactly
+ * those of the full text; the loss starts at the first token that differs from the
+ * tokenization of the text before the offset (a token that spans the boundary gets
+ * loss).  Examples are packed in a seeded random order into rows of seq_len tokens, each
+ * into the first of the last 64 rows with room (examples longer than a row are cut);
+ * the rest of a row is padding without loss.  Rows are served in a fresh seeded order
+ * every epoch, so the batch at a given step depends only on the data, the seed and the
+ * step (this is what makes resuming exact). */
+struct tok;
+struct train_data; /* opaque */
+
+struct train_data_stats {
+    size_t n_examples, n_rows, n_tokens, n_loss_tokens;
+    size_t n_truncated; /* examples cut to seq_len */
+    size_t n_skipped;   /* examples without any token to learn */
+};
+
+/* Parse and tokenize text[0..len) (JSON lines).  holdout in [0, 1): that fraction of the
+ * examples (chosen by the seed) goes to *held_out instead (NULL when holdout is 0; pass
+ * held_out NULL to keep all).  STATUS_PARSE / STATUS_FORMAT with a detail "line N: ...".
+ * Free both with train_data_free(). */
+enum status train_data_from_text(const char *text, size_t len, struct tok *t, size_t seq_len,
+                                 double holdout, uint64_t seed, struct train_data **out,
+                                 struct train_data **held_out);
+/* The same for a file (the detail names it). */
+enum status train_data_load(const char *path, struct tok *t, size_t seq_len, double holdout,
+                            uint64_t seed, struct train_data **out, struct train_data **held_out);
+void train_data_free(struct train_data *d); /* NULL is a no-op */
+void train_data_stats(const struct train_data *d, struct train_data_stats *out);
+
+/* Fill b (with the caller's arrays of n_seq * seq_len elements each) with rows
+ * first_row .. first_row + n_seq - 1 of the endless epoch-shuffled row sequence.  Row
+ * index r of epoch e is permuted with a generator seeded by (seed, e).  STATUS_NOMEM. */
+enum status train_data_batch(struct train_data *d, uint64_t first_row, size_t n_seq,
+                             int32_t *tokens, int32_t *targets, int32_t *pos,
+                             struct train_batch *b);
+/* Rows in order, without shuffling (for evaluation): row index < n_rows. */
+void train_data_row(const struct train_data *d, size_t row, int32_t *tokens, int32_t *targets,
+                    int32_t *pos);
+size_t train_data_seq_len(const struct train_data *d);
+
 #endif /* MEMLLM_TRAIN_H */
