@@ -7,6 +7,7 @@
 #include "test_util.h"
 
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/quant.h"
 
@@ -795,6 +796,151 @@ static void test_model_abort(void **state)
     tiny_free(&t);
 }
 
+/* ---- LoRA at run time -------------------------------------------------------------------- */
+
+struct adapter {
+    void *buf;
+    size_t size;
+    struct gguf *g;
+    struct lora *l;
+    float *data[16];
+    size_t n_data;
+};
+
+/* An adapter of rank 4 (alpha 8) on the named tensors of a tiny_default-shaped model;
+ * names[i] with shape n_in[i] x n_out[i]. */
+static void adapter_build(struct adapter *a, const char *const *names, const uint32_t *n_in,
+                          const uint32_t *n_out, size_t n)
+{
+    memset(a, 0, sizeof *a);
+    struct gguf_writer *w;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "general.type", "adapter"), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "adapter.type", "lora"), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama"), STATUS_OK);
+    assert_int_equal(gguf_writer_set_f32(w, "adapter.lora.alpha", 8.0f), STATUS_OK);
+    const uint32_t r = 4;
+    char name[128];
+    for (size_t i = 0; i < n; i++) {
+        bool embd = strcmp(names[i], "token_embd.weight") == 0;
+        /* usual: A [n_in, r], B [r, n_out]; token_embd: A [r, n_vocab], B [r, n_embd] */
+        uint64_t da[2] = {embd ? r : n_in[i], embd ? n_out[i] : r};
+        uint64_t db[2] = {r, embd ? n_in[i] : n_out[i]};
+        for (int ab = 0; ab < 2; ab++) {
+            const uint64_t *d = ab ? db : da;
+            float *v = malloc(d[0] * d[1] * sizeof *v);
+            assert_non_null(v);
+            for (size_t j = 0; j < d[0] * d[1]; j++)
+                v[j] = 0.1f * rnd_normal();
+            a->data[a->n_data++] = v;
+            snprintf(name, sizeof name, "%s.%s", names[i], ab ? "lora_b" : "lora_a");
+            assert_int_equal(gguf_writer_add_tensor(w, name, DTYPE_F32, 2, d, v,
+                                                    d[0] * d[1] * sizeof *v),
+                             STATUS_OK);
+        }
+    }
+    assert_int_equal(gguf_writer_to_buffer(w, &a->buf, &a->size), STATUS_OK);
+    gguf_writer_free(w);
+    assert_int_equal(gguf_open_buffer(a->buf, a->size, &a->g), STATUS_OK);
+    enum status st = lora_open_gguf(a->g, &a->l);
+    if (st != STATUS_OK)
+        fail_msg("lora_open_gguf: %s", status_detail());
+}
+
+static void adapter_free(struct adapter *a)
+{
+    lora_close(a->l);
+    gguf_close(a->g);
+    free(a->buf);
+    for (size_t i = 0; i < a->n_data; i++)
+        free(a->data[i]);
+}
+
+/* Run-time adapters give the logits of the model with the adapters merged into its weights
+ * (lora_merge), untied and tied. */
+static void test_model_lora_matches_merged(void **state)
+{
+    (void)state;
+    for (int tied = 0; tied < 2; tied++) {
+        struct tiny_cfg c = tiny_default;
+        c.tied = tied;
+        struct tiny t;
+        assert_int_equal(tiny_build(&c, 2, 13, &t), STATUS_OK);
+        const char *names[] = {"token_embd.weight", "blk.0.attn_q.weight", "blk.1.attn_v.weight",
+                               "blk.1.ffn_down.weight", "output.weight"};
+        const uint32_t n_in[] = {32, 32, 32, 64, 32}, n_out[] = {50, 32, 16, 32, 50};
+        struct adapter a;
+        adapter_build(&a, names, n_in, n_out, tied ? 4 : 5);
+        struct lora_set *set;
+        assert_int_equal(lora_set_new(&set), STATUS_OK);
+        assert_int_equal(lora_set_add(set, a.l, 0.5f), STATUS_OK);
+
+        struct model_params p;
+        model_params_init(&p);
+        p.n_threads = 2;
+        p.lora = set;
+        struct model *ml;
+        assert_int_equal(model_open(t.g, &p, &ml), STATUS_OK);
+        float got[12 * 50], want[12 * 50], base[12 * 50];
+        assert_int_equal(model_eval(ml, seq, 12, 0, got, true), STATUS_OK);
+        assert_int_equal(model_eval(t.m, seq, 12, 0, base, true), STATUS_OK);
+
+        struct lora_merge_params mp;
+        lora_merge_params_init(&mp);
+        void *mbuf;
+        size_t msize;
+        assert_int_equal(lora_merge_to_buffer(t.g, set, &mp, &mbuf, &msize), STATUS_OK);
+        struct gguf *mg;
+        assert_int_equal(gguf_open_buffer(mbuf, msize, &mg), STATUS_OK);
+        struct model *mm;
+        p.lora = NULL;
+        assert_int_equal(model_open(mg, &p, &mm), STATUS_OK);
+        assert_int_equal(model_eval(mm, seq, 12, 0, want, true), STATUS_OK);
+        double d = logit_diff(got, want, 12 * 50).max;
+        assert_true(d <= 1e-4);
+        assert_true(logit_diff(got, base, 12 * 50).max > 1e-2); /* the adapter does something */
+        /* one token at a time as well */
+        float one[50];
+        for (size_t i = 0; i < 12; i++)
+            assert_int_equal(model_eval(ml, seq + i, 1, i, one, false), STATUS_OK);
+        assert_true(logit_diff(one, want + 11 * 50, 50).max <= 1e-4);
+        model_close(mm);
+        gguf_close(mg);
+        free(mbuf);
+        model_close(ml);
+        lora_set_free(set);
+        adapter_free(&a);
+        tiny_free(&t);
+    }
+}
+
+static void test_model_lora_rejects_foreign_tensors(void **state)
+{
+    (void)state;
+    struct tiny t;
+    assert_int_equal(tiny_build(&tiny_default, 1, 14, &t), STATUS_OK);
+    struct model_params p;
+    model_params_init(&p);
+    p.n_threads = 1;
+    struct model *m = NULL;
+    for (int k = 0; k < 2; k++) {
+        /* k 0: a layer the model lacks; k 1: a shape that does not fit */
+        const char *names[] = {k ? "blk.0.ffn_up.weight" : "blk.7.attn_q.weight"};
+        const uint32_t n_in[] = {32}, n_out[] = {k ? 48 : 32};
+        struct adapter a;
+        adapter_build(&a, names, n_in, n_out, 1);
+        struct lora_set *set;
+        assert_int_equal(lora_set_new(&set), STATUS_OK);
+        assert_int_equal(lora_set_add(set, a.l, 1.0f), STATUS_OK);
+        p.lora = set;
+        assert_int_equal(model_open(t.g, &p, &m), STATUS_INVALID);
+        assert_non_null(strstr(status_detail(), names[0]));
+        lora_set_free(set);
+        adapter_free(&a);
+    }
+    tiny_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -812,6 +958,8 @@ int main(void)
         cmocka_unit_test(test_model_small_batch_passes),
         cmocka_unit_test(test_model_nan_weights_reported),
         cmocka_unit_test(test_model_abort),
+        cmocka_unit_test(test_model_lora_matches_merged),
+        cmocka_unit_test(test_model_lora_rejects_foreign_tensors),
         cmocka_unit_test(test_model_golden_f32_short),
         cmocka_unit_test(test_model_golden_f32_long),
         cmocka_unit_test(test_model_golden_f32_one_by_one_matches_batch),

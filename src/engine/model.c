@@ -14,6 +14,7 @@
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
 #include "util/i18n.h"
@@ -31,6 +32,7 @@ struct mat {
     enum dtype type;
     const void *data;
     size_t n_in, n_out, row_bytes;
+    const struct lora_delta *lora; /* run-time adapter change, or NULL */
 };
 
 struct layer {
@@ -79,6 +81,7 @@ struct model {
     size_t qblas_min;   /* see model_params.quant_blas_min */
     float *actf;        /* (nb, max_in) activations dequantized again; NULL when unused */
     float *wblk;        /* (n_threads, QB_BLOCK, max_in) dequantized weight rows */
+    float *lora_scratch; /* lora_set_scratch_floats(set, nb) */
     bool nonfinite; /* an activation was NaN or infinite during this evaluation */
     bool (*abort_cb)(void *user);
     void *abort_user;
@@ -249,6 +252,64 @@ static bool mul_ok(size_t a, size_t b, size_t *out)
     return true;
 }
 
+/* Look up each weight's adapter delta; every delta of the set must land on a weight. */
+static enum status attach_lora(struct model *m, const struct lora_set *set)
+{
+    static const char *const suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                          "ffn_gate", "ffn_up", "ffn_down"};
+    size_t used = 0;
+    char name[96];
+    for (size_t l = 0; l <= m->n_layer; l++) {
+        struct mat *ws[7];
+        size_t n;
+        if (l == m->n_layer) {
+            ws[0] = &m->tok_embd;
+            ws[1] = &m->output;
+            n = m->tied ? 1 : 2;
+        } else {
+            struct layer *L = &m->layers[l];
+            struct mat *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
+            memcpy(ws, lw, sizeof lw);
+            n = 7;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (l == m->n_layer)
+                snprintf(name, sizeof name, "%s", i == 0 ? "token_embd.weight" : "output.weight");
+            else
+                snprintf(name, sizeof name, "blk.%zu.%s.weight", l, suffix[i]);
+            const struct lora_delta *d = lora_find(set, name);
+            if (!d)
+                continue;
+            if (lora_delta_n_in(d) != ws[i]->n_in || lora_delta_n_out(d) != ws[i]->n_out)
+                return status_detail_set(STATUS_INVALID,
+                                         _("LoRA adapter for %s has shape [%zu, %zu], the model "
+                                           "[%zu, %zu]"),
+                                         name, lora_delta_n_in(d), lora_delta_n_out(d),
+                                         ws[i]->n_in, ws[i]->n_out);
+            ws[i]->lora = d;
+            used++;
+        }
+    }
+    if (m->tied)
+        m->output.lora = m->tok_embd.lora; /* the same matrix, so the same change */
+    if (used == lora_set_n_tensors(set))
+        return STATUS_OK;
+    for (size_t i = 0; i < lora_set_n_tensors(set); i++) {
+        const struct lora_delta *d = lora_set_delta(set, i);
+        bool found = d == m->tok_embd.lora || d == m->output.lora;
+        for (size_t l = 0; l < m->n_layer && !found; l++) {
+            const struct layer *L = &m->layers[l];
+            found = d == L->wq.lora || d == L->wk.lora || d == L->wv.lora || d == L->wo.lora ||
+                    d == L->wgate.lora || d == L->wup.lora || d == L->wdown.lora;
+        }
+        if (!found)
+            return status_detail_set(STATUS_INVALID,
+                                     _("LoRA adapter changes %s, which the model does not use"),
+                                     lora_delta_name(d));
+    }
+    return STATUS_INTERNAL;
+}
+
 enum status model_open(const struct gguf *g, const struct model_params *p, struct model **out)
 {
     struct model_params defaults;
@@ -367,6 +428,9 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
                        3 * m->n_embd * m->n_ff;
     }
 
+    if (p->lora && (st = attach_lora(m, p->lora)) != STATUS_OK)
+        goto fail;
+
     /* context, batch, threads */
     m->n_ctx = p->n_ctx ? p->n_ctx
                         : (n_ctx_train < MODEL_DEFAULT_CTX_CAP ? n_ctx_train
@@ -420,6 +484,8 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     if (m->n_ff > m->max_in)
         m->max_in = m->n_ff;
     m->qblas_min = p->quant_blas_min ? p->quant_blas_min : QB_DEFAULT_MIN;
+    if (p->lora && lora_set_scratch_floats(p->lora, nb) > 0)
+        m->lora_scratch = alloc_floats(lora_set_scratch_floats(p->lora, nb), &ok);
 #if HAVE_CBLAS_H
     if (m->act_stride > 0 && m->qblas_min <= nb) { /* some weights are quantized */
         m->actf = alloc_floats(nb * m->max_in, &ok);
@@ -461,6 +527,7 @@ void model_close(struct model *m)
     free(m->act);
     free(m->actf);
     free(m->wblk);
+    free(m->lora_scratch);
     free(m);
 }
 
@@ -610,7 +677,7 @@ static void mm_qblas_task(void *ctx, size_t begin, size_t end, int thread)
 #endif
 
 /* x is scratch: non-finite values in it are zeroed (see below) */
-static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stride,
+static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x_stride,
                    size_t n_tok, float *y, size_t y_stride)
 {
     struct mm_job j = {w, x, n_tok, x_stride, y, y_stride, m->act, m->act_stride, m};
@@ -644,6 +711,18 @@ static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stri
     }
 #endif
     pool_run(m->pool, w->n_out, mm_quant_task, &j);
+}
+
+/* Y = W X (+ the adapter's B A X). */
+static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stride, size_t n_tok,
+                   float *y, size_t y_stride)
+{
+    matmul_base(m, w, x, x_stride, n_tok, y, y_stride);
+    if (w->lora) {
+        /* every caller passes packed rows: (n_tok, n_in) in, (n_tok, n_out) out */
+        assert(x_stride == w->n_in && y_stride == w->n_out);
+        lora_apply(w->lora, x, n_tok, y, m->lora_scratch);
+    }
 }
 
 /* ---- KV cache -------------------------------------------------------------------------- */
@@ -794,6 +873,8 @@ static void embed(struct model *m, int32_t tok, float *dst)
     const struct mat *e = &m->tok_embd;
     const unsigned char *row = (const unsigned char *)e->data + (size_t)tok * e->row_bytes;
     quant_dequantize_row(e->type, row, dst, m->n_embd);
+    if (e->lora)
+        lora_apply_rows(e->lora, &tok, 1, dst);
 }
 
 /* Evaluate n <= n_batch tokens at pos (cache already holds pos positions).  False when the

@@ -28,6 +28,7 @@
 #include "util/status.h"
 
 struct gguf;
+struct lora_set;
 
 /* Options for model_open(); start from model_params_init(). */
 struct model_params {
@@ -45,6 +46,10 @@ struct model_params {
      * only the f32 summation order changes (~1e-6), and prompts run several times faster.
      * 0 = the default (16); SIZE_MAX = never (always the integer mat-vec per token). */
     size_t quant_blas_min;
+    /* LoRA adapters applied at run time (y = W x + scale B (A x), see lora.h); borrowed, must
+     * outlive the model; NULL = none.  Every tensor the set targets must be one the model
+     * uses, with the same shape (else STATUS_INVALID). */
+    const struct lora_set *lora;
 };
 
 void model_params_init(struct model_params *p);
