@@ -178,7 +178,7 @@ static void test_train_packed_examples_do_not_attend_across(void **state)
     }
     assert_int_equal(n1, cnt);
     assert_int_equal(cnt, 10);
-    assert_float_equal(l1, want, 1e-9 * cnt + 1e-9);
+    assert_float_equal(l1, want, 1e-5 * cnt); /* f32 logits and expf */
     free(logits);
     free(alone);
     free(again);

@@ -669,18 +669,27 @@ static void cross_entropy(struct train_model *m, const struct train_batch *b, fl
                 memset(z, 0, V * sizeof(float));
             continue;
         }
-        float mx = z[0];
+        float mx = z[0], zt = z[tg];
         for (size_t j = 1; j < V; j++)
             mx = z[j] > mx ? z[j] : mx;
+        /* one expf per logit (the max subtracted: no overflow), summed in double */
         double sum = 0;
-        for (size_t j = 0; j < V; j++)
-            sum += exp((double)(z[j] - mx));
-        total += log(sum) + (double)mx - (double)z[tg];
+        if (grad) {
+            for (size_t j = 0; j < V; j++) {
+                float e = expf(z[j] - mx);
+                z[j] = e;
+                sum += e;
+            }
+        } else {
+            for (size_t j = 0; j < V; j++)
+                sum += expf(z[j] - mx);
+        }
+        total += log(sum) + (double)mx - (double)zt;
         cnt++;
         if (grad) {
-            float inv = (float)(1.0 / sum);
+            float f = (float)((double)dscale / sum);
             for (size_t j = 0; j < V; j++)
-                z[j] = dscale * expf(z[j] - mx) * inv;
+                z[j] *= f;
             z[tg] -= dscale;
         }
     }
