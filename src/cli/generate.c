@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/samp.h"
 #include "engine/tok.h"
@@ -23,6 +24,7 @@
 #include "util/timing.h"
 
 #define GEN_MAX_STOPS 16
+#define GEN_MAX_LORAS 8
 
 static volatile sig_atomic_t gen_interrupted;
 
@@ -58,6 +60,7 @@ static void gen_help(void)
     puts(_("      --kv-f16             keep the attention cache in 16-bit floats"));
     puts(_("      --stop=TEXT          stop when TEXT appears (repeatable)"));
     puts(_("      --ignore-eos         do not stop at the end-of-text token"));
+    puts(_("      --lora=FILE[:SCALE]  apply a LoRA adapter at run time (repeatable)"));
     puts(_("  -h, --help               show this help and exit"));
     putchar('\n');
     puts(_("With the global --json option each token is one JSON line:\n"
@@ -76,6 +79,7 @@ enum {
     GEN_OPT_KV_F16,
     GEN_OPT_STOP,
     GEN_OPT_IGNORE_EOS,
+    GEN_OPT_LORA,
 };
 
 static bool parse_float(const char *s, double lo, double hi, float *out)
@@ -109,6 +113,8 @@ struct gen_args {
     struct samp_params sp;
     const char *stops[GEN_MAX_STOPS];
     size_t n_stops;
+    const char *loras[GEN_MAX_LORAS];
+    size_t n_loras;
 };
 
 /* Returns -1 to go on, else the exit code. */
@@ -129,6 +135,7 @@ static int gen_parse(int argc, char **argv, struct gen_args *a)
         {"kv-f16", no_argument, NULL, GEN_OPT_KV_F16},
         {"stop", required_argument, NULL, GEN_OPT_STOP},
         {"ignore-eos", no_argument, NULL, GEN_OPT_IGNORE_EOS},
+        {"lora", required_argument, NULL, GEN_OPT_LORA},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -202,6 +209,15 @@ static int gen_parse(int argc, char **argv, struct gen_args *a)
         case GEN_OPT_IGNORE_EOS:
             a->ignore_eos = true;
             break;
+        case GEN_OPT_LORA:
+            if (a->n_loras == GEN_MAX_LORAS) {
+                /* TRANSLATORS: %d is the most --lora options allowed */
+                cli_error(_("generate: at most %d --lora options"), GEN_MAX_LORAS);
+                cli_try_help("generate");
+                return CLI_EXIT_USAGE;
+            }
+            a->loras[a->n_loras++] = optarg;
+            break;
         case 'h':
             gen_help();
             return CLI_EXIT_OK;
@@ -255,6 +271,7 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
     const char *path = a.model ? a.model : paths_model(g);
 
     struct gguf *gf = NULL;
+    struct lora_set *lset = NULL;
     struct tok *tk = NULL;
     struct model *m = NULL;
     struct samp *sp = NULL;
@@ -272,8 +289,27 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
         cli_status_error(path, st);
         goto done;
     }
+    for (size_t i = 0; i < a.n_loras; i++) {
+        struct lora_spec spec;
+        if ((st = lora_spec_parse(a.loras[i], &spec)) != STATUS_OK) {
+            cli_status_error("--lora", st);
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+        if (!lset)
+            st = lora_set_new(&lset);
+        if (st == STATUS_OK)
+            st = lora_set_load(lset, &spec, gf);
+        if (st != STATUS_OK) {
+            cli_status_error(spec.path, st);
+            lora_spec_clear(&spec);
+            goto done;
+        }
+        lora_spec_clear(&spec);
+    }
     struct model_params mp;
     model_params_init(&mp);
+    mp.lora = lset;
     mp.n_ctx = (size_t)a.ctx;
     mp.n_threads = g->threads;
     mp.kv_f16 = a.kv_f16;
@@ -425,6 +461,7 @@ done:
     samp_stop_free(stop);
     samp_free(sp);
     model_close(m);
+    lora_set_free(lset);
     tok_free(tk);
     gguf_close(gf);
     return rc;

@@ -34,6 +34,8 @@ fi
 # the reference ids, one per line
 od -An -v -t d4 -w4 "$G/tiny-mistral-a-f32.greedy.i32" | tr -d ' ' >"$TMP/want"
 prompt=$(cat "$G/prompt-short.txt")
+expect_rc 2 "$M" generate --model "$G/tiny-mistral-a-f32.gguf" -p x --lora "$TMP/no-adapter.gguf:0.5"
+expect_in "$TMP/err" "no-adapter.gguf"
 for th in 1 2; do
     expect_rc 0 "$M" --json --threads=$th generate --model "$G/tiny-mistral-a-f32.gguf" \
         -p "$prompt" -n 16 --temp 0 --ignore-eos
