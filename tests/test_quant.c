@@ -505,8 +505,9 @@ static double dot_reference(enum dtype wt, size_t n, const void *w, const void *
 static void test_quant_dots_match_reference_at_every_level(void **state)
 {
     (void)state;
-    /* odd block counts too (32, 96, 544 values) for the types with 32-value blocks */
-    static const size_t sizes[] = {40, 48, 32, 96, 256, 512, 544, 1792}; /* 40, 48: F tails */
+    /* for the 32-value block types: 1, 3, 6, 7, 17 blocks exercise every step width of the
+     * SIMD loops (4, 2 and 1 blocks); 40 and 48 values end in partial float steps */
+    static const size_t sizes[] = {40, 48, 32, 96, 192, 224, 256, 512, 544, 1792};
     for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
         enum dtype t = weight_types[ti];
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {

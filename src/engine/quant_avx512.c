@@ -152,9 +152,50 @@ Z_INLINE void q4_0_tile(TILE_ARGS)
     const __m512i eight = _mm512_set1_epi8(8);
     /* 18-byte blocks: the next d is 9 halves on; int32 lanes in runs of 4 alternate blocks */
     const __m256i idx = _mm256_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
+    /* four blocks: d at halves 0, 9, 18, 27 of a 64-byte load; int32 lanes 4b..4b+3 hold
+     * block b's sums */
+    const __m512i idx4 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27,
+                                          27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     __m512 acc[4][4];
     ACC_ZERO(acc)
     size_t i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        __m512i ylo[4], yhi[4], neg[4];
+        __m512 dy[4];
+        for (int t = 0; t < nt; t++) {
+            const struct quant_block_q8_0 *a = (const struct quant_block_q8_0 *)(x + t * xs) + i;
+            __m512i a01 = join_si(_mm256_loadu_si256((const __m256i *)a[0].qs),
+                                  _mm256_loadu_si256((const __m256i *)a[1].qs));
+            __m512i a23 = join_si(_mm256_loadu_si256((const __m256i *)a[2].qs),
+                                  _mm256_loadu_si256((const __m256i *)a[3].qs));
+            ylo[t] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0)); /* first halves */
+            yhi[t] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1)); /* second halves */
+            __m512i s8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo[t]),
+                                             eight, yhi[t]);
+            neg[t] = _mm512_sub_epi32(_mm512_setzero_si512(), s8);
+            __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)a[0].d, (short)a[1].d, (short)a[2].d,
+                                                    (short)a[3].d, 0, 0, 0, 0));
+            dy[t] = _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(d4));
+        }
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
+            __m256i q01 = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
+                _mm_loadu_si128((const __m128i *)b[1].qs), 1);
+            __m256i q23 = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[2].qs)),
+                _mm_loadu_si128((const __m128i *)b[3].qs), 1);
+            __m512i v = join_si(q01, q23);
+            __m512i lo = _mm512_and_si512(v, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            __m512 dw = dpair64(b, idx4);
+            for (int t = 0; t < nt; t++) {
+                __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg[t], lo, ylo[t]), hi, yhi[t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dy[t]), _mm512_cvtepi32_ps(p),
+                                            acc[r][t]);
+            }
+        }
+    }
     for (; i + 2 <= nb; i += 2) {
         __m512i y[4], neg[4];
         __m512 dy[4];
