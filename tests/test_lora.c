@@ -509,6 +509,9 @@ static void test_lora_apply_matches_double_reference(void **state)
         assert_int_equal(lora_set_n_tensors(s), 2);
         assert_int_equal(lora_set_max_rank(s), p[0].r);
         assert_null(lora_find(s, "blk.0.attn_k.weight"));
+        assert_ptr_equal(lora_find_blk(s, 0, "attn_q"), lora_find(s, "blk.0.attn_q.weight"));
+        assert_ptr_equal(lora_find_blk(s, 0, "ffn_down"), lora_find(s, "blk.0.ffn_down.weight"));
+        assert_null(lora_find_blk(s, 1, "attn_q"));
         assert_null(lora_find(NULL, "blk.0.attn_q.weight"));
         for (int pi = 0; pi < 2; pi++) {
             const struct lora_delta *d = lora_find(s, p[pi].name);

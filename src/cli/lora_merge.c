@@ -157,6 +157,8 @@ int cli_lora_merge_run(const struct opts *g, int argc, char **argv)
         goto out;
     }
     st = lora_set_new(&set);
+    if (st != STATUS_OK)
+        cli_status_error("lora-merge", st);
     for (size_t i = 0; i < n_specs && st == STATUS_OK; i++) {
         st = lora_set_load(set, &specs[i], base);
         if (st != STATUS_OK)

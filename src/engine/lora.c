@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -508,7 +509,8 @@ enum status lora_set_add(struct lora_set *s, const struct lora *l, float user_sc
             s->max_rank = made[i]->rank;
     }
     free(made);
-    qsort(s->d, s->n_d, sizeof *s->d, head_cmp);
+    if (s->n_d > 1)
+        qsort(s->d, s->n_d, sizeof *s->d, head_cmp);
     s->n_adapters++;
     return STATUS_OK;
 }
@@ -545,6 +547,15 @@ const struct lora_delta *lora_find(const struct lora_set *s, const char *tensor_
 {
     struct lora_delta **h = head_find(s, tensor_name);
     return h ? *h : NULL;
+}
+
+const struct lora_delta *lora_find_blk(const struct lora_set *s, size_t layer, const char *what)
+{
+    char name[256];
+    int n = snprintf(name, sizeof name, "blk.%zu.%s.weight", layer, what);
+    if (n < 0 || (size_t)n >= sizeof name)
+        return NULL;
+    return lora_find(s, name);
 }
 
 const struct lora_delta *lora_set_delta(const struct lora_set *s, size_t i) { return s->d[i]; }

@@ -109,6 +109,8 @@ size_t lora_set_scratch_floats(const struct lora_set *s, size_t n_tokens);
  * set targets it (s may be NULL: no adapters).  O(log n) string compares: look each weight
  * up once at load and keep the pointer. */
 const struct lora_delta *lora_find(const struct lora_set *s, const char *tensor_name);
+/* lora_find() of "blk.<layer>.<what>.weight" (what: "attn_q", "ffn_down", ...). */
+const struct lora_delta *lora_find_blk(const struct lora_set *s, size_t layer, const char *what);
 /* The i-th targeted tensor (< lora_set_n_tensors()), in name order. */
 const struct lora_delta *lora_set_delta(const struct lora_set *s, size_t i);
 const char *lora_delta_name(const struct lora_delta *d); /* borrowed from the set */
