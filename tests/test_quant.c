@@ -449,11 +449,11 @@ static void make_weights(enum dtype t, size_t n, int mode, void *w)
         switch (t) {
         case DTYPE_F16:
             for (size_t i = 0; i < bs; i += 2)
-                memcpy(blk + i, &(uint16_t){quant_fp32_to_fp16(mode == 2 ? -1.0f : rng_normal())}, 2);
+                memcpy(blk + i, &(uint16_t){quant_fp32_to_fp16(mode == 2 ? -1 : rng_normal())}, 2);
             break;
         case DTYPE_BF16:
             for (size_t i = 0; i < bs; i += 2)
-                memcpy(blk + i, &(uint16_t){quant_fp32_to_bf16(mode == 2 ? -1.0f : rng_normal())}, 2);
+                memcpy(blk + i, &(uint16_t){quant_fp32_to_bf16(mode == 2 ? -1 : rng_normal())}, 2);
             break;
         case DTYPE_F32:
             memcpy(blk, &(float){mode == 2 ? -1.0f : rng_normal()}, 4);
@@ -629,7 +629,8 @@ static void test_quant_matmul_equals_token_dots(void **state)
                             assert_true(got == -777.0f);
                             continue;
                         }
-                        float d = quant_vec_dot_at((enum quant_cpu)l, t, n, w + r * rb, xa + k * ab);
+                        float d =
+                            quant_vec_dot_at((enum quant_cpu)l, t, n, w + r * rb, xa + k * ab);
                         if (bits_of(d) != bits_of(got))
                             fail_msg("%s level %d tokens %zu: y[%zu][%zu] = %.9g, dot %.9g",
                                      dtype_name(t), l, nt, k, r, got, d);

@@ -906,14 +906,14 @@ const char *quant_cpu_level_name(void)
 bool quant_cpu_supported(enum quant_cpu l)
 {
     quant_init();
-    return l < QUANT_CPU_COUNT_ && quant_supported[l];
+    return (unsigned)l < QUANT_CPU_COUNT_ && quant_supported[l];
 }
 
 float quant_vec_dot_at(enum quant_cpu level, enum dtype wt, size_t n, const void *w_row,
                        const void *x_act)
 {
     quant_init();
-    assert(level < QUANT_CPU_COUNT_ && quant_supported[level]);
+    assert((unsigned)level < QUANT_CPU_COUNT_ && quant_supported[level]);
     assert(quant_weight_supported(wt) && n % dtype_block_size(quant_act_type(wt)) == 0 &&
            n % dtype_block_size(wt) == 0);
     return quant_tables[level].dot[wt](n, w_row, x_act);
@@ -924,7 +924,7 @@ void quant_matmul_at(enum quant_cpu level, enum dtype wt, const void *w, size_t 
                      size_t act_stride, size_t n_tok, float *y, size_t y_stride)
 {
     quant_init();
-    assert(level < QUANT_CPU_COUNT_ && quant_supported[level]);
+    assert((unsigned)level < QUANT_CPU_COUNT_ && quant_supported[level]);
     assert(quant_weight_supported(wt) && n_in % dtype_block_size(quant_act_type(wt)) == 0 &&
            n_in % dtype_block_size(wt) == 0);
     const struct quant_kernels *k = &quant_tables[level];

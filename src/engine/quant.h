@@ -32,8 +32,9 @@
  * quantized must be finite (an infinity or NaN has no 8-bit code); callers check.
  *
  * Accuracy of the SIMD kernels: the integer part of every block dot is exact; only the f32
- * accumulation order differs from the scalar reference, so results agree to about 1e-6 of
- * sum |w_i x_i| (the tests allow 1e-5). */
+ * accumulation order differs from the scalar reference: both stay within 4e-8 of
+ * sum |w_i x_i| of the exact dot of the dequantized operands at n = 4096 (measured; the
+ * tests allow 2e-6 for scalar and 1e-5 between levels). */
 #ifndef MEMLLM_QUANT_H
 #define MEMLLM_QUANT_H
 
@@ -122,7 +123,8 @@ enum quant_cpu {
 };
 
 /* Detects the CPU and fills the kernel table once (pthread_once).  The environment variable
- * MEMLLM_CPU=scalar|avx2|avx512 caps the level (a level the CPU lacks is never used). */
+ * MEMLLM_CPU=scalar|avx2|avx512 caps the level (a level the CPU lacks is never used; any
+ * other value is ignored). */
 void quant_init(void);
 enum quant_cpu quant_cpu_level(void);       /* the level in use */
 const char *quant_cpu_level_name(void);     /* "scalar", "avx2" or "avx512"; static string */

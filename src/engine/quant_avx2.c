@@ -125,8 +125,8 @@ AVX2_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
             uint8_t sc[8], m[8];
             k4_scales(b->scales, sc, m);
             /* mins . (bsums pairs): 8 lanes of m[s] * (bsums[2s] + bsums[2s + 1]) */
-            __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)m),
-                                                                  _mm_loadl_epi64((const __m128i *)m)));
+            __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
+            __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
             __m256i mins = _mm256_madd_epi16(bsums, m16);
             __m256i sumi = _mm256_setzero_si256();
             UNROLL4
@@ -135,7 +135,8 @@ AVX2_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
                 __m256i y0 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
                 __m256i y1 = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32));
                 __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, lo4), y0);
-                __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), y1);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                __m256i p1 = _mm256_maddubs_epi16(hi, y1);
                 p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
                 p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
@@ -166,8 +167,8 @@ AVX2_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
             const struct quant_block_q5_K *b = (const struct quant_block_q5_K *)(w + r * rb) + i;
             uint8_t sc[8], m[8];
             k4_scales(b->scales, sc, m);
-            __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)m),
-                                                                  _mm_loadl_epi64((const __m128i *)m)));
+            __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
+            __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
             __m256i mins = _mm256_madd_epi16(bsums, m16);
             __m256i hbits = _mm256_loadu_si256((const __m256i *)b->qh);
             __m256i sumi = _mm256_setzero_si256();
@@ -207,8 +208,8 @@ AVX2_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
 AVX2_INLINE __m256i q6_scale_pair(__m256i sc16, int s)
 {
     __m256i pair = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(s / 2));
-    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3,
-                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     return _mm256_shuffle_epi8(pair, pick);
 }
 

@@ -154,8 +154,8 @@ Z_INLINE void q4_0_tile(TILE_ARGS)
     const __m256i idx = _mm256_set_epi16(9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0);
     /* four blocks: d at halves 0, 9, 18, 27 of a 64-byte load; int32 lanes 4b..4b+3 hold
      * block b's sums */
-    const __m512i idx4 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 27, 27, 27,
-                                          27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    const __m512i idx4 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     __m512 acc[4][4];
     ACC_ZERO(acc)
@@ -171,8 +171,8 @@ Z_INLINE void q4_0_tile(TILE_ARGS)
                                   _mm256_loadu_si256((const __m256i *)a[3].qs));
             ylo[t] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0)); /* first halves */
             yhi[t] = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1)); /* second halves */
-            __m512i s8 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo[t]),
-                                             eight, yhi[t]);
+            __m512i s8 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ylo[t]);
+            s8 = _mm512_dpbusd_epi32(s8, eight, yhi[t]);
             neg[t] = _mm512_sub_epi32(_mm512_setzero_si512(), s8);
             __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)a[0].d, (short)a[1].d, (short)a[2].d,
                                                     (short)a[3].d, 0, 0, 0, 0));
@@ -187,10 +187,12 @@ Z_INLINE void q4_0_tile(TILE_ARGS)
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[2].qs)),
                 _mm_loadu_si128((const __m128i *)b[3].qs), 1);
             __m512i v = join_si(q01, q23);
-            __m512i lo = _mm512_and_si512(v, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            __m512i lo = _mm512_and_si512(v, lo4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
             __m512 dw = dpair64(b, idx4);
             for (int t = 0; t < nt; t++) {
-                __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(neg[t], lo, ylo[t]), hi, yhi[t]);
+                __m512i p = _mm512_dpbusd_epi32(neg[t], lo, ylo[t]);
+                p = _mm512_dpbusd_epi32(p, hi, yhi[t]);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dy[t]), _mm512_cvtepi32_ps(p),
                                             acc[r][t]);
             }
@@ -295,7 +297,8 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
             __m512i sc16 = k4_scales16(blk + 4, &m16);
             __m512i hh = _mm512_setzero_si512();
             if (high) { /* [qh | qh >> 1]: bit 2c of each byte serves both halves of chunk c */
-                __m256i h = _mm256_loadu_si256((const __m256i *)((const struct quant_block_q5_K *)blk)->qh);
+                const uint8_t *qh = ((const struct quant_block_q5_K *)blk)->qh;
+                __m256i h = _mm256_loadu_si256((const __m256i *)qh);
                 hh = join_si(h, _mm256_srli_epi16(h, 1));
             }
             __m512i qq[4], sp[4];
@@ -304,14 +307,16 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
                 __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
                 qq[c] = _mm512_and_si512(join_si(q, _mm256_srli_epi16(q, 4)), lo4);
                 if (high) {
-                    __m512i hb = _mm512_and_si512(_mm512_srl_epi16(hh, _mm_cvtsi32_si128(2 * c)), one);
+                    __m512i hb = _mm512_srl_epi16(hh, _mm_cvtsi32_si128(2 * c));
+                    hb = _mm512_and_si512(hb, one);
                     qq[c] = _mm512_or_si512(qq[c], _mm512_slli_epi16(hb, 4));
                 }
                 sp[c] = k4_scale_pair(sc16, c);
             }
             float dw = _cvtsh_ss(d16), dmw = _cvtsh_ss(dmin16);
             for (int t = 0; t < nt; t++) {
-                const struct quant_block_q8_K *a = (const struct quant_block_q8_K *)(x + t * xs) + i;
+                const struct quant_block_q8_K *a =
+                    (const struct quant_block_q8_K *)(x + t * xs) + i;
                 __m512i sumi = _mm512_setzero_si512();
                 UNROLL4
                 for (int c = 0; c < 4; c++) {
@@ -345,9 +350,10 @@ Z_INLINE void q5_K_tile(TILE_ARGS)
 /* int16 lane j = scale[4q + j / 8] */
 Z_INLINE __m512i q6_scale_quad(__m512i sc16, int q)
 {
-    const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1,
-                                          1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_permutexvar_epi16(_mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * q))), sc16);
+    const __m512i base = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2,
+                                          1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512i idx = _mm512_add_epi16(base, _mm512_set1_epi16((short)(4 * q)));
+    return _mm512_permutexvar_epi16(idx, sc16);
 }
 
 Z_INLINE void q6_K_tile(TILE_ARGS)
@@ -382,7 +388,8 @@ Z_INLINE void q6_K_tile(TILE_ARGS)
             }
             float dw = _cvtsh_ss(b->d);
             for (int t = 0; t < nt; t++) {
-                const struct quant_block_q8_K *a = (const struct quant_block_q8_K *)(x + t * xs) + i;
+                const struct quant_block_q8_K *a =
+                    (const struct quant_block_q8_K *)(x + t * xs) + i;
                 __m512i sumi = _mm512_setzero_si512();
                 UNROLL4
                 for (int k = 0; k < 4; k++) {
