@@ -831,8 +831,13 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
         const float *q = m->q + t0 * m->q_dim + h * hd;
         const float *k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
         const float *v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, 1.0f, q,
-                    (int)m->q_dim, k, (int)m->kv_dim, 0.0f, S, (int)nk);
+        /* one query row: matrix-vector products, which need no packing of K and V */
+        if (rows == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)m->kv_dim, q,
+                        1, 0.0f, S, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd,
+                        1.0f, q, (int)m->q_dim, k, (int)m->kv_dim, 0.0f, S, (int)nk);
         for (size_t r = 0; r < rows; r++) {
             float *srow = S + r * nk;
             size_t qpos = first_q + r, lo = klo;
@@ -859,9 +864,13 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
             for (size_t p = z + 1; p < nk; p++)
                 srow[p] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f,
-                    S, (int)nk, v, (int)m->kv_dim, 0.0f, m->att_out + t0 * m->q_dim + h * hd,
-                    (int)m->q_dim);
+        float *o = m->att_out + t0 * m->q_dim + h * hd;
+        if (rows == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)m->kv_dim, S, 1,
+                        0.0f, o, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk,
+                        1.0f, S, (int)nk, v, (int)m->kv_dim, 0.0f, o, (int)m->q_dim);
     }
 }
 #endif
@@ -905,7 +914,7 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
         }
         struct att_job aj = {m, l, pos, n};
 #if HAVE_CBLAS_H
-        if (n > 1 && !m->kv_f16)
+        if (!m->kv_f16)
             pool_run(m->pool, m->n_head * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
         else
 #endif
