@@ -854,6 +854,16 @@ void ctrl_read_free(struct ctrl_read *r)
 
 /* ---- write ----------------------------------------------------------------------------- */
 
+struct ctrl_sorted {
+    const char *name;
+    size_t idx;
+};
+
+static int ctrl_sorted_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct ctrl_sorted *)a)->name, ((const struct ctrl_sorted *)b)->name);
+}
+
 /* Resolve names of one kind to ids: cached ones from the map, the others embedded and
  * stored.  names[i] may repeat. created[i] (may be NULL) tells whether this call created
  * row i's name (only its first occurrence). */
@@ -868,6 +878,10 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     size_t *first = NULL;
     enum status st = STATUS_OK;
     struct ctrl_map pend = {0};
+    struct ctrl_sorted *sorted = NULL;
+    const char **sorted_names = NULL;
+    int64_t *sorted_ids = NULL;
+    bool *sorted_created = NULL;
     for (size_t i = 0; i < n; i++) {
         int64_t id = ctrl_map_get(&k->map, names[i]);
         if (id > 0) {
@@ -907,9 +921,29 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
         st = STATUS_NOMEM;
         goto done;
     }
-    st = ctrl_kind_insert(c, k, fresh, n_fresh, fresh_ids, fresh_created);
+    /* insert in name order: the UNIQUE name index then takes the chunk as one ordered
+     * pass instead of random page accesses (several times faster once the index is larger
+     * than SQLite's page cache) */
+    sorted = malloc(n_fresh * sizeof *sorted);
+    sorted_names = malloc(n_fresh * sizeof *sorted_names);
+    sorted_ids = malloc(n_fresh * sizeof *sorted_ids);
+    sorted_created = malloc(n_fresh * sizeof *sorted_created);
+    if (!sorted || !sorted_names || !sorted_ids || !sorted_created) {
+        st = STATUS_NOMEM;
+        goto done;
+    }
+    for (size_t f = 0; f < n_fresh; f++)
+        sorted[f] = (struct ctrl_sorted){fresh[f], f};
+    qsort(sorted, n_fresh, sizeof *sorted, ctrl_sorted_cmp);
+    for (size_t f = 0; f < n_fresh; f++)
+        sorted_names[f] = sorted[f].name;
+    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created);
     if (st != STATUS_OK)
         goto done;
+    for (size_t f = 0; f < n_fresh; f++) {
+        fresh_ids[sorted[f].idx] = sorted_ids[f];
+        fresh_created[sorted[f].idx] = sorted_created[f];
+    }
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0)
             ids[i] = fresh_ids[-ids[i] - 1];
@@ -917,6 +951,10 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
         for (size_t f = 0; f < n_fresh; f++)
             created[first[f]] = fresh_created[f];
 done:
+    free(sorted);
+    free(sorted_names);
+    free(sorted_ids);
+    free(sorted_created);
     free(pend.slots);
     free(fresh);
     free(first);
@@ -933,8 +971,8 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
     if (n == 0)
         return STATUS_OK;
     enum status st = STATUS_NOMEM;
-    const char **en = malloc(2 * n * sizeof *en);
-    const char **rn = malloc(n * sizeof *rn);
+    const char **en = calloc(2 * n, sizeof *en);
+    const char **rn = calloc(n, sizeof *rn);
     int64_t *eid = malloc(2 * n * sizeof *eid);
     int64_t *rid = malloc(n * sizeof *rid);
     bool *ecr = malloc(2 * n * sizeof *ecr);
