@@ -13,6 +13,7 @@ const struct cli_command cli_commands[] = {
     {"info", N_("show what a GGUF model file holds"), cli_info_run},
     {"tokenize", N_("show how a model splits text into tokens"), cli_tokenize_run},
     {"generate", N_("continue a prompt with the model"), cli_generate_run},
+    {"train-data", N_("build MemLLM training examples from a dataset"), cli_train_data_run},
     {"train-tokenizer", N_("learn a BPE tokenizer from text"), cli_train_tokenizer_run},
     {"train", N_("train a model from scratch or continue one"), cli_train_run},
     {"lora-merge", N_("fold LoRA adapters into a model's weights"), cli_lora_merge_run},

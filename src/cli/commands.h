@@ -43,6 +43,7 @@ int cli_paths_run(const struct opts *g, int argc, char **argv);
 int cli_info_run(const struct opts *g, int argc, char **argv);
 int cli_tokenize_run(const struct opts *g, int argc, char **argv);
 int cli_generate_run(const struct opts *g, int argc, char **argv);
+int cli_train_data_run(const struct opts *g, int argc, char **argv);
 int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv);
 int cli_train_run(const struct opts *g, int argc, char **argv);
 int cli_lora_merge_run(const struct opts *g, int argc, char **argv);

@@ -1,0 +1,9 @@
+## src/agent/traindata -- MemLLM training examples from Re-DocRED; `memllm train-data`.
+src_libmemllm_a_SOURCES += src/agent/traindata.c src/agent/traindata.h src/cli/train_data.c
+
+check_PROGRAMS += tests/test_traindata
+tests_test_traindata_SOURCES = tests/test_traindata.c
+tests_test_traindata_CFLAGS = $(TEST_CFLAGS)
+tests_test_traindata_LDADD = $(TEST_LDADD)
+
+EXTRA_DIST += tests/data/redocred-tiny.json tests/data/rel_info-tiny.json
