@@ -29,13 +29,13 @@ static void lm_help(void)
            "has no alpha); SCALE is 1 when not given and may be negative.  Progress goes\n"
            "to standard error."));
     putchar('\n');
-    puts(_("  -b, --base=FILE        the base model (default: the global --model)"));
-    puts(_("  -l, --lora=FILE[:SCALE]  an adapter and its scale (repeatable)"));
-    puts(_("  -o, --out=FILE         the merged model to write (replaced atomically)"));
-    puts(_("  -t, --type=TYPE        write changed tensors as F32, F16, BF16, Q8_0, Q4_0,\n"
-           "                         Q4_K, Q5_K or Q6_K instead of their own type"));
-    puts(_("  -q, --quiet            no progress lines"));
-    puts(_("  -h, --help             display this help and exit"));
+    puts(_("  -b, --base=FILE            the base model (default: the global --model)"));
+    puts(_("  -l, --lora=FILE[:SCALE]    an adapter and its scale (repeatable)"));
+    puts(_("  -o, --out=FILE             the merged model to write (replaced atomically)"));
+    puts(_("  -t, --type=TYPE            write changed tensors as F32, F16, BF16, Q8_0,\n"
+           "                             Q4_0, Q4_K, Q5_K or Q6_K instead of their own type"));
+    puts(_("  -q, --quiet                no progress lines"));
+    puts(_("  -h, --help                 display this help and exit"));
 }
 
 struct lm_args {
@@ -175,10 +175,9 @@ int cli_lora_merge_run(const struct opts *g, int argc, char **argv)
             cli_status_error(a.out, st);
     }
     if (st == STATUS_OK && !a.quiet)
-        /* TRANSLATORS: tensors changed, adapters, output file, seconds */
-        fprintf(stderr, _("lora-merge: merged %zu tensors from %zu adapters into %s in %.1f s\n"),
-                lora_set_n_tensors(set), lora_set_n_adapters(set), a.out,
-                timing_since_s(t0));
+        /* TRANSLATORS: output file, then counts of changed tensors and adapters, seconds */
+        fprintf(stderr, _("lora-merge: wrote %s (tensors changed: %zu, adapters: %zu) in %.1f s\n"),
+                a.out, lora_set_n_tensors(set), lora_set_n_adapters(set), timing_since_s(t0));
     rc = st == STATUS_OK ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 out:
     lora_set_free(set);

@@ -52,7 +52,7 @@ cmp -s "$F/base.gguf" "$TMP/z.gguf" || fail "merging a zero adapter changed the 
 # a real merge, checked against double-precision sums; scale 0.5 as FILE:SCALE
 expect_rc 0 "$M" lora-merge -b "$F/base.gguf" -l "$F/adapter.gguf:0.5" -o "$TMP/m.gguf"
 expect_in "$TMP/err" "blk.0.attn_q.weight"
-expect_in "$TMP/err" "merged 3 tensors from 1 adapters"
+expect_in "$TMP/err" "(tensors changed: 3, adapters: 1)"
 [ -s "$TMP/out" ] && fail "lora-merge wrote to stdout"
 "$T" --check-merged "$F/base.gguf" "$F/adapter.gguf" 0.5 "$TMP/m.gguf" 2e-6 ||
     fail "merged F32 weights differ from base + 0.5 * alpha / r * B A"
