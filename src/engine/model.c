@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if HAVE_CBLAS_H
-#include <cblas.h>
-#endif
+#include <cblas.h> /* configure requires it (OpenBLAS) */
 
 #include "engine/dtype.h"
 #include "engine/gguf.h"
@@ -74,7 +72,8 @@ struct model {
     float *ffb;     /* (nb, n_ff) up; also (nb, dim) after the layers */
     float *rope;    /* (nb, n_rot) cos, sin interleaved, per token */
     float *att;     /* (n_threads, n_ctx) softmax rows; with BLAS (n_threads, ATT_BLOCK, n_ctx) */
-    float *kvrow;   /* (n_threads, 2 * hd) f16 cache rows converted for attention */
+    float *kvrow;   /* (2 * hd) scratch: one head of K while model_shift() rotates it */
+    float *kvf;     /* (n_threads, 2, n_ctx, hd) an f16 cache head converted (BLAS attention) */
     unsigned char *act; /* (nb, act_stride) quantized activations */
     size_t act_stride;
     size_t max_in;      /* longest weight row (values) */
@@ -479,6 +478,8 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->rope = alloc_floats(nb * m->n_rot, &ok);
     m->att = alloc_floats(nt * ATT_BLOCK * m->n_ctx, &ok);
     m->kvrow = alloc_floats(nt * 2 * m->hd, &ok);
+    if (m->kv_f16)
+        m->kvf = alloc_floats(nt * 2 * m->n_ctx * m->hd, &ok);
     m->act = calloc(nb, m->act_stride ? m->act_stride : 1);
     m->max_in = m->n_embd > m->q_dim ? m->n_embd : m->q_dim;
     if (m->n_ff > m->max_in)
@@ -486,12 +487,10 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->qblas_min = p->quant_blas_min ? p->quant_blas_min : QB_DEFAULT_MIN;
     if (p->lora && lora_set_scratch_floats(p->lora, nb) > 0)
         m->lora_scratch = alloc_floats(lora_set_scratch_floats(p->lora, nb), &ok);
-#if HAVE_CBLAS_H
     if (m->act_stride > 0 && m->qblas_min <= nb) { /* some weights are quantized */
         m->actf = alloc_floats(nb * m->max_in, &ok);
         m->wblk = alloc_floats(nt * QB_BLOCK * m->max_in, &ok);
     }
-#endif
     if (!ok || !m->act) {
         st = status_detail_set(STATUS_NOMEM, _("cannot allocate the KV cache and buffers for a "
                                                "context of %zu tokens"),
@@ -524,6 +523,7 @@ void model_close(struct model *m)
     free(m->rope);
     free(m->att);
     free(m->kvrow);
+    free(m->kvf);
     free(m->act);
     free(m->actf);
     free(m->wblk);
@@ -533,18 +533,6 @@ void model_close(struct model *m)
 
 /* ---- Kernels --------------------------------------------------------------------------- */
 
-/* f32 dot with eight running sums (vectorizable), combined in a fixed order. */
-static float dot_f32(const float *a, const float *b, size_t n)
-{
-    float s[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            s[j] += a[i + j] * b[i + j];
-    for (; i < n; i++)
-        s[0] += a[i] * b[i];
-    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-}
 
 /* y = rmsnorm(x) * w, as ggml: sum of squares in double, scale in float. */
 static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
@@ -611,15 +599,9 @@ static void mm_f32_task(void *ctx, size_t begin, size_t end, int thread)
     for (size_t b = begin; b < end; b++) {
         size_t r0 = b * MM_BLOCK;
         size_t r1 = r0 + MM_BLOCK < j->w->n_out ? r0 + MM_BLOCK : j->w->n_out;
-#if HAVE_CBLAS_H
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n_tok, (int)(r1 - r0),
                     (int)n_in, 1.0f, j->x, (int)j->x_stride, w + r0 * n_in, (int)n_in, 0.0f,
                     j->y + r0, (int)j->y_stride);
-#else
-        for (size_t t = 0; t < j->n_tok; t++)
-            for (size_t o = r0; o < r1; o++)
-                j->y[t * j->y_stride + o] = dot_f32(w + o * n_in, j->x + t * j->x_stride, n_in);
-#endif
     }
 }
 
@@ -646,7 +628,6 @@ static void mm_act_task(void *ctx, size_t begin, size_t end, int thread)
                            j->act + t * j->act_stride, j->w->n_in);
 }
 
-#if HAVE_CBLAS_H
 /* The quantized activations of tokens [begin, end) back to f32 (exact: d * q). */
 static void mm_deq_act_task(void *ctx, size_t begin, size_t end, int thread)
 {
@@ -674,7 +655,6 @@ static void mm_qblas_task(void *ctx, size_t begin, size_t end, int thread)
                     j->y + r0, (int)j->y_stride);
     }
 }
-#endif
 
 /* x is scratch: non-finite values in it are zeroed (see below) */
 static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x_stride,
@@ -703,13 +683,11 @@ static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x
         mm_act_task(&j, 0, 1, 0);
     else
         pool_run(m->pool, n_tok, mm_act_task, &j);
-#if HAVE_CBLAS_H
     if (m->actf && n_tok >= m->qblas_min) {
         pool_run(m->pool, n_tok, mm_deq_act_task, &j);
         pool_run(m->pool, (w->n_out + QB_BLOCK - 1) / QB_BLOCK, mm_qblas_task, &j);
         return;
     }
-#endif
     pool_run(m->pool, w->n_out, mm_quant_task, &j);
 }
 
@@ -762,55 +740,10 @@ struct att_job {
     size_t layer, pos, n_tok;
 };
 
-/* One task = one (token, query head) pair. */
-static void att_task(void *ctx, size_t begin, size_t end, int thread)
-{
-    const struct att_job *j = ctx;
-    struct model *m = j->m;
-    size_t hd = m->hd, group = m->n_head / m->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *att = m->att + (size_t)thread * m->n_ctx;
-    float *tmp = m->kvrow + (size_t)thread * 2 * hd;
-    for (size_t task = begin; task < end; task++) {
-        size_t t = task / m->n_head, h = task % m->n_head, kvh = h / group;
-        size_t qpos = j->pos + t;
-        size_t lo = 0;
-        if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
-            lo = qpos + 1 - (size_t)m->swa;
-        const float *q = m->q + t * m->q_dim + h * hd;
-        float mx = -INFINITY;
-        for (size_t p = lo; p <= qpos; p++) {
-            const float *k = kv_load(m, m->k_cache, kv_off(m, j->layer, p) + kvh * hd, tmp, hd);
-            float s = dot_f32(q, k, hd) * scale;
-            att[p] = s;
-            if (s > mx)
-                mx = s;
-        }
-        /* subtract the max before expf so nothing overflows; sum in double as ggml */
-        double sum = 0.0;
-        for (size_t p = lo; p <= qpos; p++) {
-            float e = expf(att[p] - mx);
-            att[p] = e;
-            sum += (double)e;
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = m->att_out + t * m->q_dim + h * hd;
-        for (size_t i = 0; i < hd; i++)
-            o[i] = 0.0f;
-        for (size_t p = lo; p <= qpos; p++) {
-            const float *v =
-                kv_load(m, m->v_cache, kv_off(m, j->layer, p) + kvh * hd, tmp + hd, hd);
-            float a = att[p] * inv;
-            for (size_t i = 0; i < hd; i++)
-                o[i] += a * v[i];
-        }
-    }
-}
-
-#if HAVE_CBLAS_H
-/* Batches with an f32 cache: one task = one query head and ATT_BLOCK query tokens, as two
- * BLAS products (S = Q K^T over the keys the block can see, then out = P V with the keys a
- * row may not see set to 0).  The blocks are fixed, so results do not depend on threads. */
+/* One task = one query head and ATT_BLOCK query tokens, as two BLAS products (S = Q K^T
+ * over the keys the block can see, then out = P V with the keys a row may not see set to
+ * 0; matrix-vector products for a single token).  An f16 cache is converted per head first.
+ * The blocks are fixed, so results do not depend on threads. */
 static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct att_job *j = ctx;
@@ -829,15 +762,31 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
             klo = first_q + 1 - (size_t)m->swa;
         size_t nk = last_q + 1 - klo;
         const float *q = m->q + t0 * m->q_dim + h * hd;
-        const float *k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
-        const float *v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
+        const float *k, *v;
+        size_t ld = m->kv_dim;
+        if (m->kv_f16) {
+            /* this head's keys and values to f32, packed (nk, hd) */
+            float *kb = m->kvf + (size_t)thread * 2 * m->n_ctx * hd, *vb = kb + m->n_ctx * hd;
+            const uint16_t *kc = (const uint16_t *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
+            const uint16_t *vc = (const uint16_t *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
+            for (size_t p = 0; p < nk; p++) {
+                quant_dequantize_row(DTYPE_F16, kc + p * m->kv_dim, kb + p * hd, hd);
+                quant_dequantize_row(DTYPE_F16, vc + p * m->kv_dim, vb + p * hd, hd);
+            }
+            k = kb;
+            v = vb;
+            ld = hd;
+        } else {
+            k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
+            v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
+        }
         /* one query row: matrix-vector products, which need no packing of K and V */
         if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)m->kv_dim, q,
-                        1, 0.0f, S, 1);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)ld, q, 1,
+                        0.0f, S, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd,
-                        1.0f, q, (int)m->q_dim, k, (int)m->kv_dim, 0.0f, S, (int)nk);
+                        1.0f, q, (int)m->q_dim, k, (int)ld, 0.0f, S, (int)nk);
         for (size_t r = 0; r < rows; r++) {
             float *srow = S + r * nk;
             size_t qpos = first_q + r, lo = klo;
@@ -866,14 +815,13 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
         }
         float *o = m->att_out + t0 * m->q_dim + h * hd;
         if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)m->kv_dim, S, 1,
-                        0.0f, o, 1);
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)ld, S, 1, 0.0f,
+                        o, 1);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk,
-                        1.0f, S, (int)nk, v, (int)m->kv_dim, 0.0f, o, (int)m->q_dim);
+                        1.0f, S, (int)nk, v, (int)ld, 0.0f, o, (int)m->q_dim);
     }
 }
-#endif
 
 /* ---- Forward --------------------------------------------------------------------------- */
 
@@ -913,12 +861,7 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
         }
         struct att_job aj = {m, l, pos, n};
-#if HAVE_CBLAS_H
-        if (!m->kv_f16)
-            pool_run(m->pool, m->n_head * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
-        else
-#endif
-            pool_run(m->pool, n * m->n_head, att_task, &aj);
+        pool_run(m->pool, m->n_head * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
         /* x += Wo att_out: computed into xb, then added */
         matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
