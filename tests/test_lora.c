@@ -303,6 +303,49 @@ static void test_lora_open_reads_pairs(void **state)
     keep_free(&k);
 }
 
+/* Rank 1: ggml drops trailing dimensions of size 1, so lora_a may be written with one. */
+static void test_lora_open_accepts_rank_one_as_1d(void **state)
+{
+    (void)state;
+    struct gguf_writer *w;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "general.type", "adapter"), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "adapter.type", "lora"), STATUS_OK);
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama"), STATUS_OK);
+    float a[DIM], b[DIM];
+    for (size_t i = 0; i < DIM; i++) {
+        a[i] = (float)i / DIM;
+        b[i] = 1.0f - (float)i / DIM;
+    }
+    struct keep k = {0};
+    add_tensor(w, &k, "blk.0.attn_q.weight.lora_a", DTYPE_F32, DIM, 0, a); /* [32] */
+    add_tensor(w, &k, "blk.0.attn_q.weight.lora_b", DTYPE_F32, 1, DIM, b); /* [1, 32] */
+    struct mem_gguf m;
+    mem_open(w, &m);
+    struct lora *l;
+    assert_int_equal(lora_open_gguf(m.g, &l), STATUS_OK);
+    assert_int_equal(lora_target_rank(l, 0), 1);
+    assert_int_equal(lora_target_n_in(l, 0), DIM);
+    assert_int_equal(lora_target_n_out(l, 0), DIM);
+    assert_true(lora_alpha(l) == 0.0f); /* absent */
+    struct lora_set *s;
+    assert_int_equal(lora_set_new(&s), STATUS_OK);
+    assert_int_equal(lora_set_add(s, l, 3.0f), STATUS_OK);
+    float x[DIM], y[DIM] = {0}, scratch[1];
+    double ax = 0;
+    for (size_t i = 0; i < DIM; i++) {
+        x[i] = rnd_sym();
+        ax += (double)a[i] * x[i];
+    }
+    lora_apply(lora_find(s, "blk.0.attn_q.weight"), x, 1, y, scratch);
+    for (size_t o = 0; o < DIM; o++)
+        assert_float_equal(y[o], 3.0 * b[o] * ax, 1e-5);
+    lora_set_free(s);
+    lora_close(l);
+    mem_close(&m);
+    keep_free(&k);
+}
+
 /* Build c, expect lora_open_gguf to fail with want and a detail containing detail. */
 static void expect_open_fails(const struct adapter_cfg *c, enum status want, const char *detail)
 {
@@ -1112,6 +1155,7 @@ int main(int argc, char **argv)
         return check_merged_files(argv[2], argv[3], argv[4], argv[5], argv[6]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lora_open_reads_pairs),
+        cmocka_unit_test(test_lora_open_accepts_rank_one_as_1d),
         cmocka_unit_test(test_lora_open_rejects_non_adapters),
         cmocka_unit_test(test_lora_open_rejects_broken_pairs),
         cmocka_unit_test(test_lora_check_base_rejects_mismatches),

@@ -21,6 +21,13 @@
  * becomes y = W x + scale * B (A x), which costs r (n_in + n_out) per token instead of
  * n_in n_out.
  *
+ * Hook for a forward pass (model.c): look every weight up once when the set is attached
+ * (d = lora_find(set, "blk.<l>.attn_q.weight"), ...; NULL when not targeted), allocate
+ * lora_set_scratch_floats(set, n_batch) floats, and right after each product y = W x of a
+ * batch call lora_apply(d, x, n_tokens, y, scratch) with the same x and y (contiguous rows).
+ * After the embedding lookup call lora_apply_rows(d_embd, tokens, n_tokens, x); for a tied
+ * output layer use token_embd.weight's delta with lora_apply() like any other weight.
+ *
  * Errors are STATUS_FORMAT (not an adapter, broken pairs, rank mismatch between A and B),
  * STATUS_UNSUPPORTED (adapter.type other than lora, a tensor type other than the four above),
  * STATUS_NOT_FOUND (a target tensor the base lacks) and STATUS_INVALID (architecture or
