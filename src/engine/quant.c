@@ -157,23 +157,30 @@ static void dequant_q5_K(const void *src, float *y, size_t n)
     }
 }
 
-/* Q6_K value v (0..255) of block b, minus 32. */
-static int q6_K_value(const struct quant_block_q6_K *b, int v)
+/* The 256 values of a Q6_K block, minus 32, in order. */
+static void q6_K_unpack(const struct quant_block_q6_K *b, int8_t q[256])
 {
-    int h = v / 128, r = v % 128, quarter = r / 32, l = r % 32;
-    uint8_t lo = b->ql[64 * h + l + 32 * (quarter & 1)];
-    int low = quarter < 2 ? (lo & 15) : (lo >> 4);
-    int high = (b->qh[32 * h + l] >> (2 * quarter)) & 3;
-    return (low | high << 4) - 32;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        int8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (int8_t)(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+            o[l + 32] = (int8_t)(((ql[l + 32] & 15) | (qh[l] >> 2 & 3) << 4) - 32);
+            o[l + 64] = (int8_t)(((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4) - 32);
+            o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4) - 32);
+        }
+    }
 }
 
 static void dequant_q6_K(const void *src, float *y, size_t n)
 {
     const struct quant_block_q6_K *b = src;
+    int8_t q[256];
     for (size_t i = 0; i < n / QUANT_QK_K; i++, b++) {
         float d = quant_fp16_to_fp32(b->d);
+        q6_K_unpack(b, q);
         for (int v = 0; v < 256; v++)
-            *y++ = d * b->scales[v / 16] * q6_K_value(b, v);
+            *y++ = d * b->scales[v / 16] * q[v];
     }
 }
 
@@ -796,13 +803,15 @@ static float dot_q6_K(size_t n, const void *w, const void *x)
 {
     const struct quant_block_q6_K *a = w;
     const struct quant_block_q8_K *b = x;
+    int8_t q[256];
     float sum = 0;
     for (size_t i = 0; i < n / QUANT_QK_K; i++) {
+        q6_K_unpack(&a[i], q);
         int sumi = 0;
         for (int g = 0; g < 16; g++) {
             int dot = 0;
             for (int l = 0; l < 16; l++)
-                dot += q6_K_value(&a[i], 16 * g + l) * b[i].qs[16 * g + l];
+                dot += q[16 * g + l] * b[i].qs[16 * g + l];
             sumi += a[i].scales[g] * dot;
         }
         sum += quant_fp16_to_fp32(a[i].d) * b[i].d * sumi;
