@@ -47,6 +47,12 @@ void cli_mem_json(FILE *f, const char *s);
 int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *path,
                         const char *format, const char *source_text, bool quiet);
 
+/* The same from an open stream; path names it in messages (NULL: standard input);
+ * progress: report read lines on stderr. */
+int cli_mem_import_stream(const struct opts *g, struct cli_mem *mc, FILE *in, const char *path,
+                          const char *format, const char *source_text, bool quiet,
+                          bool progress);
+
 int cli_mem_import_run(const struct opts *g, bool seed, int argc, char **argv);
 int cli_mem_export_run(const struct opts *g, bool seed, int argc, char **argv);
 int cli_mem_bench_run(const struct opts *g, int argc, char **argv);

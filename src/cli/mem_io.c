@@ -470,15 +470,26 @@ int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *pa
         cli_error("%s: %s", path, strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    struct import im = {.g = g, .path = is_stdin ? _("(standard input)") : path,
-                        .source_text = source_text};
     struct stat sb;
-    im.progress = !quiet && !is_stdin && stat(path, &sb) == 0 &&
-                  (uint64_t)sb.st_size >= IMPORT_PROGRESS_BYTES;
+    bool progress = !quiet && !is_stdin && stat(path, &sb) == 0 &&
+                    (uint64_t)sb.st_size >= IMPORT_PROGRESS_BYTES;
+    int rc = cli_mem_import_stream(g, mc, in, is_stdin ? NULL : path, format, source_text,
+                                   quiet, progress);
+    if (!is_stdin)
+        fclose(in);
+    return rc;
+}
+
+int cli_mem_import_stream(const struct opts *g, struct cli_mem *mc, FILE *in, const char *path,
+                          const char *format, const char *source_text, bool quiet,
+                          bool progress)
+{
+    struct import im = {.g = g, .path = path ? path : _("(standard input)"),
+                        .source_text = source_text, .progress = progress};
     enum status st = ctrl_batch_begin(mc->c, &im.b);
     if (st == STATUS_OK) {
         struct mem_source src = {.kind = MEM_SOURCE_KIND_IMPORT, .text = source_text,
-                                 .file = is_stdin ? NULL : path};
+                                 .file = path};
         st = ctrl_batch_source(im.b, &src, &im.source_id);
     }
     if (st == STATUS_OK) {
@@ -489,8 +500,6 @@ int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *pa
         else
             st = import_redocred(&im, in);
     }
-    if (!is_stdin)
-        fclose(in);
     struct ctrl_batch_stats bs = {0};
     if (st == STATUS_OK) {
         st = ctrl_batch_commit(im.b, &bs);

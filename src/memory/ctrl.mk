@@ -11,3 +11,4 @@ src_libmemllm_a_SOURCES += src/cli/mem.c src/cli/mem.h src/cli/mem_io.c src/cli/
 
 TESTS += tests/e2e/mem.sh tests/e2e/mem_crash.sh
 EXTRA_DIST += tests/e2e/mem.sh tests/e2e/mem_crash.sh
+EXTRA_DIST += tests/fuzz/fuzz_mem_import.c tests/fuzz/corpus_mem_import
