@@ -950,6 +950,20 @@ static void test_lora_merge_progress_and_bad_types(void **state)
     assert_int_equal(lora_merge_to_buffer(base.g, s, &mp, &buf, &size), STATUS_UNSUPPORTED);
     assert_null(buf);
     lora_set_free(s);
+    /* a scale that overflows F16 (or a block format's f16 scales) is refused, not written */
+    assert_int_equal(lora_set_new(&s), STATUS_OK);
+    assert_int_equal(lora_set_add(s, l, 1e6f), STATUS_OK);
+    enum dtype over[2] = {DTYPE_F16, DTYPE_Q8_0};
+    for (int i = 0; i < 2; i++) {
+        mp.out_type = over[i];
+        assert_int_equal(lora_merge_to_buffer(base.g, s, &mp, &buf, &size), STATUS_INVALID);
+        assert_non_null(strstr(status_detail(), "out of range"));
+        assert_null(buf);
+    }
+    mp.out_type = -1; /* F32 holds it */
+    assert_int_equal(lora_merge_to_buffer(base.g, s, &mp, &buf, &size), STATUS_OK);
+    free(buf);
+    lora_set_free(s);
     lora_close(l);
     mem_close(&m);
     mem_close(&base);

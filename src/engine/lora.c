@@ -665,8 +665,24 @@ static enum status merge_tensor(const struct gguf *base, int64_t bi, const struc
         for (size_t r = 0; r < nr; r++)
             quant_dequantize_row(in_type, src + (r0 + r) * in_row, buf + r * n_in, n_in);
         lora_add_rows(d, r0, nr, buf);
-        for (size_t r = 0; r < nr; r++)
-            quant_quantize_row(out_type, buf + r * n_in, dst + (r0 + r) * out_row, n_in);
+        for (size_t r = 0; r < nr; r++) {
+            unsigned char *q = dst + (r0 + r) * out_row;
+            quant_quantize_row(out_type, buf + r * n_in, q, n_in);
+            /* a huge delta overflows the f16 scales of the block formats (or F16 itself) into
+             * infinities and NaN: read the row back rather than write a broken model */
+            quant_dequantize_row(out_type, q, buf + r * n_in, n_in);
+            for (size_t c = 0; c < n_in; c++) {
+                if (!isfinite(buf[r * n_in + c])) {
+                    free(buf);
+                    free(dst);
+                    /* TRANSLATORS: %s is a tensor name, then a type such as Q4_K */
+                    return status_detail_set(STATUS_INVALID,
+                                             _("merged tensor %s has values out of range for "
+                                               "type %s (is the scale too large?)"),
+                                             name, dtype_name(out_type));
+                }
+            }
+        }
     }
     free(buf);
     *out = dst;
