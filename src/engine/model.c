@@ -744,16 +744,72 @@ struct att_job {
  * over the keys the block can see, then out = P V with the keys a row may not see set to
  * 0; matrix-vector products for a single token).  An f16 cache is converted per head first.
  * The blocks are fixed, so results do not depend on threads. */
+static const float *q_of(const struct model *m, size_t t, size_t h)
+{
+    return m->q + t * m->q_dim + h * m->hd;
+}
+
+/* Attention of one query head for rows query tokens (positions first_q ..) over the nk keys
+ * from position klo (rows of k and v ld floats apart), into o (rows q_dim apart). */
+static void att_head(const struct model *m, const float *q, const float *k, const float *v,
+                     size_t ld, size_t rows, size_t first_q, size_t klo, size_t nk, float scale,
+                     float *S, float *o)
+{
+    size_t hd = m->hd;
+    /* one query row: matrix-vector products, which need no packing of K and V */
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)ld, q, 1,
+                    0.0f, S, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd,
+                    1.0f, q, (int)m->q_dim, k, (int)ld, 0.0f, S, (int)nk);
+    for (size_t r = 0; r < rows; r++) {
+        float *srow = S + r * nk;
+        size_t qpos = first_q + r, lo = klo;
+        if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
+            lo = qpos + 1 - (size_t)m->swa;
+        size_t a = lo - klo, z = qpos - klo; /* visible keys: a .. z */
+        float mx = -INFINITY;
+        for (size_t p = a; p <= z; p++) {
+            srow[p] *= scale;
+            if (srow[p] > mx)
+                mx = srow[p];
+        }
+        double sum = 0.0;
+        for (size_t p = a; p <= z; p++) {
+            float e = expf(srow[p] - mx);
+            srow[p] = e;
+            sum += (double)e;
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t p = 0; p < a; p++)
+            srow[p] = 0.0f;
+        for (size_t p = a; p <= z; p++)
+            srow[p] *= inv;
+        for (size_t p = z + 1; p < nk; p++)
+            srow[p] = 0.0f;
+    }
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)ld, S, 1, 0.0f,
+                    o, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk,
+                    1.0f, S, (int)nk, v, (int)ld, 0.0f, o, (int)m->q_dim);
+}
+
 static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct att_job *j = ctx;
     struct model *m = j->m;
     size_t hd = m->hd, group = m->n_head / m->n_head_kv;
     size_t n_blocks = (j->n_tok + ATT_BLOCK - 1) / ATT_BLOCK;
+    /* an f16 cache: a task takes every query head of one kv head, so each kv head is
+     * converted once */
+    size_t heads = m->kv_f16 ? group : 1;
     float scale = 1.0f / sqrtf((float)hd);
     float *S = m->att + (size_t)thread * ATT_BLOCK * m->n_ctx;
     for (size_t task = begin; task < end; task++) {
-        size_t h = task / n_blocks, b = task % n_blocks, kvh = h / group;
+        size_t h0 = task / n_blocks * heads, b = task % n_blocks, kvh = h0 / group;
         size_t t0 = b * ATT_BLOCK, t1 = t0 + ATT_BLOCK < j->n_tok ? t0 + ATT_BLOCK : j->n_tok;
         size_t rows = t1 - t0;
         size_t first_q = j->pos + t0, last_q = j->pos + t1 - 1;
@@ -761,17 +817,18 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
         if (m->swa > 0 && first_q + 1 > (size_t)m->swa)
             klo = first_q + 1 - (size_t)m->swa;
         size_t nk = last_q + 1 - klo;
-        const float *q = m->q + t0 * m->q_dim + h * hd;
         const float *k, *v;
         size_t ld = m->kv_dim;
         if (m->kv_f16) {
-            /* this head's keys and values to f32, packed (nk, hd) */
+            /* this kv head's keys and values to f32, packed (nk, hd) */
             float *kb = m->kvf + (size_t)thread * 2 * m->n_ctx * hd, *vb = kb + m->n_ctx * hd;
             const uint16_t *kc = (const uint16_t *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
             const uint16_t *vc = (const uint16_t *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
             for (size_t p = 0; p < nk; p++) {
-                quant_dequantize_row(DTYPE_F16, kc + p * m->kv_dim, kb + p * hd, hd);
-                quant_dequantize_row(DTYPE_F16, vc + p * m->kv_dim, vb + p * hd, hd);
+                for (size_t i = 0; i < hd; i++) {
+                    kb[p * hd + i] = quant_fp16_to_fp32(kc[p * m->kv_dim + i]);
+                    vb[p * hd + i] = quant_fp16_to_fp32(vc[p * m->kv_dim + i]);
+                }
             }
             k = kb;
             v = vb;
@@ -780,46 +837,9 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
             k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
             v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
         }
-        /* one query row: matrix-vector products, which need no packing of K and V */
-        if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)ld, q, 1,
-                        0.0f, S, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd,
-                        1.0f, q, (int)m->q_dim, k, (int)ld, 0.0f, S, (int)nk);
-        for (size_t r = 0; r < rows; r++) {
-            float *srow = S + r * nk;
-            size_t qpos = first_q + r, lo = klo;
-            if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
-                lo = qpos + 1 - (size_t)m->swa;
-            size_t a = lo - klo, z = qpos - klo; /* visible keys: a .. z */
-            float mx = -INFINITY;
-            for (size_t p = a; p <= z; p++) {
-                srow[p] *= scale;
-                if (srow[p] > mx)
-                    mx = srow[p];
-            }
-            double sum = 0.0;
-            for (size_t p = a; p <= z; p++) {
-                float e = expf(srow[p] - mx);
-                srow[p] = e;
-                sum += (double)e;
-            }
-            float inv = (float)(1.0 / sum);
-            for (size_t p = 0; p < a; p++)
-                srow[p] = 0.0f;
-            for (size_t p = a; p <= z; p++)
-                srow[p] *= inv;
-            for (size_t p = z + 1; p < nk; p++)
-                srow[p] = 0.0f;
-        }
-        float *o = m->att_out + t0 * m->q_dim + h * hd;
-        if (rows == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)ld, S, 1, 0.0f,
-                        o, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk,
-                        1.0f, S, (int)nk, v, (int)ld, 0.0f, o, (int)m->q_dim);
+        for (size_t h = h0; h < h0 + heads; h++)
+            att_head(m, q_of(m, t0, h), k, v, ld, rows, first_q, klo, nk, scale, S,
+                     m->att_out + t0 * m->q_dim + h * hd);
     }
 }
 
@@ -861,7 +881,8 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
         }
         struct att_job aj = {m, l, pos, n};
-        pool_run(m->pool, m->n_head * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
+        size_t units = m->kv_f16 ? m->n_head_kv : m->n_head; /* see att_block_task */
+        pool_run(m->pool, units * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
         /* x += Wo att_out: computed into xb, then added */
         matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
