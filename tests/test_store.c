@@ -570,13 +570,19 @@ static void test_store_keyset_pages_concatenate(void **state)
     }
     assert_int_equal(mem_commit(m), STATUS_OK);
 
-    struct mem_filter filters[4] = {
+    /* Shapes that take different query plans: none, substring on the sort field or
+     * another one, exact relation (name index walk), exact subject / object. */
+    struct mem_filter filters[] = {
         {0},
         {.include_retired = true},
         {.subj = "subject 1", .match = MEM_MATCH_SUBSTRING}, /* subject 1, 10..19 */
         {.rel = "capital", .obj = "OBJECT 3", .match = MEM_MATCH_SUBSTRING},
+        {.rel = "capital", .include_retired = true},
+        {.subj = "subject 7"},
+        {.obj = "object 5", .rel = "AUTH", .match = MEM_MATCH_SUBSTRING},
+        {.obj = "object 12"},
     };
-    for (int fi = 0; fi < 4; fi++) {
+    for (size_t fi = 0; fi < sizeof filters / sizeof filters[0]; fi++) {
         /* The expected order: all matching rows by id, sorted here in C. */
         struct rows all = {0};
         struct mem_page p0 = {.sort = MEM_SORT_ID};
@@ -584,7 +590,7 @@ static void test_store_keyset_pages_concatenate(void **state)
         int64_t count = -1;
         assert_int_equal(mem_triple_count(m, &filters[fi], &count), STATUS_OK);
         assert_int_equal(count, (int64_t)all.n);
-        assert_true(all.n > 3);
+        assert_true(all.n >= 2);
         for (size_t i = 1; i < all.n; i++)
             assert_true(all.v[i - 1].id < all.v[i].id);
         for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort++) {

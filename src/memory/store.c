@@ -76,9 +76,13 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
     "  conflict INTEGER NOT NULL DEFAULT 0 CHECK (conflict IN (0, 1)));"
     /* At most one live copy of a triple, enforced by the database itself. */
     "CREATE UNIQUE INDEX triples_live ON triples(subj, rel, obj) WHERE retired_at IS NULL;"
-    "CREATE INDEX triples_subj_rel ON triples(subj, rel);"
-    "CREATE INDEX triples_rel_obj ON triples(rel, obj);"
+    /* Single-column indexes end in the rowid, so each yields (name's id, triple id)
+     * order: what keyset pages sorted by subject / relation / object walk. */
+    "CREATE INDEX triples_subj ON triples(subj);"
+    "CREATE INDEX triples_rel ON triples(rel);"
     "CREATE INDEX triples_obj ON triples(obj);"
+    /* The read algorithm's (?, r, o) lookup; (s, r, ?) uses triples_live. */
+    "CREATE INDEX triples_rel_obj ON triples(rel, obj) WHERE retired_at IS NULL;"
     "CREATE INDEX triples_created ON triples(created_at);"
     "CREATE INDEX triples_replaced_by ON triples(replaced_by) WHERE replaced_by IS NOT NULL;"
     "CREATE INDEX triples_source ON triples(source_id);"
@@ -115,6 +119,10 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
 #define TRIPLE_FROM                                                                      \
     " FROM triples t JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel"  \
     " JOIN entities o ON o.id = t.obj"
+/* Conflicts: walk the few single-valued relations' triples, not the whole table. */
+#define CONFLICT_FROM                                                                    \
+    " FROM relations r CROSS JOIN triples t INDEXED BY triples_rel ON t.rel = r.id"      \
+    " JOIN entities s ON s.id = t.subj JOIN entities o ON o.id = t.obj"
 #define SOURCE_COLS "src.id, src.kind, src.text, src.file, src.line, src.run_id, src.created_at"
 #define SOURCE_JOIN " LEFT JOIN sources src ON src.id = t.source_id"
 #define RUN_COLS "id, prompt, output, model, settings, created_at, finished_at"
@@ -176,16 +184,17 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
                  " WHERE t.subj = ?1 AND t.rel = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
     X(TRI_BY_RO, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
                  " WHERE t.rel = ?1 AND t.obj = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
-    X(CONFLICTS, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
+    X(CONFLICTS, "SELECT " TRIPLE_COLS CONFLICT_FROM                                     \
                  " WHERE r.single_valued = 1 AND t.retired_at IS NULL AND EXISTS ("      \
                  "  SELECT 1 FROM triples u WHERE u.subj = t.subj AND u.rel = t.rel"     \
                  "  AND u.retired_at IS NULL AND u.id <> t.id)"                          \
                  " ORDER BY t.subj, t.rel, t.id")                                        \
     X(STATS, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM relations),"  \
              " (SELECT count(*) FROM triples WHERE retired_at IS NULL),"                 \
-             " (SELECT count(*) FROM triples WHERE retired_at IS NOT NULL),"             \
+             " (SELECT count(*) FROM triples),"                                         \
              " (SELECT count(*) FROM sources), (SELECT count(*) FROM runs)")             \
-    X(STATS_CONFLICTS, "SELECT count(*) FROM triples t JOIN relations r ON r.id = t.rel" \
+    X(STATS_CONFLICTS, "SELECT count(*) FROM relations r"                                \
+                       " CROSS JOIN triples t INDEXED BY triples_rel ON t.rel = r.id"    \
                        " WHERE r.single_valued = 1 AND t.retired_at IS NULL AND EXISTS (" \
                        "  SELECT 1 FROM triples u WHERE u.subj = t.subj AND u.rel = t.rel" \
                        "  AND u.retired_at IS NULL AND u.id <> t.id)")                   \
@@ -714,7 +723,9 @@ enum status mem_open(const char *path, struct mem **out)
         if (st != STATUS_OK)
             goto fail;
     }
-    st = mem_exec(m, "PRAGMA foreign_keys = ON");
+    /* 32 MiB of page cache: the indexes of a million triples stay in memory. */
+    st = mem_exec(m, "PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;"
+                     " PRAGMA temp_store = MEMORY");
     if (st != STATUS_OK)
         goto fail;
     for (int i = 0; i < STMT_COUNT_; i++) {
@@ -1646,21 +1657,49 @@ enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
     int mo = mem_field_mode(f->obj, f->match);
     int shape = (((((int)p->sort * 2 + (p->backward ? 1 : 0)) * 3 + ms) * 3 + mr) * 3 + mo) * 2 +
                 (f->include_retired ? 1 : 0);
+    /* When the sort field is filtered by exact name every row has the same key, so
+     * (key, id) order is id order. */
+    int sort = (int)p->sort;
+    if ((sort == MEM_SORT_SUBJECT && ms == FIELD_EXACT) ||
+        (sort == MEM_SORT_RELATION && mr == FIELD_EXACT) ||
+        (sort == MEM_SORT_OBJECT && mo == FIELD_EXACT))
+        sort = MEM_SORT_ID;
     sqlite3_stmt *q = m->list_stmt[shape];
     if (!q) {
         static const char *const key[4] = {NULL, "s.name", "r.name", "o.name"};
-        char sql[2048] = "SELECT " TRIPLE_COLS TRIPLE_FROM;
+        /* Name sorts walk the name index of the sorted side and, per name, the triples
+         * in id order (CROSS JOIN fixes that loop order), so a page costs about its
+         * own rows and never sorts the whole table.  An exact subject or object filter
+         * leaves few rows, and a substring filter on another field usually does: then
+         * the planner picks and sorts them. */
+        static const char *const drive[4] = {
+            NULL,
+            " FROM entities s CROSS JOIN triples t INDEXED BY triples_subj ON t.subj = s.id"
+            " JOIN relations r ON r.id = t.rel JOIN entities o ON o.id = t.obj",
+            " FROM relations r CROSS JOIN triples t INDEXED BY triples_rel ON t.rel = r.id"
+            " JOIN entities s ON s.id = t.subj JOIN entities o ON o.id = t.obj",
+            " FROM entities o CROSS JOIN triples t INDEXED BY triples_obj ON t.obj = o.id"
+            " JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel",
+        };
+        int modes[4] = {FIELD_ANY, ms, mr, mo};
+        bool driven = sort != MEM_SORT_ID && ms != FIELD_EXACT && mo != FIELD_EXACT;
+        for (int i = 1; i < 4 && driven; i++) {
+            if (i != sort && modes[i] == FIELD_SUBSTRING)
+                driven = false;
+        }
+        char sql[2048];
+        snprintf(sql, sizeof sql, "SELECT %s%s", TRIPLE_COLS, driven ? drive[sort] : TRIPLE_FROM);
         mem_filter_sql(sql, sizeof sql, ms, mr, mo, f->include_retired);
         size_t len = strlen(sql);
         const char *cmp = p->backward ? "<" : ">";
         const char *dir = p->backward ? " DESC" : "";
-        if (p->sort == MEM_SORT_ID)
+        if (sort == MEM_SORT_ID)
             snprintf(sql + len, sizeof sql - len, " AND t.id %s ?5 ORDER BY t.id%s LIMIT ?6",
                      cmp, dir);
         else
             snprintf(sql + len, sizeof sql - len,
-                     " AND (%s, t.id) %s (?4, ?5) ORDER BY %s%s, t.id%s LIMIT ?6", key[p->sort],
-                     cmp, key[p->sort], dir, dir);
+                     " AND %s %s= ?4 AND (%s %s ?4 OR t.id %s ?5) ORDER BY %s%s, t.id%s LIMIT ?6",
+                     key[sort], cmp, key[sort], cmp, cmp, key[sort], dir, dir);
         int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
         if (rc != SQLITE_OK)
             return mem_sql_fail(m, rc, "list");
@@ -1671,7 +1710,7 @@ enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
     if (st == STATUS_OK) {
         /* The empty cursor: before every name (names are non-empty) or after all of them
          * (0xF5 starts no UTF-8 character). */
-        if (p->sort != MEM_SORT_ID) {
+        if (sort != MEM_SORT_ID) {
             if (p->after_key)
                 mem_bind_text(q, 4, p->after_key);
             else
@@ -1739,7 +1778,7 @@ enum status mem_stats_get(struct mem *m, struct mem_stats *out)
     s.entities = sqlite3_column_int64(q, 0);
     s.relations = sqlite3_column_int64(q, 1);
     s.triples_live = sqlite3_column_int64(q, 2);
-    s.triples_retired = sqlite3_column_int64(q, 3);
+    s.triples_retired = sqlite3_column_int64(q, 3) - s.triples_live;
     s.sources = sqlite3_column_int64(q, 4);
     s.runs = sqlite3_column_int64(q, 5);
     sqlite3_reset(q);
