@@ -6,4 +6,6 @@ tests_test_traindata_SOURCES = tests/test_traindata.c
 tests_test_traindata_CFLAGS = $(TEST_CFLAGS)
 tests_test_traindata_LDADD = $(TEST_LDADD)
 
-EXTRA_DIST += tests/data/redocred-tiny.json tests/data/rel_info-tiny.json
+EXTRA_DIST += tests/data/redocred-tiny.json tests/data/rel_info-tiny.json \
+	tests/fuzz/fuzz_traindata.c tests/fuzz/corpus_traindata/tiny.json \
+	data/redocred-split.txt

@@ -255,11 +255,12 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
         st = traindata_split_read(split_path, &split);
     } else {
         char comment[512];
+        const char *base = strrchr(input, '/');
         snprintf(comment, sizeof comment,
                  "memllm train-data split: the first %d hex digits of SHA-256(title) of each\n"
-                 "held-out document (the last %zu of %zu documents of the input, in file order).",
+                 "held-out document: the last %zu of the %zu documents of %s, in file order.",
                  TRAINDATA_HASH_HEX, n_eval < traindata_n_docs(td) ? n_eval :
-                 traindata_n_docs(td), traindata_n_docs(td));
+                 traindata_n_docs(td), traindata_n_docs(td), base ? base + 1 : input);
         st = traindata_split_last(td, n_eval, &split);
         if (st == STATUS_OK)
             st = traindata_split_write(split, split_path, comment);

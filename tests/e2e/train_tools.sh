@@ -45,4 +45,64 @@ expect_rc 1 "$M" train-tokenizer -n 300 -o "$TMP/x.gguf" "$TMP/bad.jsonl"
 expect_in "$TMP/err" "bad.jsonl:2"
 [ -e "$TMP/x.gguf" ] && fail "a failed run left an output file"
 
+# ---- train-data ----
+I="$D/redocred-tiny.json"
+R="$D/rel_info-tiny.json"
+S="$TMP/split.txt"
+expect_rc 0 "$M" train-data redocred --input "$I" --rel-info "$R" --split "$S" --eval-docs 1 \
+    --out-train "$TMP/train.jsonl" --out-eval "$TMP/eval.jsonl"
+expect_in "$TMP/out" "created the split"
+expect_in "$TMP/out" "train: 2 documents, 5 sentences: 5 write examples, 8 read examples"
+expect_in "$TMP/out" "eval: 1 documents, 1 sentences: 1 write examples, 2 read examples"
+# the split holds the hash of the last title only (SHA-256 of "Curie", first 16 digits)
+grep -v '^#' "$S" >"$TMP/hashes"
+[ "$(cat "$TMP/hashes")" = "$(printf 'Curie' | sha256sum | cut -c1-16)" ] ||
+    fail "split file holds $(cat "$TMP/hashes")"
+expect_not_in "$S" "Curie"
+[ "$(wc -l <"$TMP/train.jsonl")" -eq 13 ] || fail "train.jsonl has $(wc -l <"$TMP/train.jsonl") lines"
+[ "$(wc -l <"$TMP/eval.jsonl")" -eq 3 ] || fail "eval.jsonl has $(wc -l <"$TMP/eval.jsonl") lines"
+expect_in "$TMP/train.jsonl" '{"kind":"write","prompt":"({USER_ST})Dancing on Coral is a novel by Glenda Adams .({USER_END})","completion":"({MEM_WRITE-->Dancing on Coral>>author>>Glenda Adams})"}'
+expect_in "$TMP/eval.jsonl" '"completion":"({MEM_WRITE-->Marie Curie>>spouse>>Pierre Curie;'
+expect_in "$TMP/eval.jsonl" '{"kind":"read","text":"Marie Curie and ({MEM_READ(Marie Curie>>spouse>>;>>spouse>>Marie Curie)-->Pierre Curie})Pierre Curie lived in ({"'
+python3 -c '
+import json, sys
+for f in sys.argv[1:]:
+    for line in open(f):
+        e = json.loads(line)
+        if e["kind"] == "write":
+            assert e["completion"].startswith("({MEM_WRITE-->") and e["completion"].endswith("})")
+        else:
+            t = e["text"].encode()
+            (a, b), (c, d) = e["loss_spans"]
+            assert e["loss_from"] == a and t[b - 3:b] == b"-->" and t[c - 2:c] == b"})" and d == len(t)
+' "$TMP/train.jsonl" "$TMP/eval.jsonl" || fail "train-data wrote malformed JSON lines"
+# the same split again: the same files
+cp "$TMP/train.jsonl" "$TMP/train1.jsonl"
+expect_rc 0 "$M" train-data redocred -i "$I" --rel-info "$R" -s "$S" \
+    --out-train "$TMP/train.jsonl" --out-eval "$TMP/eval.jsonl"
+expect_not_in "$TMP/out" "created the split"
+cmp -s "$TMP/train.jsonl" "$TMP/train1.jsonl" || fail "train-data output differs on a rerun"
+# options: no reads, no context, token counts, JSON summary
+expect_rc 0 "$M" --json train-data redocred -i "$I" --rel-info "$R" -s "$S" --no-reads \
+    --context-sents 0 --tokenizer "$TMP/tok.gguf" --out-train "$TMP/w.jsonl" --out-eval "$TMP/we.jsonl"
+expect_in "$TMP/out" '"writes":[5,1],"reads":[0,0]'
+expect_in "$TMP/out" '"loss_tokens":['
+expect_in "$TMP/w.jsonl" '"prompt":"({USER_ST})Adams was born in Sydney .({USER_END})"'
+# errors
+expect_rc 0 "$M" train-data --help
+expect_in "$TMP/out" "Usage: memllm train-data redocred"
+expect_rc 1 "$M" train-data redocred -i "$I" -s "$S" --out-train "$TMP/a"
+expect_in "$TMP/err" "Try 'memllm train-data --help' for more information."
+expect_rc 1 "$M" train-data docred -i "$I" -s "$S" --out-train "$TMP/a" --out-eval "$TMP/b"
+expect_in "$TMP/err" "docred"
+expect_rc 1 "$M" train-data redocred -i "$TMP/missing.json" --rel-info "$R" -s "$S" \
+    --out-train "$TMP/a" --out-eval "$TMP/b"
+expect_in "$TMP/err" "missing.json"
+expect_rc 1 "$M" train-data redocred -i "$I" -s "$S" --out-train "$TMP/a" --out-eval "$TMP/b"
+expect_in "$TMP/err" "rel_info.json"
+printf 'nothex\n' >"$TMP/badsplit.txt"
+expect_rc 1 "$M" train-data redocred -i "$I" --rel-info "$R" -s "$TMP/badsplit.txt" \
+    --out-train "$TMP/a" --out-eval "$TMP/b"
+expect_in "$TMP/err" "badsplit.txt:1"
+
 finish
