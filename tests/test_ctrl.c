@@ -620,6 +620,36 @@ static void test_ctrl_open_embeds_rows_without_vectors(void **state)
     mem_close(m);
 }
 
+static void test_ctrl_write_indexes_rows_made_elsewhere(void **state)
+{
+    (void)state;
+    struct fixture *f = fx_open();
+    put(f->c, "Paris", "capital of", "France", MEM_OUTCOME_NEW);
+    /* another writer (the store directly, as another process would) adds rows the
+     * controller's caches do not know, without vectors */
+    int64_t id = 0;
+    assert_int_equal(mem_triple_add(f->m, "Lyon", "has", "Texas", 0, &id, NULL), STATUS_OK);
+    struct ctrl_triple_in t = {"Lyon", "has", "France"};
+    struct ctrl_written w;
+    assert_int_equal(ctrl_write(f->c, &t, 1, NULL, &w), STATUS_OK);
+    assert_false(w.new_subj); /* found by name */
+    assert_false(w.new_rel);
+    struct ctrl_read *r = read_q(f->c, CTRL_WANT_OBJECT, "Lyon", "has");
+    assert_int_equal(r->n_answers, 2);
+    assert_string_equal(r->answers[0].name, "Texas");
+    assert_string_equal(r->answers[1].name, "France");
+    ctrl_read_free(r);
+    struct ctrl_check_report rep;
+    assert_int_equal(ctrl_check(f->c, &rep), STATUS_DB_CORRUPT);
+    assert_int_equal(rep.missing_vectors, 1); /* Texas only: Lyon and has got theirs */
+    assert_int_equal(rep.index_mismatch, 0);
+    /* reopening indexes everything */
+    ctrl_close(f->c);
+    assert_int_equal(ctrl_open(f->m, &f->e, &f->c), STATUS_OK);
+    assert_int_equal(ctrl_check(f->c, &rep), STATUS_OK);
+    fx_close(f);
+}
+
 static void test_ctrl_check_finds_inconsistencies(void **state)
 {
     (void)state;
@@ -712,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_ctrl_batch_failure_rolls_back),
         cmocka_unit_test(test_ctrl_open_checks_embedder),
         cmocka_unit_test(test_ctrl_open_embeds_rows_without_vectors),
+        cmocka_unit_test(test_ctrl_write_indexes_rows_made_elsewhere),
         cmocka_unit_test(test_ctrl_check_finds_inconsistencies),
         cmocka_unit_test(test_ctrl_params_checked),
         cmocka_unit_test(test_ctrl_transaction_owned),

@@ -376,6 +376,14 @@ static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const c
             ids[i0 + i] = id;
             if (created)
                 created[i0 + i] = cr;
+            if (!cr) {
+                /* another connection made the row after we loaded the index, maybe
+                 * without a vector: store ours (same embedder, so the same vector) */
+                st = k->is_rel ? mem_relation_set_emb(c->m, id, vecs + i * dim, dim)
+                               : mem_entity_set_emb(c->m, id, vecs + i * dim, dim);
+                if (st != STATUS_OK)
+                    break;
+            }
             bool add = !sim_contains(k->sim, id);
             if (add) {
                 /* a row another connection created may have an older vector: use ours
