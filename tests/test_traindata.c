@@ -70,11 +70,14 @@ static struct traindata *open_tiny(void)
     return td;
 }
 
+static bool to_sentence_end; /* run() sets read_to_sentence_end from this */
+
 static void run(const struct traindata *td, size_t doc, size_t ctx_sents, bool writes,
                 bool reads, struct got *g, struct traindata_stats *stats)
 {
     struct traindata_params p;
     traindata_params_init(&p);
+    p.read_to_sentence_end = to_sentence_end;
     p.context_sents = ctx_sents;
     p.writes = writes;
     p.reads = reads;
@@ -263,6 +266,34 @@ static void test_traindata_read_results_and_queries(void **state)
                 "Paris .");
     assert_int_equal(g.ex[0].n_items, 2);
     got_free(&g);
+    traindata_free(td);
+}
+
+static void test_traindata_reads_to_sentence_end(void **state)
+{
+    (void)state;
+    struct traindata *td = open_tiny();
+    struct got g = {0};
+    struct traindata_stats s;
+    to_sentence_end = true;
+    run(td, 0, 0, false, true, &g, &s);
+    assert_int_equal(g.n, 3);
+    /* the next read point is in the next sentence: stop at the end of this one */
+    assert_read(&g, 0, "Dancing on Coral is a novel by ",
+                "({MEM_READ(Dancing on Coral>>author>>)-->Glenda Adams})", "Glenda Adams .");
+    assert_read(&g, 2, "Dancing on Coral is a novel by Glenda Adams . Adams was born in "
+                       "Sydney . The novel won a prize in ",
+                "({MEM_READ(Dancing on Coral>>publication date>>)-->1988})", "1988 .");
+    got_free(&g);
+    run(td, 1, 0, false, true, &g, &s);
+    /* the next read point is in the same sentence: run on to it, as without the option */
+    assert_read(&g, 0, "Apple was founded by ",
+                "({MEM_READ(Apple>>founded by>>)-->Steve Jobs;Steve Wozniak})",
+                "Steve Jobs and ({");
+    assert_read(&g, 2, "Apple was founded by Steve Jobs and Steve Wozniak in ",
+                "({MEM_READ(Apple>>headquarters location>>)-->Cupertino})", "Cupertino .");
+    got_free(&g);
+    to_sentence_end = false;
     traindata_free(td);
 }
 
@@ -488,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_traindata_write_rule_order_and_skips),
         cmocka_unit_test(test_traindata_reads_at_first_mentions),
         cmocka_unit_test(test_traindata_read_results_and_queries),
+        cmocka_unit_test(test_traindata_reads_to_sentence_end),
         cmocka_unit_test(test_traindata_json_lines),
         cmocka_unit_test(test_traindata_rejects_bad_documents),
         cmocka_unit_test(test_traindata_sha256_known_vectors),

@@ -47,6 +47,7 @@ void traindata_params_init(struct traindata_params *p)
     p->context_sents = 25;
     p->writes = true;
     p->reads = true;
+    p->read_to_sentence_end = false;
 }
 
 /* ---- Loading -------------------------------------------------------------------------- */
@@ -746,8 +747,8 @@ static enum status make_rpoint(const struct traindata *td, const struct doc *d, 
 }
 
 static enum status emit_read(const struct doc *d, size_t di, const struct rpoint *r,
-                             const struct rpoint *next, traindata_sink sink, void *ctx,
-                             struct traindata_stats *stats)
+                             const struct rpoint *next, bool to_sentence_end,
+                             traindata_sink sink, void *ctx, struct traindata_stats *stats)
 {
     char *pending = NULL, *full = NULL;
     struct sbuf text = {0};
@@ -760,7 +761,10 @@ static enum status emit_read(const struct doc *d, size_t di, const struct rpoint
     size_t call_at = text.n;
     sb_str(&text, full);
     size_t after = text.n;
-    size_t cont_end = next ? next->m->off : d->text_len;
+    if (next && to_sentence_end && next->m->off > d->sent_end[r->m->sent])
+        next = NULL;
+    size_t cont_end = next ? next->m->off
+                           : to_sentence_end ? d->sent_end[r->m->sent] : d->text_len;
     sb_add(&text, d->text + r->m->off, cont_end - r->m->off);
     if (next)
         sb_str(&text, CALL_OPEN);
@@ -810,8 +814,8 @@ static enum status doc_reads(const struct traindata *td, size_t di,
                 continue;
             }
         }
-        if (have && (st = emit_read(d, di, &cur, mi < d->n_m ? &nxt : NULL, sink, ctx,
-                                    stats)) != STATUS_OK)
+        if (have && (st = emit_read(d, di, &cur, mi < d->n_m ? &nxt : NULL,
+                                    p->read_to_sentence_end, sink, ctx, stats)) != STATUS_OK)
             goto done;
         rpoint_clear(&cur);
         if (mi < d->n_m) {

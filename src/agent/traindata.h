@@ -33,7 +33,8 @@
  *   text = T[start .. m) "({MEM_READ(" q1 ";" q2 ")-->" results "})" T[m .. next) ["({"]
  * where start is the first sentence of the context (N sentences back, or earlier when a
  * partner's mention lies before that) and next is the next read point of the document
- * (then "({" follows, teaching the model to open the next call there) or the document end.
+ * (then "({" follows, teaching the model to open the next call there) or the document end
+ * (with read_to_sentence_end: or the end of the target's sentence, whichever comes first).
  * Loss spans: the call up to and including "-->", and everything after "})"; not the
  * text before the call and not the results, which memory supplies.
  * All offsets are byte offsets into the UTF-8 text. */
@@ -51,6 +52,10 @@ struct traindata_params {
     size_t context_sents; /* earlier sentences before a write or read (default 25) */
     bool writes;          /* make memory-write examples (default true) */
     bool reads;           /* make memory-read examples (default true) */
+    /* end a read example's text at the end of the target's sentence when the next read
+     * point lies beyond it (default false: run on to the next read point, as the
+     * reference does); keeps examples short for small context windows */
+    bool read_to_sentence_end;
 };
 
 void traindata_params_init(struct traindata_params *p);

@@ -39,6 +39,8 @@ static void train_data_help(void)
     puts(_("  -c, --context-sents=N    earlier sentences before each example (default 25)"));
     puts(_("      --no-writes          make no memory-write examples"));
     puts(_("      --no-reads           make no memory-read examples"));
+    puts(_("      --read-to-sentence-end  end a read example with the sentence of its call\n"
+           "                           (default: run on to the next read point)"));
     puts(_("  -t, --tokenizer=FILE     also count tokens with this GGUF vocabulary"));
     puts(_("  -h, --help               display this help and exit"));
 }
@@ -171,6 +173,7 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
                                        {"context-sents", required_argument, NULL, 'c'},
                                        {"no-writes", no_argument, NULL, 'W'},
                                        {"no-reads", no_argument, NULL, 'R'},
+                                       {"read-to-sentence-end", no_argument, NULL, 'S'},
                                        {"tokenizer", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
@@ -214,6 +217,9 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
             break;
         case 'R':
             p.reads = false;
+            break;
+        case 'S':
+            p.read_to_sentence_end = true;
             break;
         case 't':
             tok_path = optarg;

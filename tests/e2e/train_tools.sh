@@ -88,6 +88,10 @@ expect_rc 0 "$M" --json train-data redocred -i "$I" --rel-info "$R" -s "$S" --no
 expect_in "$TMP/out" '"writes":[5,1],"reads":[0,0]'
 expect_in "$TMP/out" '"loss_tokens":['
 expect_in "$TMP/w.jsonl" '"prompt":"({USER_ST})Adams was born in Sydney .({USER_END})"'
+expect_rc 0 "$M" train-data redocred -i "$I" --rel-info "$R" -s "$S" --no-writes \
+    --read-to-sentence-end --out-train "$TMP/r.jsonl" --out-eval "$TMP/re.jsonl"
+expect_in "$TMP/r.jsonl" '-->Glenda Adams})Glenda Adams .","loss_from":31,'
+expect_not_in "$TMP/r.jsonl" '"kind":"write"'
 # errors
 expect_rc 0 "$M" train-data --help
 expect_in "$TMP/out" "Usage: memllm train-data redocred"
