@@ -71,7 +71,8 @@ struct model {
     float *ffa;     /* (nb, n_ff) gate, then silu(gate) * up */
     float *ffb;     /* (nb, n_ff) up; also (nb, dim) after the layers */
     float *rope;    /* (nb, n_rot) cos, sin interleaved, per token */
-    float *att;     /* (n_threads, n_ctx) softmax rows; with BLAS (n_threads, ATT_BLOCK, n_ctx) */
+    float *att;     /* (n_threads, ATT_BLOCK * group, n_ctx) attention weights */
+    float *attq;    /* (n_threads, 2, ATT_BLOCK * group, hd) stacked queries and outputs */
     float *kvrow;   /* (2 * hd) scratch: one head of K while model_shift() rotates it */
     float *kvf;     /* (n_threads, 2, n_ctx, hd) an f16 cache head converted (BLAS attention) */
     unsigned char *act; /* (nb, act_stride) quantized activations */
@@ -476,7 +477,9 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->ffa = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
     m->ffb = alloc_floats(nb * (m->n_ff > m->n_embd ? m->n_ff : m->n_embd), &ok);
     m->rope = alloc_floats(nb * m->n_rot, &ok);
-    m->att = alloc_floats(nt * ATT_BLOCK * m->n_ctx, &ok);
+    size_t group = m->n_head / m->n_head_kv;
+    m->att = alloc_floats(nt * ATT_BLOCK * group * m->n_ctx, &ok);
+    m->attq = alloc_floats(nt * 2 * ATT_BLOCK * group * m->hd, &ok);
     m->kvrow = alloc_floats(nt * 2 * m->hd, &ok);
     if (m->kv_f16)
         m->kvf = alloc_floats(nt * 2 * m->n_ctx * m->hd, &ok);
@@ -522,6 +525,7 @@ void model_close(struct model *m)
     free(m->ffb);
     free(m->rope);
     free(m->att);
+    free(m->attq);
     free(m->kvrow);
     free(m->kvf);
     free(m->act);
@@ -744,28 +748,25 @@ struct att_job {
  * over the keys the block can see, then out = P V with the keys a row may not see set to
  * 0; matrix-vector products for a single token).  An f16 cache is converted per head first.
  * The blocks are fixed, so results do not depend on threads. */
-static const float *q_of(const struct model *m, size_t t, size_t h)
-{
-    return m->q + t * m->q_dim + h * m->hd;
-}
-
-/* Attention of one query head for rows query tokens (positions first_q ..) over the nk keys
- * from position klo (rows of k and v ld floats apart), into o (rows q_dim apart). */
-static void att_head(const struct model *m, const float *q, const float *k, const float *v,
-                     size_t ld, size_t rows, size_t first_q, size_t klo, size_t nk, float scale,
-                     float *S, float *o)
+/* Softmax attention for `rows` query rows (ldq floats apart; row r belongs to position
+ * first_q + r / per_pos) over the nk keys from position klo (rows of k and v ld floats
+ * apart), into o (rows ldo floats apart).  S: rows * nk floats of scratch. */
+static void att_rows(const struct model *m, const float *q, size_t ldq, size_t rows,
+                     size_t per_pos, const float *k, const float *v, size_t ld, size_t first_q,
+                     size_t klo, size_t nk, float *S, float *o, size_t ldo)
 {
     size_t hd = m->hd;
+    float scale = 1.0f / sqrtf((float)hd);
     /* one query row: matrix-vector products, which need no packing of K and V */
     if (rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)ld, q, 1,
-                    0.0f, S, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nk, (int)hd, 1.0f, k, (int)ld, q, 1, 0.0f,
+                    S, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd,
-                    1.0f, q, (int)m->q_dim, k, (int)ld, 0.0f, S, (int)nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nk, (int)hd, 1.0f,
+                    q, (int)ldq, k, (int)ld, 0.0f, S, (int)nk);
     for (size_t r = 0; r < rows; r++) {
         float *srow = S + r * nk;
-        size_t qpos = first_q + r, lo = klo;
+        size_t qpos = first_q + r / per_pos, lo = klo;
         if (m->swa > 0 && qpos + 1 > (size_t)m->swa)
             lo = qpos + 1 - (size_t)m->swa;
         size_t a = lo - klo, z = qpos - klo; /* visible keys: a .. z */
@@ -775,6 +776,7 @@ static void att_head(const struct model *m, const float *q, const float *k, cons
             if (srow[p] > mx)
                 mx = srow[p];
         }
+        /* subtract the max before expf so nothing overflows; sum in double as ggml */
         double sum = 0.0;
         for (size_t p = a; p <= z; p++) {
             float e = expf(srow[p] - mx);
@@ -790,26 +792,29 @@ static void att_head(const struct model *m, const float *q, const float *k, cons
             srow[p] = 0.0f;
     }
     if (rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)ld, S, 1, 0.0f,
-                    o, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)nk, (int)hd, 1.0f, v, (int)ld, S, 1, 0.0f, o,
+                    1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk,
-                    1.0f, S, (int)nk, v, (int)ld, 0.0f, o, (int)m->q_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)hd, (int)nk, 1.0f,
+                    S, (int)nk, v, (int)ld, 0.0f, o, (int)ldo);
 }
 
+/* One task = one kv head and ATT_BLOCK query tokens.  The query heads sharing the kv head
+ * are stacked into one matrix (rows (token, head)), so K and V are packed once for all of
+ * them: S = Q K^T over the keys the block can see, then out = P V with the keys a row may
+ * not see set to 0 (matrix-vector products per head for a single token).  An f16 cache is
+ * converted to f32 first.  The blocks are fixed, so results do not depend on threads. */
 static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct att_job *j = ctx;
     struct model *m = j->m;
     size_t hd = m->hd, group = m->n_head / m->n_head_kv;
     size_t n_blocks = (j->n_tok + ATT_BLOCK - 1) / ATT_BLOCK;
-    /* an f16 cache: a task takes every query head of one kv head, so each kv head is
-     * converted once */
-    size_t heads = m->kv_f16 ? group : 1;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *S = m->att + (size_t)thread * ATT_BLOCK * m->n_ctx;
+    float *S = m->att + (size_t)thread * ATT_BLOCK * group * m->n_ctx;
+    float *Qp = m->attq + (size_t)thread * 2 * ATT_BLOCK * group * hd;
+    float *Op = Qp + ATT_BLOCK * group * hd;
     for (size_t task = begin; task < end; task++) {
-        size_t h0 = task / n_blocks * heads, b = task % n_blocks, kvh = h0 / group;
+        size_t kvh = task / n_blocks, b = task % n_blocks, h0 = kvh * group;
         size_t t0 = b * ATT_BLOCK, t1 = t0 + ATT_BLOCK < j->n_tok ? t0 + ATT_BLOCK : j->n_tok;
         size_t rows = t1 - t0;
         size_t first_q = j->pos + t0, last_q = j->pos + t1 - 1;
@@ -837,9 +842,20 @@ static void att_block_task(void *ctx, size_t begin, size_t end, int thread)
             k = (const float *)m->k_cache + kv_off(m, j->layer, klo) + kvh * hd;
             v = (const float *)m->v_cache + kv_off(m, j->layer, klo) + kvh * hd;
         }
-        for (size_t h = h0; h < h0 + heads; h++)
-            att_head(m, q_of(m, t0, h), k, v, ld, rows, first_q, klo, nk, scale, S,
-                     m->att_out + t0 * m->q_dim + h * hd);
+        if (rows == 1) {
+            for (size_t h = h0; h < h0 + group; h++)
+                att_rows(m, m->q + t0 * m->q_dim + h * hd, hd, 1, 1, k, v, ld, first_q, klo, nk,
+                         S, m->att_out + t0 * m->q_dim + h * hd, hd);
+            continue;
+        }
+        /* rows (t, g) of the group's query heads; each head's hd values are contiguous */
+        for (size_t r = 0; r < rows; r++)
+            memcpy(Qp + r * group * hd, m->q + (t0 + r) * m->q_dim + h0 * hd,
+                   group * hd * sizeof(float));
+        att_rows(m, Qp, hd, rows * group, group, k, v, ld, first_q, klo, nk, S, Op, hd);
+        for (size_t r = 0; r < rows; r++)
+            memcpy(m->att_out + (t0 + r) * m->q_dim + h0 * hd, Op + r * group * hd,
+                   group * hd * sizeof(float));
     }
 }
 
@@ -881,8 +897,7 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
         }
         struct att_job aj = {m, l, pos, n};
-        size_t units = m->kv_f16 ? m->n_head_kv : m->n_head; /* see att_block_task */
-        pool_run(m->pool, units * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
+        pool_run(m->pool, m->n_head_kv * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
         /* x += Wo att_out: computed into xb, then added */
         matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
         for (size_t i = 0; i < n * dim; i++)
