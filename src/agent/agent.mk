@@ -1,0 +1,8 @@
+## src/agent/agent -- the MemLLM loop (read mode, write mode, events, grounding), the
+## sentence splitter, and the subcommands ask, write, chat and audit.
+src_libmemllm_a_SOURCES += src/agent/split.c src/agent/split.h
+
+check_PROGRAMS += tests/test_split
+tests_test_split_SOURCES = tests/test_split.c
+tests_test_split_CFLAGS = $(TEST_CFLAGS)
+tests_test_split_LDADD = $(TEST_LDADD)
