@@ -23,7 +23,7 @@
 #define MM_BLOCK 128               /* rows per BLAS call: fixed, so splits never change sums */
 #define ATT_BLOCK 32               /* query tokens per BLAS attention task (batches only) */
 #define QB_BLOCK 64                /* weight rows dequantized per BLAS call (quantized batches) */
-#define QB_DEFAULT_MIN 16          /* default quant_blas_min */
+#define QB_DEFAULT_MIN 64          /* default quant_blas_min (measured cross-over) */
 
 /* A weight matrix in the mapping: n_out rows of n_in values, rows row_bytes apart. */
 struct mat {
@@ -614,12 +614,16 @@ static void mm_quant_task(void *ctx, size_t begin, size_t end, int thread)
     const struct mm_job *j = ctx;
     const struct mat *w = j->w;
     (void)thread;
-    /* blocks of rows, every token per block, so a block's weights are read from cache */
+    if (j->n_tok == 1) {
+        quant_matvec(w->type, w->data, w->row_bytes, w->n_in, begin, end, j->act, j->y);
+        return;
+    }
+    /* blocks of rows, every token per block, so a block's weights are read from cache;
+     * quant_matmul unpacks each weight block once for several tokens */
     for (size_t r0 = begin; r0 < end; r0 += MM_BLOCK) {
         size_t r1 = r0 + MM_BLOCK < end ? r0 + MM_BLOCK : end;
-        for (size_t t = 0; t < j->n_tok; t++)
-            quant_matvec(w->type, w->data, w->row_bytes, w->n_in, r0, r1,
-                         j->act + t * j->act_stride, j->y + t * j->y_stride);
+        quant_matmul(w->type, w->data, w->row_bytes, w->n_in, r0, r1, j->act, j->act_stride,
+                     j->n_tok, j->y, j->y_stride);
     }
 }
 
