@@ -43,7 +43,7 @@ struct model_params {
     /* Passes of at least this many tokens multiply quantized weights as BLAS products of
      * dequantized weight blocks with the dequantized 8-bit activations: the activations
      * are still quantized exactly as llama.cpp does (the step that decides the results),
-     * only the f32 summation order changes (~1e-6), and prompts run several times faster.
+     * only the f32 summation order changes (~1e-6), and long prompts run faster.
      * 0 = the default (64); SIZE_MAX = never (always the integer kernels). */
     size_t quant_blas_min;
     /* LoRA adapters applied at run time (y = W x + scale B (A x), see lora.h); borrowed, must
