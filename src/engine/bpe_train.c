@@ -15,7 +15,6 @@
 
 #define SPACE_MARK "\xe2\x96\x81" /* U+2581 */
 #define N_FIXED 259                /* <unk> <s> </s> and 256 byte tokens */
-#define MAX_CP 0x110000
 
 static const char *const default_user_tokens[] = {"({", "})", "-->"};
 
@@ -752,13 +751,77 @@ static bool piece_forbidden(const struct bpe_trainer *t, const char *s, size_t l
     return false;
 }
 
-static enum status pick_chars(struct bpe_trainer *t, int32_t **cp_sym_out)
+/* Code point -> (count, symbol) table: open addressing on cp + 1 (0 = empty slot). */
+struct cpmap {
+    uint32_t *key;
+    uint64_t *cnt;
+    int32_t *sym;
+    size_t mask, n;
+};
+
+static void cpmap_free(struct cpmap *m)
+{
+    free(m->key);
+    free(m->cnt);
+    free(m->sym);
+}
+
+static bool cpmap_init(struct cpmap *m, size_t nslots)
+{
+    m->key = calloc(nslots, sizeof *m->key);
+    m->cnt = calloc(nslots, sizeof *m->cnt);
+    m->sym = malloc(nslots * sizeof *m->sym);
+    m->mask = nslots - 1;
+    m->n = 0;
+    if (!m->key || !m->cnt || !m->sym)
+        return false;
+    memset(m->sym, 0xff, nslots * sizeof *m->sym);
+    return true;
+}
+
+static size_t cpmap_slot(const struct cpmap *m, uint32_t cp)
+{
+    size_t i = (size_t)(((uint64_t)cp * 0x9e3779b97f4a7c15u) >> 20) & m->mask;
+    while (m->key[i] != 0 && m->key[i] != cp + 1)
+        i = (i + 1) & m->mask;
+    return i;
+}
+
+/* Slot of cp, inserting it when absent; SIZE_MAX when out of memory. */
+static size_t cpmap_put(struct cpmap *m, uint32_t cp)
+{
+    size_t i = cpmap_slot(m, cp);
+    if (m->key[i] != 0)
+        return i;
+    if ((m->n + 1) * 2 > m->mask + 1) {
+        struct cpmap big;
+        if (!cpmap_init(&big, (m->mask + 1) * 2)) {
+            cpmap_free(&big);
+            return SIZE_MAX;
+        }
+        for (size_t k = 0; k <= m->mask; k++) {
+            if (m->key[k] == 0)
+                continue;
+            size_t j = cpmap_slot(&big, m->key[k] - 1);
+            big.key[j] = m->key[k];
+            big.cnt[j] = m->cnt[k];
+            big.sym[j] = m->sym[k];
+        }
+        big.n = m->n;
+        cpmap_free(m);
+        *m = big;
+        i = cpmap_slot(m, cp);
+    }
+    m->key[i] = cp + 1;
+    m->n++;
+    return i;
+}
+
+static enum status pick_chars(struct bpe_trainer *t, struct cpmap *cm)
 {
     enum status st = STATUS_NOMEM;
-    uint64_t *cnt = calloc(MAX_CP, sizeof *cnt);
-    int32_t *cp_sym = malloc(MAX_CP * sizeof *cp_sym);
     struct char_count *cc = NULL;
-    if (!cnt || !cp_sym)
+    if (!cpmap_init(cm, 256))
         goto done;
     for (size_t w = 0; w < t->words.n; w++) {
         size_t len;
@@ -770,36 +833,34 @@ static enum status pick_chars(struct bpe_trainer *t, int32_t **cp_sym_out)
                 i++;
                 continue;
             }
-            cnt[cp] += t->wcount[w];
             i += (size_t)n;
+            if (cp == 0)
+                continue; /* NUL cannot be in a GGUF string piece: it uses a byte token */
+            size_t slot = cpmap_put(cm, cp);
+            if (slot == SIZE_MAX)
+                goto done;
+            cm->cnt[slot] += t->wcount[w];
         }
     }
-    cnt[0] = 0; /* NUL cannot be in a GGUF string piece: it falls back to a byte token */
-    size_t n_seen = 0;
+    size_t n_seen = cm->n;
     uint64_t total = 0;
-    for (uint32_t cp = 0; cp < MAX_CP; cp++) {
-        n_seen += cnt[cp] > 0;
-        total += cnt[cp];
-    }
-    cc = malloc((n_seen ? n_seen : 1) * sizeof *cc);
+    cc = malloc((n_seen + 1) * sizeof *cc);
     if (!cc)
         goto done;
     size_t k = 0;
-    for (uint32_t cp = 0; cp < MAX_CP; cp++)
-        if (cnt[cp] > 0)
-            cc[k++] = (struct char_count){cp, cnt[cp]};
+    for (size_t i = 0; i <= cm->mask; i++) {
+        if (cm->key[i] != 0) {
+            cc[k++] = (struct char_count){cm->key[i] - 1, cm->cnt[i]};
+            total += cm->cnt[i];
+        }
+    }
     qsort(cc, n_seen, sizeof *cc, char_count_cmp);
     /* "▁" always comes first: as byte tokens it would decode to itself, not to a space */
     size_t sp = 0;
     while (sp < n_seen && cc[sp].cp != 0x2581)
         sp++;
-    if (sp == n_seen) {
-        struct char_count *ncc = realloc(cc, (n_seen + 1) * sizeof *cc);
-        if (!ncc)
-            goto nomem;
-        cc = ncc;
+    if (sp == n_seen)
         cc[n_seen] = (struct char_count){0x2581, 0};
-    }
     struct char_count space = cc[sp];
     memmove(cc + 1, cc, sp * sizeof *cc);
     cc[0] = space;
@@ -812,7 +873,6 @@ static enum status pick_chars(struct bpe_trainer *t, int32_t **cp_sym_out)
         cum += cc[keep].n;
         keep++;
     }
-    memset(cp_sym, 0xff, MAX_CP * sizeof *cp_sym);
     for (size_t i = 0; i < keep; i++) {
         char enc[4];
         size_t el = utf8_encode(cc[i].cp, enc);
@@ -820,28 +880,25 @@ static enum status pick_chars(struct bpe_trainer *t, int32_t **cp_sym_out)
         bool added;
         if ((st = strmap_intern(&t->syms, enc, el, &id, &added)) != STATUS_OK)
             goto done;
+        st = STATUS_NOMEM;
         if (!grow((void **)&t->sym_chars, &t->sym_chars_cap, (size_t)id + 1,
                   sizeof *t->sym_chars))
-            goto nomem;
+            goto done;
         t->sym_chars[id] = 1;
-        cp_sym[cc[i].cp] = id;
+        size_t slot = cpmap_put(cm, cc[i].cp);
+        if (slot == SIZE_MAX)
+            goto done;
+        cm->sym[slot] = id;
     }
     t->n_chars = keep;
     t->n_chars_seen = n_seen;
-    *cp_sym_out = cp_sym;
-    cp_sym = NULL;
     st = STATUS_OK;
-    goto done;
-nomem:
-    st = STATUS_NOMEM;
 done:
-    free(cnt);
-    free(cp_sym);
     free(cc);
     return st;
 }
 
-static enum status build_sequences(struct bpe_trainer *t, const int32_t *cp_sym)
+static enum status build_sequences(struct bpe_trainer *t, const struct cpmap *cm)
 {
     size_t nw = t->words.n;
     t->seq = malloc((t->words.len ? t->words.len : 1) * sizeof *t->seq);
@@ -862,7 +919,8 @@ static enum status build_sequences(struct bpe_trainer *t, const int32_t *cp_sym)
                 t->seq[pos++] = -1;
                 i++;
             } else {
-                int32_t id = cp_sym[cp];
+                size_t slot = cpmap_slot(cm, cp);
+                int32_t id = cm->key[slot] ? cm->sym[slot] : -1;
                 t->seq[pos++] = id >= 0 ? id : -n;
                 i += (size_t)n;
             }
@@ -943,12 +1001,12 @@ enum status bpe_trainer_train(struct bpe_trainer *t)
     if (t->trained)
         return status_detail_set(STATUS_INVALID, _("the trainer has already been trained"));
     t->trained = true;
-    int32_t *cp_sym = NULL;
+    struct cpmap cm = {0};
     char *cat = NULL;
-    enum status st = pick_chars(t, &cp_sym);
+    enum status st = pick_chars(t, &cm);
     if (st != STATUS_OK)
         goto done;
-    if ((st = build_sequences(t, cp_sym)) != STATUS_OK)
+    if ((st = build_sequences(t, &cm)) != STATUS_OK)
         goto done;
     st = STATUS_NOMEM;
     cat = malloc(2 * TOK_MAX_PIECE);
@@ -1011,7 +1069,7 @@ enum status bpe_trainer_train(struct bpe_trainer *t)
 nomem:
     st = STATUS_NOMEM;
 done:
-    free(cp_sym);
+    cpmap_free(&cm);
     free(cat);
     free_work(t);
     return st;
