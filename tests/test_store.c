@@ -808,6 +808,11 @@ static void test_store_runs_round_trip(void **state)
                      STATUS_OK);
     assert_int_equal(mem_triple_add(m, "Dancing on Coral", "genre", "novel", 0, &t2, NULL),
                      STATUS_OK);
+    struct rows by_src = {0};
+    assert_int_equal(mem_triples_by_source(m, sid, collect, &by_src), STATUS_OK);
+    assert_int_equal(by_src.n, 1);
+    assert_int_equal(by_src.v[0].id, t1);
+    free(by_src.v);
 
     assert_int_equal(mem_run_create(m, "Who wrote Dancing on Coral?", "tiny.gguf",
                                     "{\"temp\":0}", &run),
@@ -1091,14 +1096,16 @@ static void test_store_relations_file_loads(void **state)
         fprintf(stderr, "SKIP: %s not found (set top_srcdir)\n", path);
         skip();
     }
+    setenv("MEMLLM_RELATIONS", path, 1);
+    assert_string_equal(mem_relations_default_path(), path);
+    unsetenv("MEMLLM_RELATIONS");
+    assert_non_null(strstr(mem_relations_default_path(), "/relations.tsv"));
     struct mem *m = open_mem();
     size_t n = 0;
     assert_int_equal(mem_relations_load(m, path, &n), STATUS_OK);
     assert_int_equal(n, 96);
     assert_int_equal(mem_relations_load(m, path, &n), STATUS_OK); /* idempotent */
     assert_int_equal(stats(m).relations, 96);
-    struct named_rows nr = {0};
-    (void)nr;
     static const struct {
         const char *name;
         bool sv;

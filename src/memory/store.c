@@ -182,6 +182,8 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
                    " ORDER BY t.created_at, t.id")                                       \
     X(TRI_BY_SR, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
                  " WHERE t.subj = ?1 AND t.rel = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
+    X(TRI_BY_SOURCE, "SELECT " TRIPLE_COLS TRIPLE_FROM                                   \
+                     " WHERE t.source_id = ?1 ORDER BY t.id")                            \
     X(TRI_BY_RO, "SELECT " TRIPLE_COLS TRIPLE_FROM                                       \
                  " WHERE t.rel = ?1 AND t.obj = ?2 AND t.retired_at IS NULL ORDER BY t.id") \
     X(CONFLICTS, "SELECT " TRIPLE_COLS CONFLICT_FROM                                     \
@@ -404,10 +406,8 @@ enum status mem_commit(struct mem *m)
 {
     if (sqlite3_get_autocommit(m->db))
         return status_detail_set(STATUS_INVALID, _("no transaction is open"));
-    enum status st = mem_exec_stmt(m, STMT_COMMIT);
-    if (st == STATUS_DB_BUSY)
-        return st; /* still open: the caller may retry the commit or roll back */
-    return st;
+    /* On STATUS_DB_BUSY the transaction stays open: retry the commit or roll back. */
+    return mem_exec_stmt(m, STMT_COMMIT);
 }
 
 enum status mem_rollback(struct mem *m)
@@ -960,15 +960,33 @@ static enum status mem_ensure(struct mem *m, enum mem_stmt find, enum mem_stmt i
     st = mem_check_vec(m, emb, dim);
     if (st != STATUS_OK)
         return st;
+    /* Look again under the write lock: another process may have inserted the name
+     * since. */
+    st = mem_op_begin(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_find_id(m, find, name, what, &found);
+    if (st != STATUS_NOT_FOUND) {
+        st = mem_op_end(m, st);
+        if (st != STATUS_OK)
+            return st;
+        *id = found;
+        if (created)
+            *created = false;
+        return STATUS_OK;
+    }
+    status_detail_clear();
     sqlite3_stmt *q = m->stmt[insert];
     mem_bind_text(q, 1, name);
     mem_bind_vec(q, 2, emb, dim);
     sqlite3_bind_int64(q, 3, mem_now_ms());
     int rc = mem_step(q);
     sqlite3_clear_bindings(q);
-    if (rc != SQLITE_DONE)
-        return mem_sql_fail(m, rc, what);
-    *id = sqlite3_last_insert_rowid(m->db);
+    int64_t new_id = sqlite3_last_insert_rowid(m->db);
+    st = mem_op_end(m, rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, what));
+    if (st != STATUS_OK)
+        return st;
+    *id = new_id;
     if (created)
         *created = true;
     return STATUS_OK;
@@ -1171,6 +1189,14 @@ enum status mem_entity_prefix(struct mem *m, const char *prefix, const char *aft
 }
 
 /* ---- relations.tsv ------------------------------------------------------------------ */
+
+const char *mem_relations_default_path(void)
+{
+    const char *env = getenv("MEMLLM_RELATIONS");
+    if (env && env[0])
+        return env;
+    return PKGDATADIR "/relations.tsv";
+}
 
 struct mem_rel_load {
     struct mem *m;
@@ -1546,6 +1572,14 @@ enum status mem_triples_by_rel_obj(struct mem *m, int64_t rel, int64_t obj,
     sqlite3_stmt *q = m->stmt[STMT_TRI_BY_RO];
     sqlite3_bind_int64(q, 1, rel);
     sqlite3_bind_int64(q, 2, obj);
+    return mem_each_triple(m, q, cb, ctx);
+}
+
+enum status mem_triples_by_source(struct mem *m, int64_t source_id, mem_triple_cb cb,
+                                  void *ctx)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_BY_SOURCE];
+    sqlite3_bind_int64(q, 1, source_id);
     return mem_each_triple(m, q, cb, ctx);
 }
 

@@ -139,6 +139,8 @@ enum status mem_entity_prefix(struct mem *m, const char *prefix, const char *aft
  * created if absent and gets the file's single_valued flag and Wikidata id.  *n (may be
  * NULL) receives the number of lines applied.  One transaction. */
 enum status mem_relations_load(struct mem *m, const char *path, size_t *n);
+/* $MEMLLM_RELATIONS, else the installed $(pkgdatadir)/relations.tsv; static or env. */
+const char *mem_relations_default_path(void);
 enum status mem_relations_load_buffer(struct mem *m, const char *buf, size_t len,
                                       const char *name, size_t *n);
 
@@ -225,6 +227,11 @@ enum status mem_triples_by_subj_rel(struct mem *m, int64_t subj, int64_t rel,
                                     mem_triple_cb cb, void *ctx);
 enum status mem_triples_by_rel_obj(struct mem *m, int64_t rel, int64_t obj,
                                    mem_triple_cb cb, void *ctx);
+
+/* Every triple (live or retired) stored from one source, in id order: what a sentence
+ * or an import taught. */
+enum status mem_triples_by_source(struct mem *m, int64_t source_id, mem_triple_cb cb,
+                                  void *ctx);
 
 /* Live triples of single-valued relations whose subject has two or more live values,
  * ordered by subject, relation, id. */

@@ -1,7 +1,7 @@
 /* fuzz_relations.c -- libFuzzer harness for the relations.tsv parser and loader.
  *
  * Build (from the source tree, with a configured build directory for config.h):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src -I <builddir> \
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DPKGDATADIR='"data"' -I src -I <builddir> \
  *     tests/fuzz/fuzz_relations.c src/memory/relations.c src/memory/store.c \
  *     src/util/status.c src/util/utf8.c src/util/log.c src/util/xdg.c -lsqlite3
  * Run: ./a.out tests/fuzz/corpus_relations */
