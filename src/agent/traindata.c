@@ -660,8 +660,8 @@ static enum status make_rpoint(const struct traindata *td, const struct doc *d, 
             continue;
         struct rquery q = {L->t == E ? CALL_WANT_OBJECT : CALL_WANT_SUBJECT,
                            L->t == E ? L->h : L->t, L->rel, NULL, 0, li};
-        for (size_t k = 0; k < d->n_m && d->m[k].end <= m->off; k++)
-            if (d->m[k].ent == q.partner)
+        for (size_t k = 0; k < d->n_m && d->m[k].off < m->off; k++)
+            if (d->m[k].ent == q.partner && d->m[k].end <= m->off)
                 q.pm = &d->m[k];
         if (!q.pm)
             continue;
