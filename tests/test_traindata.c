@@ -324,6 +324,26 @@ static void test_traindata_json_lines(void **state)
     traindata_free(td);
 }
 
+static void test_traindata_json_offsets_count_characters(void **state)
+{
+    (void)state;
+    /* "é" and "—" are 2 and 3 bytes but one character each */
+    const char *text = "\xc3\xa9 \xe2\x80\x94 ({MEM_READ(a>>r>>)-->b})b";
+    struct traindata_example ex = {.kind = TRAINDATA_KIND_READ, .text = text,
+                                   .text_len = strlen(text), .loss_from = 7,
+                                   .spans = {{7, 28}, {31, 32}}, .n_spans = 2};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    traindata_example_write_json(f, &ex);
+    assert_int_equal(fclose(f), 0);
+    assert_string_equal(buf, "{\"kind\":\"read\",\"text\":\"\xc3\xa9 \xe2\x80\x94 "
+                             "({MEM_READ(a>>r>>)-->b})b\",\"loss_from\":4,"
+                             "\"loss_spans\":[[4,25],[28,29]]}\n");
+    free(buf);
+}
+
 static void test_traindata_rejects_bad_documents(void **state)
 {
     (void)state;
@@ -521,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_traindata_read_results_and_queries),
         cmocka_unit_test(test_traindata_reads_to_sentence_end),
         cmocka_unit_test(test_traindata_json_lines),
+        cmocka_unit_test(test_traindata_json_offsets_count_characters),
         cmocka_unit_test(test_traindata_rejects_bad_documents),
         cmocka_unit_test(test_traindata_sha256_known_vectors),
         cmocka_unit_test(test_traindata_split_file_roundtrip),

@@ -855,6 +855,15 @@ enum status traindata_doc_examples(const struct traindata *td, size_t doc,
     return st;
 }
 
+/* Characters (code points) in the valid UTF-8 text[0..off). */
+static size_t char_offset(const char *text, size_t off)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < off; i++)
+        n += ((unsigned char)text[i] & 0xC0) != 0x80;
+    return n;
+}
+
 void traindata_example_write_json(FILE *f, const struct traindata_example *ex)
 {
     if (ex->kind == TRAINDATA_KIND_WRITE) {
@@ -867,9 +876,10 @@ void traindata_example_write_json(FILE *f, const struct traindata_example *ex)
     }
     fputs("{\"kind\":\"read\",\"text\":", f);
     json_write_str(f, ex->text, ex->text_len);
-    fprintf(f, ",\"loss_from\":%zu,\"loss_spans\":[", ex->loss_from);
+    fprintf(f, ",\"loss_from\":%zu,\"loss_spans\":[", char_offset(ex->text, ex->loss_from));
     for (size_t i = 0; i < ex->n_spans; i++)
-        fprintf(f, "%s[%zu,%zu]", i ? "," : "", ex->spans[i][0], ex->spans[i][1]);
+        fprintf(f, "%s[%zu,%zu]", i ? "," : "", char_offset(ex->text, ex->spans[i][0]),
+                char_offset(ex->text, ex->spans[i][1]));
     fputs("]}\n", f);
 }
 

@@ -37,7 +37,8 @@
  * (with read_to_sentence_end: or the end of the target's sentence, whichever comes first).
  * Loss spans: the call up to and including "-->", and everything after "})"; not the
  * text before the call and not the results, which memory supplies.
- * All offsets are byte offsets into the UTF-8 text. */
+ * Offsets in struct traindata_example are byte offsets into the UTF-8 text; the JSON
+ * lines give them in characters (code points), as engine/train reads "loss_from". */
 #ifndef MEMLLM_TRAINDATA_H
 #define MEMLLM_TRAINDATA_H
 
@@ -119,7 +120,8 @@ enum status traindata_doc_examples(const struct traindata *td, size_t doc,
                                    void *ctx, struct traindata_stats *stats);
 
 /* Write ex to f as one JSON line: {"kind":"write","prompt":...,"completion":...} or
- * {"kind":"read","text":...,"loss_from":N,"loss_spans":[[b,e],[b,e]]}. */
+ * {"kind":"read","text":...,"loss_from":N,"loss_spans":[[b,e],[b,e]]}, the offsets
+ * counted in characters (code points) of text. */
 void traindata_example_write_json(FILE *f, const struct traindata_example *ex);
 
 /* ---- Split by document ---------------------------------------------------------------- */

@@ -23,8 +23,8 @@ static void train_data_help(void)
     puts(_("Turn Re-DocRED documents into MemLLM training examples, one JSON object per\n"
            "line: memory writes {\"kind\":\"write\",\"prompt\",\"completion\"} (one per\n"
            "sentence; the loss belongs on the completion) and memory reads\n"
-           "{\"kind\":\"read\",\"text\",\"loss_from\",\"loss_spans\"} (byte ranges that\n"
-           "carry the loss).  Documents whose title hash is in the split file go to the\n"
+           "{\"kind\":\"read\",\"text\",\"loss_from\",\"loss_spans\"} (character ranges\n"
+           "that carry the loss).  Documents whose title hash is in the split file go to the\n"
            "evaluation file, all others to the training file.  When the split file does\n"
            "not exist it is created, holding out the last --eval-docs documents."));
     putchar('\n');

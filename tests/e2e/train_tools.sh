@@ -72,9 +72,10 @@ for f in sys.argv[1:]:
         if e["kind"] == "write":
             assert e["completion"].startswith("({MEM_WRITE-->") and e["completion"].endswith("})")
         else:
-            t = e["text"].encode()
+            t = e["text"]
             (a, b), (c, d) = e["loss_spans"]
-            assert e["loss_from"] == a and t[b - 3:b] == b"-->" and t[c - 2:c] == b"})" and d == len(t)
+            assert e["loss_from"] == a and t[a:a + 2] == "({" and t[b - 3:b] == "-->"
+            assert t[c - 2:c] == "})" and d == len(t)
 ' "$TMP/train.jsonl" "$TMP/eval.jsonl" || fail "train-data wrote malformed JSON lines"
 # the same split again: the same files
 cp "$TMP/train.jsonl" "$TMP/train1.jsonl"
