@@ -330,10 +330,10 @@ static enum status mem_check_name(const char *s, const char *what)
 {
     if (!s || !s[0])
         /* TRANSLATORS: %s is "entity", "relation", ... */
-        return status_detail_set(STATUS_INVALID, _("empty %s name"), what);
+        return status_detail_set(STATUS_INVALID, _("empty %s name"), _(what));
     if (!utf8_valid(s, strlen(s)))
         /* TRANSLATORS: %s is "entity", "relation", ... */
-        return status_detail_set(STATUS_ENCODING, _("%s name is not valid UTF-8"), what);
+        return status_detail_set(STATUS_ENCODING, _("%s name is not valid UTF-8"), _(what));
     return STATUS_OK;
 }
 
@@ -342,7 +342,7 @@ static enum status mem_check_text(const char *s, const char *what)
 {
     if (s && !utf8_valid(s, strlen(s)))
         /* TRANSLATORS: %s names a field such as "source text" */
-        return status_detail_set(STATUS_ENCODING, _("%s is not valid UTF-8"), what);
+        return status_detail_set(STATUS_ENCODING, _("%s is not valid UTF-8"), _(what));
     return STATUS_OK;
 }
 
@@ -827,9 +827,9 @@ enum status mem_meta_get(struct mem *m, const char *key, char **value)
 
 enum status mem_meta_set(struct mem *m, const char *key, const char *value)
 {
-    enum status st = mem_check_name(key, "meta");
+    enum status st = mem_check_name(key, N_("meta"));
     if (st == STATUS_OK)
-        st = mem_check_text(value, "meta value");
+        st = mem_check_text(value, N_("meta value"));
     if (st != STATUS_OK)
         return st;
     if (!value)
@@ -848,7 +848,7 @@ void mem_embedder_get(const struct mem *m, const char **id, size_t *dim)
 
 enum status mem_embedder_set(struct mem *m, const char *id, size_t dim)
 {
-    enum status st = mem_check_name(id, "embedder");
+    enum status st = mem_check_name(id, N_("embedder"));
     if (st != STATUS_OK)
         return st;
     if (dim == 0 || dim > INT_MAX / sizeof(float))
@@ -924,7 +924,7 @@ static enum status mem_find_id(struct mem *m, enum mem_stmt s, const char *name,
     int rc = mem_step(q);
     if (rc == SQLITE_DONE)
         /* TRANSLATORS: first %s is "entity" or "relation", second its name */
-        return status_detail_set(STATUS_NOT_FOUND, _("no %s named '%s'"), what, name);
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s named '%s'"), _(what), name);
     if (rc != SQLITE_ROW)
         return mem_sql_fail(m, rc, what);
     *id = sqlite3_column_int64(q, 0);
@@ -934,12 +934,12 @@ static enum status mem_find_id(struct mem *m, enum mem_stmt s, const char *name,
 
 enum status mem_entity_find(struct mem *m, const char *name, int64_t *id)
 {
-    return mem_find_id(m, STMT_ENT_FIND, name, "entity", id);
+    return mem_find_id(m, STMT_ENT_FIND, name, N_("entity"), id);
 }
 
 enum status mem_relation_find(struct mem *m, const char *name, int64_t *id)
 {
-    return mem_find_id(m, STMT_REL_FIND, name, "relation", id);
+    return mem_find_id(m, STMT_REL_FIND, name, N_("relation"), id);
 }
 
 static enum status mem_ensure(struct mem *m, enum mem_stmt find, enum mem_stmt insert,
@@ -995,13 +995,13 @@ static enum status mem_ensure(struct mem *m, enum mem_stmt find, enum mem_stmt i
 enum status mem_entity_ensure(struct mem *m, const char *name, const float *emb, size_t dim,
                               int64_t *id, bool *created)
 {
-    return mem_ensure(m, STMT_ENT_FIND, STMT_ENT_INSERT, "entity", name, emb, dim, id, created);
+    return mem_ensure(m, STMT_ENT_FIND, STMT_ENT_INSERT, N_("entity"), name, emb, dim, id, created);
 }
 
 enum status mem_relation_ensure(struct mem *m, const char *name, const float *emb, size_t dim,
                                 int64_t *id, bool *created)
 {
-    return mem_ensure(m, STMT_REL_FIND, STMT_REL_INSERT, "relation", name, emb, dim, id, created);
+    return mem_ensure(m, STMT_REL_FIND, STMT_REL_INSERT, N_("relation"), name, emb, dim, id, created);
 }
 
 static enum status mem_name_of(struct mem *m, enum mem_stmt s, const char *what, int64_t id,
@@ -1012,7 +1012,8 @@ static enum status mem_name_of(struct mem *m, enum mem_stmt s, const char *what,
     int rc = mem_step(q);
     if (rc == SQLITE_DONE)
         /* TRANSLATORS: %s is "entity" or "relation" */
-        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), what, (long long)id);
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), _(what),
+                                 (long long)id);
     if (rc != SQLITE_ROW)
         return mem_sql_fail(m, rc, what);
     char *copy = strdup(mem_col_text(q, 0));
@@ -1025,12 +1026,12 @@ static enum status mem_name_of(struct mem *m, enum mem_stmt s, const char *what,
 
 enum status mem_entity_name(struct mem *m, int64_t id, char **name)
 {
-    return mem_name_of(m, STMT_ENT_NAME, "entity", id, name);
+    return mem_name_of(m, STMT_ENT_NAME, N_("entity"), id, name);
 }
 
 enum status mem_relation_name(struct mem *m, int64_t id, char **name)
 {
-    return mem_name_of(m, STMT_REL_NAME, "relation", id, name);
+    return mem_name_of(m, STMT_REL_NAME, N_("relation"), id, name);
 }
 
 /* Run an UPDATE ... WHERE id = ?1 and report NOT_FOUND when it touched no row. */
@@ -1041,7 +1042,8 @@ static enum status mem_update_one(struct mem *m, enum mem_stmt s, const char *wh
     if (st != STATUS_OK)
         return st;
     if (sqlite3_changes(m->db) == 0)
-        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), what, (long long)id);
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), _(what),
+                                 (long long)id);
     return STATUS_OK;
 }
 
@@ -1050,7 +1052,7 @@ enum status mem_relation_set_single_valued(struct mem *m, int64_t id, bool singl
     sqlite3_stmt *q = m->stmt[STMT_REL_SET_SV];
     sqlite3_bind_int64(q, 1, id);
     sqlite3_bind_int(q, 2, single_valued ? 1 : 0);
-    return mem_update_one(m, STMT_REL_SET_SV, "relation", id);
+    return mem_update_one(m, STMT_REL_SET_SV, N_("relation"), id);
 }
 
 enum status mem_relation_single_valued(struct mem *m, int64_t id, bool *single_valued)
@@ -1059,7 +1061,7 @@ enum status mem_relation_single_valued(struct mem *m, int64_t id, bool *single_v
     sqlite3_bind_int64(q, 1, id);
     int rc = mem_step(q);
     if (rc == SQLITE_DONE)
-        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), "relation",
+        return status_detail_set(STATUS_NOT_FOUND, _("no %s with id %lld"), _("relation"),
                                  (long long)id);
     if (rc != SQLITE_ROW)
         return mem_sql_fail(m, rc, "relation");
@@ -1070,13 +1072,13 @@ enum status mem_relation_single_valued(struct mem *m, int64_t id, bool *single_v
 
 enum status mem_relation_set_wikidata_id(struct mem *m, int64_t id, const char *wikidata_id)
 {
-    enum status st = mem_check_text(wikidata_id, "Wikidata id");
+    enum status st = mem_check_text(wikidata_id, N_("Wikidata id"));
     if (st != STATUS_OK)
         return st;
     sqlite3_stmt *q = m->stmt[STMT_REL_SET_WD];
     sqlite3_bind_int64(q, 1, id);
     mem_bind_text(q, 2, wikidata_id && wikidata_id[0] ? wikidata_id : NULL);
-    return mem_update_one(m, STMT_REL_SET_WD, "relation", id);
+    return mem_update_one(m, STMT_REL_SET_WD, N_("relation"), id);
 }
 
 enum status mem_entity_set_emb(struct mem *m, int64_t id, const float *emb, size_t dim)
@@ -1087,7 +1089,7 @@ enum status mem_entity_set_emb(struct mem *m, int64_t id, const float *emb, size
     sqlite3_stmt *q = m->stmt[STMT_ENT_SET_EMB];
     sqlite3_bind_int64(q, 1, id);
     mem_bind_vec(q, 2, emb, dim);
-    return mem_update_one(m, STMT_ENT_SET_EMB, "entity", id);
+    return mem_update_one(m, STMT_ENT_SET_EMB, N_("entity"), id);
 }
 
 enum status mem_relation_set_emb(struct mem *m, int64_t id, const float *emb, size_t dim)
@@ -1098,7 +1100,7 @@ enum status mem_relation_set_emb(struct mem *m, int64_t id, const float *emb, si
     sqlite3_stmt *q = m->stmt[STMT_REL_SET_EMB];
     sqlite3_bind_int64(q, 1, id);
     mem_bind_vec(q, 2, emb, dim);
-    return mem_update_one(m, STMT_REL_SET_EMB, "relation", id);
+    return mem_update_one(m, STMT_REL_SET_EMB, N_("relation"), id);
 }
 
 /* Iterate (id, name, emb[, single_valued]) rows; vectors copied to aligned scratch. */
@@ -1161,9 +1163,9 @@ enum status mem_relation_each(struct mem *m, bool missing_only, mem_named_cb cb,
 enum status mem_entity_prefix(struct mem *m, const char *prefix, const char *after,
                               size_t limit, mem_named_cb cb, void *ctx)
 {
-    enum status st = mem_check_text(prefix, "prefix");
+    enum status st = mem_check_text(prefix, N_("prefix"));
     if (st == STATUS_OK)
-        st = mem_check_text(after, "name");
+        st = mem_check_text(after, N_("name"));
     if (st != STATUS_OK)
         return st;
     if (!prefix)
@@ -1264,9 +1266,9 @@ enum status mem_source_add(struct mem *m, const struct mem_source *src, int64_t 
 {
     if ((unsigned)src->kind >= sizeof mem_source_kinds / sizeof mem_source_kinds[0])
         return status_detail_set(STATUS_INVALID, _("unknown source kind %d"), (int)src->kind);
-    enum status st = mem_check_text(src->text, "source text");
+    enum status st = mem_check_text(src->text, N_("source text"));
     if (st == STATUS_OK)
-        st = mem_check_text(src->file, "source file name");
+        st = mem_check_text(src->file, N_("source file name"));
     if (st != STATUS_OK)
         return st;
     sqlite3_stmt *q = m->stmt[STMT_SRC_ADD];
@@ -1370,11 +1372,11 @@ enum status mem_triple_add_ids(struct mem *m, int64_t subj, int64_t rel, int64_t
 enum status mem_triple_add(struct mem *m, const char *subj, const char *rel, const char *obj,
                            int64_t source_id, int64_t *id, enum mem_outcome *outcome)
 {
-    enum status st = mem_check_name(subj, "subject");
+    enum status st = mem_check_name(subj, N_("subject"));
     if (st == STATUS_OK)
-        st = mem_check_name(rel, "relation");
+        st = mem_check_name(rel, N_("relation"));
     if (st == STATUS_OK)
-        st = mem_check_name(obj, "object");
+        st = mem_check_name(obj, N_("object"));
     if (st != STATUS_OK)
         return st;
     int64_t s = 0, r = 0, o = 0, new_id = 0;
@@ -1442,7 +1444,7 @@ static enum status mem_triple_retire_in(struct mem *m, int64_t id, const char *r
 
 enum status mem_triple_retire(struct mem *m, int64_t id, const char *reason)
 {
-    enum status st = mem_check_text(reason, "reason");
+    enum status st = mem_check_text(reason, N_("reason"));
     if (st != STATUS_OK)
         return st;
     st = mem_op_begin(m);
@@ -1456,13 +1458,13 @@ enum status mem_triple_edit(struct mem *m, int64_t id, const char *subj, const c
                             const char *obj, int64_t source_id, const char *reason,
                             int64_t *new_id, enum mem_outcome *outcome)
 {
-    enum status st = mem_check_text(reason, "reason");
+    enum status st = mem_check_text(reason, N_("reason"));
     if (st == STATUS_OK && subj)
-        st = mem_check_name(subj, "subject");
+        st = mem_check_name(subj, N_("subject"));
     if (st == STATUS_OK && rel)
-        st = mem_check_name(rel, "relation");
+        st = mem_check_name(rel, N_("relation"));
     if (st == STATUS_OK && obj)
-        st = mem_check_name(obj, "object");
+        st = mem_check_name(obj, N_("object"));
     if (st != STATUS_OK)
         return st;
     st = mem_op_begin(m);
@@ -1664,11 +1666,11 @@ static enum status mem_bind_filter(sqlite3_stmt *q, const struct mem_filter *f, 
 
 static enum status mem_check_filter(const struct mem_filter *f)
 {
-    enum status st = mem_check_text(f->subj, "subject filter");
+    enum status st = mem_check_text(f->subj, N_("subject filter"));
     if (st == STATUS_OK)
-        st = mem_check_text(f->rel, "relation filter");
+        st = mem_check_text(f->rel, N_("relation filter"));
     if (st == STATUS_OK)
-        st = mem_check_text(f->obj, "object filter");
+        st = mem_check_text(f->obj, N_("object filter"));
     if (st == STATUS_OK && f->match != MEM_MATCH_EXACT && f->match != MEM_MATCH_SUBSTRING)
         st = status_detail_set(STATUS_INVALID, _("unknown match mode %d"), (int)f->match);
     return st;
@@ -1682,7 +1684,7 @@ enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
         f = &none;
     enum status st = mem_check_filter(f);
     if (st == STATUS_OK)
-        st = mem_check_text(p->after_key, "cursor");
+        st = mem_check_text(p->after_key, N_("cursor"));
     if (st != STATUS_OK)
         return st;
     if ((unsigned)p->sort > MEM_SORT_OBJECT)
@@ -1831,11 +1833,11 @@ enum status mem_stats_get(struct mem *m, struct mem_stats *out)
 enum status mem_run_create(struct mem *m, const char *prompt, const char *model,
                            const char *settings, int64_t *run_id)
 {
-    enum status st = mem_check_text(prompt, "prompt");
+    enum status st = mem_check_text(prompt, N_("prompt"));
     if (st == STATUS_OK)
-        st = mem_check_text(model, "model name");
+        st = mem_check_text(model, N_("model name"));
     if (st == STATUS_OK)
-        st = mem_check_text(settings, "settings");
+        st = mem_check_text(settings, N_("settings"));
     if (st != STATUS_OK)
         return st;
     sqlite3_stmt *q = m->stmt[STMT_RUN_CREATE];
@@ -1854,9 +1856,9 @@ enum status mem_run_create(struct mem *m, const char *prompt, const char *model,
 enum status mem_run_add_call(struct mem *m, int64_t run_id, int64_t call_no,
                              enum mem_call_kind kind, const char *raw, const char *result)
 {
-    enum status st = mem_check_text(raw, "call text");
+    enum status st = mem_check_text(raw, N_("call text"));
     if (st == STATUS_OK)
-        st = mem_check_text(result, "call result");
+        st = mem_check_text(result, N_("call result"));
     if (st != STATUS_OK)
         return st;
     if (kind != MEM_CALL_KIND_READ && kind != MEM_CALL_KIND_WRITE)
@@ -1883,7 +1885,7 @@ enum status mem_run_add_call(struct mem *m, int64_t run_id, int64_t call_no,
 enum status mem_run_add_read(struct mem *m, int64_t run_id, int64_t call_no, const char *query,
                              int64_t triple_id, double score)
 {
-    enum status st = mem_check_text(query, "query");
+    enum status st = mem_check_text(query, N_("query"));
     if (st != STATUS_OK)
         return st;
     sqlite3_stmt *q = m->stmt[STMT_RUN_READ];
@@ -1905,21 +1907,21 @@ enum status mem_run_add_read(struct mem *m, int64_t run_id, int64_t call_no, con
 
 enum status mem_run_finish(struct mem *m, int64_t run_id, const char *output)
 {
-    enum status st = mem_check_text(output, "output");
+    enum status st = mem_check_text(output, N_("output"));
     if (st != STATUS_OK)
         return st;
     sqlite3_stmt *q = m->stmt[STMT_RUN_FINISH];
     sqlite3_bind_int64(q, 1, run_id);
     mem_bind_text(q, 2, output);
     sqlite3_bind_int64(q, 3, mem_now_ms());
-    return mem_update_one(m, STMT_RUN_FINISH, "run", run_id);
+    return mem_update_one(m, STMT_RUN_FINISH, N_("run"), run_id);
 }
 
 enum status mem_run_delete(struct mem *m, int64_t run_id)
 {
     sqlite3_stmt *q = m->stmt[STMT_RUN_DELETE];
     sqlite3_bind_int64(q, 1, run_id);
-    return mem_update_one(m, STMT_RUN_DELETE, "run", run_id);
+    return mem_update_one(m, STMT_RUN_DELETE, N_("run"), run_id);
 }
 
 /* RUN_COLS at column 0 into r; strings borrowed. */
