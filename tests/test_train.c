@@ -346,6 +346,31 @@ static void run_steps(struct train_model *m, size_t from, size_t to,
     }
 }
 
+/* Threads change nothing but the rounding; the same thread count is bit-identical. */
+static void test_train_threads_agree(void **state)
+{
+    (void)state;
+    struct train_opt_params p;
+    train_opt_params_init(&p);
+    p.warmup = 1;
+    struct train_model *one = tiny_model(21), *a = tiny_model(21), *b = tiny_model(21);
+    assert_int_equal(train_model_set_threads(a, 3), STATUS_OK);
+    assert_int_equal(train_model_set_threads(b, 3), STATUS_OK);
+    assert_int_equal(train_model_threads(a), 3);
+    run_steps(one, 0, 3, &p);
+    run_steps(a, 0, 3, &p);
+    run_steps(b, 0, 3, &p);
+    size_t n = train_model_n_params(a);
+    const float *w1 = train_param(one, TRAIN_TENSOR_TOK_EMBD, 0, NULL);
+    const float *wa = train_param(a, TRAIN_TENSOR_TOK_EMBD, 0, NULL);
+    assert_memory_equal(wa, train_param(b, TRAIN_TENSOR_TOK_EMBD, 0, NULL), n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        assert_float_equal(wa[i], w1[i], 1e-4);
+    train_model_free(one);
+    train_model_free(a);
+    train_model_free(b);
+}
+
 static void test_train_deterministic_and_resumes_bit_identically(void **state)
 {
     (void)state;
@@ -488,7 +513,6 @@ static void test_train_data_masks_and_packs(void **state)
 
 int main(void)
 {
-    train_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_gradients_match_finite_differences),
         cmocka_unit_test(test_train_packed_examples_do_not_attend_across),
@@ -498,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_train_adamw_first_step_and_decay),
         cmocka_unit_test(test_train_deterministic_and_resumes_bit_identically),
         cmocka_unit_test(test_train_data_masks_and_packs),
+        cmocka_unit_test(test_train_threads_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -343,7 +343,6 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
         ckpt = ckpt_alloc;
     }
 
-    train_set_threads(g->threads);
     if ((st = gguf_open(src_path, &src)) != STATUS_OK) {
         cli_status_error(src_path, st);
         goto done;
@@ -374,6 +373,10 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
     }
     if (st != STATUS_OK) {
         cli_status_error(src_path, st);
+        goto done;
+    }
+    if ((st = train_model_set_threads(m, g->threads)) != STATUS_OK) {
+        cli_status_error("train", st);
         goto done;
     }
     const struct train_config *cfg = train_model_config(m);

@@ -15,9 +15,6 @@
 #include "engine/quant.h"
 #include "util/i18n.h"
 
-#if HAVE_OPENBLAS_SET_NUM_THREADS
-void openblas_set_num_threads(int n);
-#endif
 
 /* Saved activations of one layer for n rows (see forward()). */
 struct layer_act {
@@ -56,7 +53,14 @@ struct train_model {
     struct layer_act *la; /* (n_layer) */
     float *xfin, *xnf, *rf, *logits;
     /* backward scratch */
-    float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *du, *dh, *tmp, *dp;
+    float *dx, *dxn, *dq, *dk, *dv, *dao, *dg, *du, *dh, *tmp;
+    float *dp;    /* (n_parts, 2, T, T) attention backward scratch */
+    float *dwpart; /* (n_parts, max(dim, ...)) partial norm-weight gradients */
+
+    /* Work is cut into n_parts = 2 * threads fixed parts (pool_split), whatever thread runs
+     * them, and partial sums are added in part order: bit-identical for a thread count. */
+    struct pool *pool;
+    size_t n_parts;
 };
 
 static bool is_layer_kind(enum train_tensor t)
@@ -161,7 +165,10 @@ static enum status model_alloc(const struct train_config *c, struct train_model 
     m->m2 = calloc(o, sizeof(float));
     m->rope = malloc(c->n_ctx * m->hd * sizeof(float));
     m->la = calloc(c->n_layer, sizeof *m->la);
-    if (!m->w || !m->grad || !m->m1 || !m->m2 || !m->rope || !m->la) {
+    m->n_parts = 2;
+    if (pool_new(1, &m->pool) != STATUS_OK)
+        m->pool = NULL;
+    if (!m->pool || !m->w || !m->grad || !m->m1 || !m->m2 || !m->rope || !m->la) {
         train_model_free(m);
         return STATUS_NOMEM;
     }
@@ -190,6 +197,7 @@ void train_model_free(struct train_model *m)
     free(m->rope);
     free(m->la);
     free(m->act_mem);
+    pool_free(m->pool);
     free(m);
 }
 
@@ -389,13 +397,27 @@ void train_set_hook(struct train_model *m, const struct train_hook *h)
         m->hook = *h;
 }
 
-void train_set_threads(int n_threads)
+enum status train_model_set_threads(struct train_model *m, int n_threads)
 {
-#if HAVE_OPENBLAS_SET_NUM_THREADS
-    openblas_set_num_threads(n_threads > 0 ? n_threads : pool_online_cores());
-#else
-    (void)n_threads;
-#endif
+    struct pool *p;
+    enum status st = pool_new(n_threads, &p);
+    if (st != STATUS_OK)
+        return st;
+    size_t parts = 2 * (size_t)pool_n_threads(p);
+    if (parts != m->n_parts) {
+        free(m->act_mem); /* per-part scratch is sized by n_parts */
+        m->act_mem = NULL;
+        m->cap_seq = m->cap_t = 0;
+    }
+    pool_free(m->pool);
+    m->pool = p;
+    m->n_parts = parts;
+    return STATUS_OK;
+}
+
+int train_model_threads(const struct train_model *m)
+{
+    return pool_n_threads(m->pool);
 }
 
 void train_zero_grad(struct train_model *m)
@@ -423,7 +445,7 @@ static enum status ensure_act(struct train_model *m, size_t n_seq, size_t T)
     size_t fin = n * (2 * c->dim + 1 + c->n_vocab);
     size_t big = c->n_ff > c->dim ? c->n_ff : c->dim;
     size_t scratch = n * (2 * c->dim + 2 * m->q_dim + 2 * m->kv_dim + 3 * c->n_ff + big) +
-                     2 * nt * nt;
+                     m->n_parts * (2 * nt * nt + c->dim);
     size_t total = per_layer * c->n_layer + fin + scratch;
     float *mem = malloc(total * sizeof(float));
     if (!mem)
@@ -466,20 +488,87 @@ static enum status ensure_act(struct train_model *m, size_t n_seq, size_t T)
     TAKE(m->du, n * c->n_ff);
     TAKE(m->dh, n * c->n_ff);
     TAKE(m->tmp, n * big);
-    TAKE(m->dp, 2 * nt * nt);
+    TAKE(m->dp, m->n_parts * 2 * nt * nt);
+    TAKE(m->dwpart, m->n_parts * c->dim);
 #undef TAKE
     return STATUS_OK;
 }
 
+/* ---- Parallel parts ---------------------------------------------------------------------- */
+
+typedef void (*part_fn)(void *ctx, size_t begin, size_t end, size_t part);
+
+struct par {
+    part_fn fn;
+    void *ctx;
+    size_t n, parts;
+};
+
+static void par_task(void *ctx, size_t b, size_t e, int thread)
+{
+    (void)thread;
+    const struct par *p = ctx;
+    for (size_t k = b; k < e; k++) {
+        size_t s, t;
+        pool_split(p->n, (int)p->parts, (int)k, &s, &t);
+        if (s < t)
+            p->fn(p->ctx, s, t, k);
+    }
+}
+
+/* fn over [0, n) cut into m->n_parts fixed parts */
+static void par_run(struct train_model *m, size_t n, part_fn fn, void *ctx)
+{
+    struct par p = {fn, ctx, n, m->n_parts};
+    pool_run(m->pool, m->n_parts, par_task, &p);
+}
+
 /* ---- Building blocks ----------------------------------------------------------------- */
+
+struct gemm_job {
+    const float *x, *w, *dy;
+    float *y, *dx, *dw;
+    size_t n, n_in, n_out;
+    float beta;
+};
+
+/* rows of y = x W^T */
+static void lin_fwd_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct gemm_job *j = ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(e - b), (int)j->n_out,
+                (int)j->n_in, 1.0f, j->x + b * j->n_in, (int)j->n_in, j->w, (int)j->n_in, 0.0f,
+                j->y + b * j->n_out, (int)j->n_out);
+}
+
+/* rows of dx = beta dx + dy W */
+static void lin_dx_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct gemm_job *j = ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b), (int)j->n_in,
+                (int)j->n_out, 1.0f, j->dy + b * j->n_out, (int)j->n_out, j->w, (int)j->n_in,
+                j->beta, j->dx + b * j->n_in, (int)j->n_in);
+}
+
+/* output rows [b, e) of dW += dy^T x */
+static void lin_dw_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct gemm_job *j = ctx;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(e - b), (int)j->n_in, (int)j->n,
+                1.0f, j->dy + b, (int)j->n_out, j->x, (int)j->n_in, 1.0f, j->dw + b * j->n_in,
+                (int)j->n_in);
+}
 
 /* y (n, n_out) = x (n, n_in) W^T, W (n_out, n_in) */
 static void lin_fwd(struct train_model *m, enum train_tensor kind, size_t layer, const float *x,
                     size_t n, size_t n_in, float *y, size_t n_out)
 {
-    const float *w = m->w + tensor_off(m, kind, layer);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n_out, (int)n_in, 1.0f, x,
-                (int)n_in, w, (int)n_in, 0.0f, y, (int)n_out);
+    struct gemm_job j = {.x = x, .w = m->w + tensor_off(m, kind, layer), .y = y, .n = n,
+                         .n_in = n_in, .n_out = n_out};
+    par_run(m, n, lin_fwd_part, &j);
     if (m->has_hook && m->hook.fwd)
         m->hook.fwd(m->hook.ctx, kind, layer, n, x, n_in, y, n_out);
 }
@@ -488,75 +577,162 @@ static void lin_fwd(struct train_model *m, enum train_tensor kind, size_t layer,
 static void lin_bwd(struct train_model *m, enum train_tensor kind, size_t layer, const float *x,
                     const float *dy, size_t n, size_t n_in, size_t n_out, float *dx, float beta)
 {
-    const float *w = m->w + tensor_off(m, kind, layer);
-    float *dw = m->grad + tensor_off(m, kind, layer);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_out, (int)n_in, (int)n, 1.0f, dy,
-                (int)n_out, x, (int)n_in, 1.0f, dw, (int)n_in);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n_in, (int)n_out, 1.0f,
-                dy, (int)n_out, w, (int)n_in, beta, dx, (int)n_in);
+    size_t o = tensor_off(m, kind, layer);
+    struct gemm_job j = {.x = x, .w = m->w + o, .dy = dy, .dx = dx, .dw = m->grad + o, .n = n,
+                         .n_in = n_in, .n_out = n_out, .beta = beta};
+    par_run(m, n_out, lin_dw_part, &j);
+    par_run(m, n, lin_dx_part, &j);
     if (m->has_hook && m->hook.bwd)
         m->hook.bwd(m->hook.ctx, kind, layer, n, x, n_in, dy, n_out, dx);
 }
 
+struct norm_job {
+    const float *x, *w, *dy;
+    float *y, *r, *dx, *dw, *dwpart;
+    size_t d;
+    float eps;
+    bool acc;
+};
+
 /* y = x / rms(x) * w per row; r[i] = 1 / rms */
-static void rmsnorm_fwd(const float *x, const float *w, float *y, float *r, size_t n, size_t d,
-                        float eps)
+static void rmsnorm_fwd_part(void *ctx, size_t b, size_t e, size_t part)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float *xi = x + i * d;
+    (void)part;
+    const struct norm_job *j = ctx;
+    size_t d = j->d;
+    for (size_t i = b; i < e; i++) {
+        const float *xi = j->x + i * d;
         double ss = 0;
-        for (size_t j = 0; j < d; j++)
-            ss += (double)xi[j] * xi[j];
-        float ri = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
-        r[i] = ri;
-        for (size_t j = 0; j < d; j++)
-            y[i * d + j] = xi[j] * ri * w[j];
+        for (size_t k = 0; k < d; k++)
+            ss += (double)xi[k] * xi[k];
+        float ri = (float)(1.0 / sqrt(ss / (double)d + (double)j->eps));
+        j->r[i] = ri;
+        for (size_t k = 0; k < d; k++)
+            j->y[i * d + k] = xi[k] * ri * j->w[k];
     }
 }
 
-/* dx (=, or += when acc) from dy; dw += */
-static void rmsnorm_bwd(const float *x, const float *w, const float *r, const float *dy,
-                        float *dx, float *dw, size_t n, size_t d, bool acc)
+/* dx (=, or += when acc) from dy; this part's share of dw into dwpart[part] */
+static void rmsnorm_bwd_part(void *ctx, size_t b, size_t e, size_t part)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float *xi = x + i * d, *dyi = dy + i * d;
-        float *dxi = dx + i * d;
-        float ri = r[i];
+    const struct norm_job *j = ctx;
+    size_t d = j->d;
+    float *dw = j->dwpart + part * d;
+    memset(dw, 0, d * sizeof(float));
+    for (size_t i = b; i < e; i++) {
+        const float *xi = j->x + i * d, *dyi = j->dy + i * d;
+        float *dxi = j->dx + i * d;
+        float ri = j->r[i];
         double s = 0;
-        for (size_t j = 0; j < d; j++) {
-            s += (double)dyi[j] * w[j] * xi[j];
-            dw[j] += dyi[j] * xi[j] * ri;
+        for (size_t k = 0; k < d; k++) {
+            s += (double)dyi[k] * j->w[k] * xi[k];
+            dw[k] += dyi[k] * xi[k] * ri;
         }
         float c = (float)(s * (double)ri * ri * ri / (double)d);
-        for (size_t j = 0; j < d; j++) {
-            float v = ri * dyi[j] * w[j] - xi[j] * c;
-            dxi[j] = acc ? dxi[j] + v : v;
+        for (size_t k = 0; k < d; k++) {
+            float v = ri * dyi[k] * j->w[k] - xi[k] * c;
+            dxi[k] = j->acc ? dxi[k] + v : v;
         }
     }
 }
 
-/* Rotate (sign = 1) or rotate back (sign = -1, the transpose) rows of width n_heads * hd. */
-static void rope_apply(const struct train_model *m, float *x, size_t n, size_t width,
-                       const int32_t *pos, float sign)
+static void rmsnorm_fwd(struct train_model *m, const float *x, const float *w, float *y,
+                        float *r, size_t n)
 {
-    size_t hd = m->hd;
-    for (size_t i = 0; i < n; i++) {
-        const float *cs = m->rope + (size_t)pos[i] * hd;
-        float *row = x + i * width;
-        for (size_t h = 0; h < width; h += hd) {
+    struct norm_job j = {.x = x, .w = w, .y = y, .r = r, .d = m->c.dim, .eps = m->c.norm_eps};
+    par_run(m, n, rmsnorm_fwd_part, &j);
+}
+
+static void rmsnorm_bwd(struct train_model *m, const float *x, const float *w, const float *r,
+                        const float *dy, float *dx, float *dw, size_t n, bool acc)
+{
+    size_t d = m->c.dim;
+    struct norm_job j = {.x = x, .w = w, .r = (float *)(uintptr_t)r, .dy = dy, .dx = dx,
+                         .dwpart = m->dwpart, .d = d, .acc = acc};
+    par_run(m, n, rmsnorm_bwd_part, &j);
+    size_t used = n < m->n_parts ? n : m->n_parts; /* parts with rows, in order */
+    for (size_t p = 0; p < used; p++)
+        for (size_t k = 0; k < d; k++)
+            dw[k] += m->dwpart[p * d + k];
+}
+
+struct rope_job {
+    const struct train_model *m;
+    float *x;
+    size_t width;
+    const int32_t *pos;
+    float sign;
+};
+
+/* Rotate (sign = 1) or rotate back (sign = -1, the transpose) rows of width n_heads * hd. */
+static void rope_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct rope_job *j = ctx;
+    size_t hd = j->m->hd;
+    for (size_t i = b; i < e; i++) {
+        const float *cs = j->m->rope + (size_t)j->pos[i] * hd;
+        float *row = j->x + i * j->width;
+        for (size_t h = 0; h < j->width; h += hd) {
             for (size_t p = 0; p < hd / 2; p++) {
-                float c = cs[2 * p], s = sign * cs[2 * p + 1];
-                float a = row[h + 2 * p], b = row[h + 2 * p + 1];
-                row[h + 2 * p] = a * c - b * s;
-                row[h + 2 * p + 1] = a * s + b * c;
+                float c = cs[2 * p], s = j->sign * cs[2 * p + 1];
+                float a = row[h + 2 * p], bb = row[h + 2 * p + 1];
+                row[h + 2 * p] = a * c - bb * s;
+                row[h + 2 * p + 1] = a * s + bb * c;
             }
         }
     }
 }
 
-static float silu(float z)
+static void rope_apply(struct train_model *m, float *x, size_t n, size_t width,
+                       const int32_t *pos, float sign)
 {
-    return z / (1.0f + expf(-z));
+    struct rope_job j = {m, x, width, pos, sign};
+    par_run(m, n, rope_part, &j);
+}
+
+struct ew_job {
+    const float *a, *b, *c;
+    float *y, *y2;
+};
+
+/* y = a + b */
+static void add_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct ew_job *j = ctx;
+    for (size_t i = b; i < e; i++)
+        j->y[i] = j->a[i] + j->b[i];
+}
+
+/* y = silu(g) * u, with g = a, u = b */
+static void swiglu_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct ew_job *j = ctx;
+    for (size_t i = b; i < e; i++) {
+        float g = j->a[i];
+        j->y[i] = g / (1.0f + expf(-g)) * j->b[i];
+    }
+}
+
+/* from dh = c: dg into y, du into y2 */
+static void swiglu_bwd_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct ew_job *j = ctx;
+    for (size_t i = b; i < e; i++) {
+        float g = j->a[i], sg = 1.0f / (1.0f + expf(-g)), dh = j->c[i];
+        j->y2[i] = dh * g * sg;
+        j->y[i] = dh * j->b[i] * sg * (1.0f + g * (1.0f - sg));
+    }
+}
+
+static void ew_run(struct train_model *m, size_t n, part_fn fn, const float *a, const float *b,
+                   const float *c, float *y, float *y2)
+{
+    struct ew_job j = {a, b, c, y, y2};
+    par_run(m, n, fn, &j);
 }
 
 static enum status check_batch(const struct train_model *m, const struct train_batch *b)
@@ -579,119 +755,205 @@ static enum status check_batch(const struct train_model *m, const struct train_b
     return STATUS_OK;
 }
 
+struct attn_job {
+    struct train_model *m;
+    const struct train_batch *b;
+    struct layer_act *a;
+};
+
+/* Units are (sequence, kv head) pairs; each does the query heads of its group, so that
+ * dK and dV of a kv head are written by one part only. */
+static void attn_fwd_part(void *ctx, size_t ub, size_t ue, size_t part)
+{
+    (void)part;
+    const struct attn_job *j = ctx;
+    const struct train_model *m = j->m;
+    struct layer_act *a = j->a;
+    size_t T = j->b->seq_len, hd = m->hd, QD = m->q_dim, KD = m->kv_dim, H = m->c.n_head;
+    size_t nkv = m->c.n_head_kv, group = H / nkv;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (size_t u = ub; u < ue; u++) {
+        size_t s = u / nkv, kh = u % nkv;
+        const int32_t *pos = j->b->pos + s * T;
+        const float *k = a->k + s * T * KD + kh * hd;
+        const float *v = a->v + s * T * KD + kh * hd;
+        for (size_t h = kh * group; h < (kh + 1) * group; h++) {
+            float *P = a->att + (s * H + h) * T * T;
+            const float *q = a->q + s * T * QD + h * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, scale,
+                        q, (int)QD, k, (int)KD, 0.0f, P, (int)T);
+            for (size_t t = 0; t < T; t++) {
+                float *row = P + t * T;
+                size_t j0 = t - (size_t)pos[t];
+                float mx = row[j0];
+                for (size_t i = j0 + 1; i <= t; i++)
+                    mx = row[i] > mx ? row[i] : mx;
+                float sum = 0;
+                for (size_t i = j0; i <= t; i++) {
+                    row[i] = expf(row[i] - mx); /* subtract the max: no overflow */
+                    sum += row[i];
+                }
+                float inv = 1.0f / sum;
+                for (size_t i = 0; i < j0; i++)
+                    row[i] = 0;
+                for (size_t i = j0; i <= t; i++)
+                    row[i] *= inv;
+                for (size_t i = t + 1; i < T; i++)
+                    row[i] = 0;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f,
+                        P, (int)T, v, (int)KD, 0.0f, a->ao + s * T * QD + h * hd, (int)QD);
+        }
+    }
+}
+
+static void attn_bwd_part(void *ctx, size_t ub, size_t ue, size_t part)
+{
+    const struct attn_job *j = ctx;
+    struct train_model *m = j->m;
+    const struct layer_act *a = j->a;
+    size_t T = j->b->seq_len, hd = m->hd, QD = m->q_dim, KD = m->kv_dim, H = m->c.n_head;
+    size_t nkv = m->c.n_head_kv, group = H / nkv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *dP = m->dp + part * 2 * T * T, *dS = dP + T * T;
+    for (size_t u = ub; u < ue; u++) {
+        size_t s = u / nkv, kh = u % nkv;
+        const int32_t *pos = j->b->pos + s * T;
+        const float *k = a->k + s * T * KD + kh * hd;
+        const float *v = a->v + s * T * KD + kh * hd;
+        float *dk = m->dk + s * T * KD + kh * hd;
+        float *dv = m->dv + s * T * KD + kh * hd;
+        for (size_t t = 0; t < T; t++) {
+            memset(dk + t * KD, 0, hd * sizeof(float));
+            memset(dv + t * KD, 0, hd * sizeof(float));
+        }
+        for (size_t h = kh * group; h < (kh + 1) * group; h++) {
+            const float *P = a->att + (s * H + h) * T * T;
+            const float *q = a->q + s * T * QD + h * hd;
+            const float *dO = m->dao + s * T * QD + h * hd;
+            float *dq = m->dq + s * T * QD + h * hd;
+            /* dV += P^T dO; dP = dO V^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, P,
+                        (int)T, dO, (int)QD, 1.0f, dv, (int)KD);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd, 1.0f, dO,
+                        (int)QD, v, (int)KD, 0.0f, dP, (int)T);
+            /* softmax: dS = P * (dP - sum_i P dP), times the score scale */
+            for (size_t t = 0; t < T; t++) {
+                const float *pr = P + t * T, *dpr = dP + t * T;
+                float *dsr = dS + t * T;
+                size_t j0 = t - (size_t)pos[t];
+                float dot = 0;
+                for (size_t i = j0; i <= t; i++)
+                    dot += pr[i] * dpr[i];
+                for (size_t i = 0; i < T; i++)
+                    dsr[i] = (i >= j0 && i <= t) ? scale * pr[i] * (dpr[i] - dot) : 0.0f;
+            }
+            /* dQ = dS K; dK += dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f,
+                        dS, (int)T, k, (int)KD, 0.0f, dq, (int)QD);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)hd, (int)T, 1.0f, dS,
+                        (int)T, q, (int)QD, 1.0f, dk, (int)KD);
+        }
+    }
+}
+
 /* The forward pass; leaves logits in m->logits and all activations saved. */
 static void forward(struct train_model *m, const struct train_batch *b)
 {
     const struct train_config *c = &m->c;
     size_t T = b->seq_len, n = b->n_seq * T, D = c->dim, F = c->n_ff;
-    size_t hd = m->hd, QD = m->q_dim, KD = m->kv_dim, H = c->n_head;
-    size_t group = c->n_head / c->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
+    size_t QD = m->q_dim, KD = m->kv_dim;
     const float *emb = m->w + tensor_off(m, TRAIN_TENSOR_TOK_EMBD, 0);
-    float *x0 = c->n_layer ? m->la[0].x : m->xfin;
+    float *x0 = m->la[0].x;
     for (size_t i = 0; i < n; i++)
         memcpy(x0 + i * D, emb + (size_t)b->tokens[i] * D, D * sizeof(float));
     for (size_t l = 0; l < c->n_layer; l++) {
         struct layer_act *a = &m->la[l];
         float *xnext = l + 1 < c->n_layer ? m->la[l + 1].x : m->xfin;
-        rmsnorm_fwd(a->x, m->w + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), a->xn1, a->r1, n, D,
-                    c->norm_eps);
+        rmsnorm_fwd(m, a->x, m->w + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), a->xn1, a->r1, n);
         lin_fwd(m, TRAIN_TENSOR_ATTN_Q, l, a->xn1, n, D, a->q, QD);
         lin_fwd(m, TRAIN_TENSOR_ATTN_K, l, a->xn1, n, D, a->k, KD);
         lin_fwd(m, TRAIN_TENSOR_ATTN_V, l, a->xn1, n, D, a->v, KD);
         rope_apply(m, a->q, n, QD, b->pos, 1.0f);
         rope_apply(m, a->k, n, KD, b->pos, 1.0f);
-        for (size_t s = 0; s < b->n_seq; s++) {
-            const int32_t *pos = b->pos + s * T;
-            for (size_t h = 0; h < H; h++) {
-                size_t kh = h / group;
-                float *P = a->att + (s * H + h) * T * T;
-                const float *q = a->q + s * T * QD + h * hd;
-                const float *k = a->k + s * T * KD + kh * hd;
-                const float *v = a->v + s * T * KD + kh * hd;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd,
-                            scale, q, (int)QD, k, (int)KD, 0.0f, P, (int)T);
-                for (size_t t = 0; t < T; t++) {
-                    float *row = P + t * T;
-                    size_t j0 = t - (size_t)pos[t];
-                    float mx = row[j0];
-                    for (size_t j = j0 + 1; j <= t; j++)
-                        mx = row[j] > mx ? row[j] : mx;
-                    float sum = 0;
-                    for (size_t j = j0; j <= t; j++) {
-                        row[j] = expf(row[j] - mx); /* subtract the max: no overflow */
-                        sum += row[j];
-                    }
-                    float inv = 1.0f / sum;
-                    for (size_t j = 0; j < j0; j++)
-                        row[j] = 0;
-                    for (size_t j = j0; j <= t; j++)
-                        row[j] *= inv;
-                    for (size_t j = t + 1; j < T; j++)
-                        row[j] = 0;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, P, (int)T, v, (int)KD, 0.0f, a->ao + s * T * QD + h * hd,
-                            (int)QD);
-            }
-        }
+        struct attn_job aj = {m, b, a};
+        par_run(m, b->n_seq * c->n_head_kv, attn_fwd_part, &aj);
         lin_fwd(m, TRAIN_TENSOR_ATTN_OUTPUT, l, a->ao, n, QD, m->tmp, D);
-        for (size_t i = 0; i < n * D; i++)
-            a->xmid[i] = a->x[i] + m->tmp[i];
-        rmsnorm_fwd(a->xmid, m->w + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), a->xn2, a->r2, n, D,
-                    c->norm_eps);
+        ew_run(m, n * D, add_part, a->x, m->tmp, NULL, a->xmid, NULL);
+        rmsnorm_fwd(m, a->xmid, m->w + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), a->xn2, a->r2, n);
         lin_fwd(m, TRAIN_TENSOR_FFN_GATE, l, a->xn2, n, D, a->g, F);
         lin_fwd(m, TRAIN_TENSOR_FFN_UP, l, a->xn2, n, D, a->u, F);
-        for (size_t i = 0; i < n * F; i++)
-            a->h[i] = silu(a->g[i]) * a->u[i];
+        ew_run(m, n * F, swiglu_part, a->g, a->u, NULL, a->h, NULL);
         lin_fwd(m, TRAIN_TENSOR_FFN_DOWN, l, a->h, n, F, m->tmp, D);
-        for (size_t i = 0; i < n * D; i++)
-            xnext[i] = a->xmid[i] + m->tmp[i];
+        ew_run(m, n * D, add_part, a->xmid, m->tmp, NULL, xnext, NULL);
     }
-    rmsnorm_fwd(m->xfin, m->w + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), m->xnf, m->rf, n, D,
-                c->norm_eps);
+    rmsnorm_fwd(m, m->xfin, m->w + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), m->xnf, m->rf, n);
     lin_fwd(m, TRAIN_TENSOR_OUTPUT, 0, m->xnf, n, D, m->logits, c->n_vocab);
 }
 
-/* Cross-entropy of the rows with a target; with dscale != 0 the logits are replaced by
+struct ce_job {
+    struct train_model *m;
+    const int32_t *targets;
+    float dscale;
+    bool grad;
+    double loss[2 * POOL_MAX_THREADS];
+    size_t cnt[2 * POOL_MAX_THREADS];
+};
+
+/* Cross-entropy of the rows with a target; with grad the logits are replaced by
  * dscale * d(loss)/d(logits) (zero rows for tokens without a target). */
-static void cross_entropy(struct train_model *m, const struct train_batch *b, float dscale,
-                          bool grad, double *loss_sum, size_t *n_loss)
+static void ce_part(void *ctx, size_t b, size_t e, size_t part)
 {
-    size_t n = b->n_seq * b->seq_len, V = m->c.n_vocab;
+    struct ce_job *j = ctx;
+    size_t V = j->m->c.n_vocab;
     double total = 0;
     size_t cnt = 0;
-    for (size_t i = 0; i < n; i++) {
-        float *z = m->logits + i * V;
-        int32_t tg = b->targets[i];
+    for (size_t i = b; i < e; i++) {
+        float *z = j->m->logits + i * V;
+        int32_t tg = j->targets[i];
         if (tg < 0) {
-            if (grad)
+            if (j->grad)
                 memset(z, 0, V * sizeof(float));
             continue;
         }
         float mx = z[0], zt = z[tg];
-        for (size_t j = 1; j < V; j++)
-            mx = z[j] > mx ? z[j] : mx;
+        for (size_t k = 1; k < V; k++)
+            mx = z[k] > mx ? z[k] : mx;
         /* one expf per logit (the max subtracted: no overflow), summed in double */
         double sum = 0;
-        if (grad) {
-            for (size_t j = 0; j < V; j++) {
-                float e = expf(z[j] - mx);
-                z[j] = e;
-                sum += e;
+        if (j->grad) {
+            for (size_t k = 0; k < V; k++) {
+                float ex = expf(z[k] - mx);
+                z[k] = ex;
+                sum += ex;
             }
         } else {
-            for (size_t j = 0; j < V; j++)
-                sum += expf(z[j] - mx);
+            for (size_t k = 0; k < V; k++)
+                sum += expf(z[k] - mx);
         }
         total += log(sum) + (double)mx - (double)zt;
         cnt++;
-        if (grad) {
-            float f = (float)((double)dscale / sum);
-            for (size_t j = 0; j < V; j++)
-                z[j] *= f;
-            z[tg] -= dscale;
+        if (j->grad) {
+            float f = (float)((double)j->dscale / sum);
+            for (size_t k = 0; k < V; k++)
+                z[k] *= f;
+            z[tg] -= j->dscale;
         }
+    }
+    j->loss[part] = total;
+    j->cnt[part] = cnt;
+}
+
+static void cross_entropy(struct train_model *m, const struct train_batch *b, float dscale,
+                          bool grad, double *loss_sum, size_t *n_loss)
+{
+    struct ce_job j = {.m = m, .targets = b->targets, .dscale = dscale, .grad = grad};
+    par_run(m, b->n_seq * b->seq_len, ce_part, &j);
+    double total = 0;
+    size_t cnt = 0;
+    for (size_t p = 0; p < m->n_parts; p++) { /* in part order: deterministic */
+        total += j.loss[p];
+        cnt += j.cnt[p];
     }
     if (loss_sum)
         *loss_sum = total;
@@ -727,75 +989,32 @@ enum status train_backward(struct train_model *m, const struct train_batch *b, f
 
     const struct train_config *c = &m->c;
     size_t T = b->seq_len, n = b->n_seq * T, D = c->dim, F = c->n_ff;
-    size_t hd = m->hd, QD = m->q_dim, KD = m->kv_dim, H = c->n_head;
-    size_t group = c->n_head / c->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
+    size_t QD = m->q_dim, KD = m->kv_dim;
 
     /* head and final norm: dx = d loss / d xfin */
     lin_bwd(m, TRAIN_TENSOR_OUTPUT, 0, m->xnf, m->logits, n, D, c->n_vocab, m->dxn, 0.0f);
-    rmsnorm_bwd(m->xfin, m->w + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), m->rf, m->dxn, m->dx,
-                m->grad + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), n, D, false);
-    float *dP = m->dp, *dS = m->dp + T * T;
+    rmsnorm_bwd(m, m->xfin, m->w + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), m->rf, m->dxn,
+                m->dx, m->grad + tensor_off(m, TRAIN_TENSOR_OUTPUT_NORM, 0), n, false);
     for (size_t l = c->n_layer; l-- > 0;) {
         struct layer_act *a = &m->la[l];
         /* feed-forward: dx is d/d(x after the layer) = d/d xmid through the residual */
         lin_bwd(m, TRAIN_TENSOR_FFN_DOWN, l, a->h, m->dx, n, F, D, m->dh, 0.0f);
-        for (size_t i = 0; i < n * F; i++) {
-            float g = a->g[i], sg = 1.0f / (1.0f + expf(-g));
-            m->du[i] = m->dh[i] * g * sg;
-            m->dg[i] = m->dh[i] * a->u[i] * sg * (1.0f + g * (1.0f - sg));
-        }
+        ew_run(m, n * F, swiglu_bwd_part, a->g, a->u, m->dh, m->dg, m->du);
         lin_bwd(m, TRAIN_TENSOR_FFN_GATE, l, a->xn2, m->dg, n, D, F, m->dxn, 0.0f);
         lin_bwd(m, TRAIN_TENSOR_FFN_UP, l, a->xn2, m->du, n, D, F, m->dxn, 1.0f);
-        rmsnorm_bwd(a->xmid, m->w + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), a->r2, m->dxn, m->dx,
-                    m->grad + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), n, D, true);
+        rmsnorm_bwd(m, a->xmid, m->w + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), a->r2, m->dxn,
+                    m->dx, m->grad + tensor_off(m, TRAIN_TENSOR_FFN_NORM, l), n, true);
         /* attention: dx is now d/d xmid */
         lin_bwd(m, TRAIN_TENSOR_ATTN_OUTPUT, l, a->ao, m->dx, n, QD, D, m->dao, 0.0f);
-        memset(m->dk, 0, n * KD * sizeof(float));
-        memset(m->dv, 0, n * KD * sizeof(float));
-        for (size_t s = 0; s < b->n_seq; s++) {
-            const int32_t *pos = b->pos + s * T;
-            for (size_t h = 0; h < H; h++) {
-                size_t kh = h / group;
-                const float *P = a->att + (s * H + h) * T * T;
-                const float *q = a->q + s * T * QD + h * hd;
-                const float *k = a->k + s * T * KD + kh * hd;
-                const float *v = a->v + s * T * KD + kh * hd;
-                const float *dO = m->dao + s * T * QD + h * hd;
-                float *dq = m->dq + s * T * QD + h * hd;
-                float *dk = m->dk + s * T * KD + kh * hd;
-                float *dv = m->dv + s * T * KD + kh * hd;
-                /* dV += P^T dO; dP = dO V^T */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, P, (int)T, dO, (int)QD, 1.0f, dv, (int)KD);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd,
-                            1.0f, dO, (int)QD, v, (int)KD, 0.0f, dP, (int)T);
-                /* softmax: dS = P * (dP - sum_j P dP), times the score scale */
-                for (size_t t = 0; t < T; t++) {
-                    const float *pr = P + t * T;
-                    const float *dpr = dP + t * T;
-                    float *dsr = dS + t * T;
-                    size_t j0 = t - (size_t)pos[t];
-                    float dot = 0;
-                    for (size_t j = j0; j <= t; j++)
-                        dot += pr[j] * dpr[j];
-                    for (size_t j = 0; j < T; j++)
-                        dsr[j] = (j >= j0 && j <= t) ? scale * pr[j] * (dpr[j] - dot) : 0.0f;
-                }
-                /* dQ = dS K; dK += dS^T Q */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, dS, (int)T, k, (int)KD, 0.0f, dq, (int)QD);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, dS, (int)T, q, (int)QD, 1.0f, dk, (int)KD);
-            }
-        }
+        struct attn_job aj = {m, b, a};
+        par_run(m, b->n_seq * c->n_head_kv, attn_bwd_part, &aj);
         rope_apply(m, m->dq, n, QD, b->pos, -1.0f);
         rope_apply(m, m->dk, n, KD, b->pos, -1.0f);
         lin_bwd(m, TRAIN_TENSOR_ATTN_Q, l, a->xn1, m->dq, n, D, QD, m->dxn, 0.0f);
         lin_bwd(m, TRAIN_TENSOR_ATTN_K, l, a->xn1, m->dk, n, D, KD, m->dxn, 1.0f);
         lin_bwd(m, TRAIN_TENSOR_ATTN_V, l, a->xn1, m->dv, n, D, KD, m->dxn, 1.0f);
-        rmsnorm_bwd(a->x, m->w + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), a->r1, m->dxn, m->dx,
-                    m->grad + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), n, D, true);
+        rmsnorm_bwd(m, a->x, m->w + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), a->r1, m->dxn,
+                    m->dx, m->grad + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), n, true);
     }
     float *demb = m->grad + tensor_off(m, TRAIN_TENSOR_TOK_EMBD, 0);
     for (size_t i = 0; i < n; i++) {
@@ -834,35 +1053,64 @@ float train_lr(const struct train_opt_params *p, size_t step)
     return (float)(p->lr_min + 0.5 * (p->lr - p->lr_min) * (1.0 + cos(M_PI * frac)));
 }
 
+struct opt_job {
+    struct train_model *m;
+    const struct train_opt_params *p;
+    size_t off;
+    float cf, lr, bc1, bc2, wd;
+    double ss[2 * POOL_MAX_THREADS];
+};
+
+static void sumsq_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    struct opt_job *j = ctx;
+    const float *g = j->m->grad;
+    double s = 0;
+    for (size_t i = b; i < e; i++)
+        s += (double)g[i] * g[i];
+    j->ss[part] = s;
+}
+
+static void adamw_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct opt_job *j = ctx;
+    const struct train_opt_params *p = j->p;
+    size_t o = j->off;
+    float *w = j->m->w + o, *g = j->m->grad + o, *m1 = j->m->m1 + o, *m2 = j->m->m2 + o;
+    for (size_t i = b; i < e; i++) {
+        float gi = g[i] * j->cf;
+        m1[i] = p->beta1 * m1[i] + (1.0f - p->beta1) * gi;
+        m2[i] = p->beta2 * m2[i] + (1.0f - p->beta2) * gi * gi;
+        float mh = m1[i] / j->bc1, vh = m2[i] / j->bc2;
+        w[i] -= j->lr * (mh / (sqrtf(vh) + p->eps) + j->wd * w[i]);
+    }
+}
+
 void train_opt_step(struct train_model *m, const struct train_opt_params *p, float *grad_norm)
 {
+    struct opt_job j = {.m = m, .p = p};
+    par_run(m, m->n_params, sumsq_part, &j);
     double ss = 0;
-    for (size_t i = 0; i < m->n_params; i++)
-        ss += (double)m->grad[i] * m->grad[i];
+    for (size_t k = 0; k < m->n_parts; k++)
+        ss += j.ss[k];
     float norm = (float)sqrt(ss);
     if (grad_norm)
         *grad_norm = norm;
-    float cf = (p->clip > 0 && norm > p->clip) ? p->clip / norm : 1.0f;
+    j.cf = (p->clip > 0 && norm > p->clip) ? p->clip / norm : 1.0f;
     m->step++;
-    float lr = train_lr(p, m->step);
-    float bc1 = (float)(1.0 - pow(p->beta1, (double)m->step));
-    float bc2 = (float)(1.0 - pow(p->beta2, (double)m->step));
+    j.lr = train_lr(p, m->step);
+    j.bc1 = (float)(1.0 - pow(p->beta1, (double)m->step));
+    j.bc2 = (float)(1.0 - pow(p->beta2, (double)m->step));
     for (int t = 0; t < TRAIN_TENSOR_COUNT_; t++) {
         enum train_tensor kind = (enum train_tensor)t;
         bool decay = is_norm_kind(kind) ? p->decay_norm
                      : kind == TRAIN_TENSOR_TOK_EMBD ? p->decay_embd : true;
-        float wd = decay ? p->weight_decay : 0.0f;
+        j.wd = decay ? p->weight_decay : 0.0f;
         size_t nl = is_layer_kind(kind) ? m->c.n_layer : 1, cnt = tensor_n(m, kind);
         for (size_t l = 0; l < nl; l++) {
-            size_t o = tensor_off(m, kind, l);
-            float *w = m->w + o, *g = m->grad + o, *m1 = m->m1 + o, *m2 = m->m2 + o;
-            for (size_t i = 0; i < cnt; i++) {
-                float gi = g[i] * cf;
-                m1[i] = p->beta1 * m1[i] + (1.0f - p->beta1) * gi;
-                m2[i] = p->beta2 * m2[i] + (1.0f - p->beta2) * gi * gi;
-                float mh = m1[i] / bc1, vh = m2[i] / bc2;
-                w[i] -= lr * (mh / (sqrtf(vh) + p->eps) + wd * w[i]);
-            }
+            j.off = tensor_off(m, kind, l);
+            par_run(m, cnt, adamw_part, &j);
         }
     }
 }

@@ -4,9 +4,12 @@
  * The forward math is exactly that of model.h (shared/golden/README.md section 3):
  * RMSNorm with eps, adjacent-pair RoPE with ggml's running-product theta, grouped-query
  * causal attention, SwiGLU, untied output head.  Every matrix product runs through
- * OpenBLAS cblas_sgemm over all batch x sequence rows at once; all other work is done on
- * the calling thread, so OpenBLAS is the only set of threads (train_set_threads()).
- * Results are bit-identical for a given thread count.
+ * OpenBLAS cblas_sgemm over blocks of the batch x sequence rows.  Threads: the model's own
+ * worker pool (train_model_set_threads()) runs everything, BLAS calls included, in fixed
+ * parts (rows, output rows of a weight gradient, (sequence, kv head) pairs of attention);
+ * OpenBLAS itself is set to one thread (pool.h), so the two never fight for cores.
+ * Partial sums are added in part order: results are bit-identical for a given thread
+ * count.
  *
  * A batch is n_seq rows of seq_len tokens.  Each row may hold several examples packed one
  * after another: pos[] restarts at 0 where an example starts, and a token at index t of a
@@ -105,8 +108,9 @@ float *train_grad(struct train_model *m, enum train_tensor t, size_t layer, size
 void train_tensor_name(enum train_tensor t, size_t layer, char *buf, size_t cap);
 
 void train_set_hook(struct train_model *m, const struct train_hook *h); /* NULL = none */
-/* Threads OpenBLAS may use (0 = one per online core). */
-void train_set_threads(int n_threads);
+/* Threads for m's work (0 = one per online core; default 1).  STATUS_NOMEM/INVALID. */
+enum status train_model_set_threads(struct train_model *m, int n_threads);
+int train_model_threads(const struct train_model *m);
 
 /* Forward only: sum of the cross-entropy over tokens with a target into *loss_sum and
  * their count into *n_loss (either may be NULL).  logits (may be NULL): n_seq*seq_len rows

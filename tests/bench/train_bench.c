@@ -39,9 +39,8 @@ int main(int argc, char **argv)
     size_t T = argc > 9 ? (size_t)atol(argv[9]) : 256;
     c.n_vocab = 8192;
     c.n_ctx = T;
-    train_set_threads(threads);
     struct train_model *m;
-    if (train_model_new(&c, 1, &m) != STATUS_OK)
+    if (train_model_new(&c, 1, &m) != STATUS_OK || train_model_set_threads(m, threads) != STATUS_OK)
         return 1;
     size_t n = B * T;
     int32_t *tok = malloc(n * sizeof *tok), *tg = malloc(n * sizeof *tg),

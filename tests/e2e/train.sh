@@ -86,9 +86,14 @@ expect_in "$TMP/err" "context 16"
 "$M" --threads 1 train --vocab-from "$V" --data "$D" --out "$TMP/i.gguf" $SHAPE \
     --steps 100000000 --log-every 1000 >"$TMP/out" 2>"$TMP/err" &
 pid=$!
+# (a background job of a non-interactive sh starts with SIGINT ignored until memllm installs
+# its handler, which happens before step 1 is printed; wait for that line, however slow)
 n=0
-while ! grep -q '^step 1/' "$TMP/err" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+while ! grep -q '^step 1/' "$TMP/err" && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
 kill -INT $pid
+n=0
+while kill -0 $pid 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+kill -0 $pid 2>/dev/null && { kill -KILL $pid; fail "training did not stop on SIGINT"; }
 wait $pid
 rc=$?
 [ $rc -eq 2 ] || fail "interrupted training exited $rc; stderr: $(head -c 400 "$TMP/err")"
