@@ -84,20 +84,20 @@ expect_in "$TMP/err" "context 16"
 
 # Ctrl-C: a checkpoint, a clean exit (status 2: the model was not finished)
 "$M" --threads 1 train --vocab-from "$V" --data "$D" --out "$TMP/i.gguf" $SHAPE \
-    --steps 100000000 --log-every 1000 >"$TMP/out" 2>"$TMP/err" &
+    --steps 100000000 --log-every 1000 >"$TMP/iout" 2>"$TMP/ierr" &
 pid=$!
 # (a background job of a non-interactive sh starts with SIGINT ignored until memllm installs
 # its handler, which happens before step 1 is printed; wait for that line, however slow)
 n=0
-while ! grep -q '^step 1/' "$TMP/err" && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
+while ! grep -q '^step 1/100000000' "$TMP/ierr" 2>/dev/null && [ $n -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
 kill -INT $pid
 n=0
 while kill -0 $pid 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
 kill -0 $pid 2>/dev/null && { kill -KILL $pid; fail "training did not stop on SIGINT"; }
 wait $pid
 rc=$?
-[ $rc -eq 2 ] || fail "interrupted training exited $rc; stderr: $(head -c 400 "$TMP/err")"
-expect_in "$TMP/err" "checkpoint saved to"
+[ $rc -eq 2 ] || fail "interrupted training exited $rc; stderr: $(head -c 400 "$TMP/ierr")"
+expect_in "$TMP/ierr" "checkpoint saved to"
 [ -f "$TMP/i.gguf.ckpt" ] || fail "no checkpoint after Ctrl-C"
 expect_rc 0 "$M" info "$TMP/i.gguf.ckpt"
 
