@@ -32,7 +32,8 @@ struct lora_set;
 
 /* Options for model_open(); start from model_params_init(). */
 struct model_params {
-    size_t n_ctx;       /* context length in tokens; 0 = the file's context_length */
+    size_t n_ctx;       /* context length in tokens; 0 = the file's context_length, at most
+                         * 4096 (the KV cache takes n_layer * n_ctx * 2 * kv_dim values) */
     size_t n_batch;     /* most tokens evaluated in one pass (longer batches are cut); 0 = 512 */
     int n_threads;      /* 0 = one per online core */
     bool kv_f16;        /* store K and V as IEEE f16 instead of f32 (half the memory) */
@@ -66,8 +67,9 @@ void model_close(struct model *m); /* NULL is a no-op */
 /* Evaluate tokens[0..n) at positions pos .. pos+n-1 (causal; pos <= model_n_past()).
  * logits (may be NULL): with all_logits, n rows of model_n_vocab() floats (row r for
  * position pos+r); otherwise one row, for the last token.  STATUS_INVALID for a token out
- * of range or pos > n_past (nothing changed then), STATUS_CONTEXT_FULL when
- * pos + n > n_ctx. */
+ * of range or pos > n_past, STATUS_CONTEXT_FULL when pos + n > n_ctx (nothing changed in
+ * these cases); STATUS_CANCELLED (see model_set_abort()); STATUS_FORMAT when activations
+ * became NaN or infinite (damaged weights).  Results do not depend on the thread count. */
 enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
                        float *logits, bool all_logits);
 
@@ -80,12 +82,15 @@ void model_set_abort(struct model *m, bool (*abort_cb)(void *user), void *user);
 /* Forget the whole cache (n_past = 0). */
 void model_reset(struct model *m);
 
-/* Context shift: keep positions 0 .. n_keep-1, drop the next n_discard positions and move
- * the rest down by n_discard.  Cached keys are re-rotated by -n_discard positions (RoPE
- * rotations compose, so K at position p becomes K at p - n_discard without recomputing;
- * the result matches a fresh evaluation up to rounding).  The following tokens continue
- * at position model_n_past().  n_discard 0 = half of what follows n_keep.
- * STATUS_INVALID when n_keep + n_discard > n_past. */
+/* Context shift (as llama.cpp's): keep positions 0 .. n_keep-1, drop the next n_discard
+ * positions and move the rest down by n_discard.  Cached keys are re-rotated by -n_discard
+ * positions (RoPE rotations compose, so a key rotated for position p becomes the key for
+ * p - n_discard without recomputing; values carry no position).  Nothing is re-evaluated:
+ * the moved entries were computed while the dropped tokens were visible, so the result is
+ * close to, not equal to, evaluating the shortened text afresh (equal up to rounding for a
+ * one-layer model).  The following tokens continue at position model_n_past().
+ * n_discard 0 = half of what follows n_keep.  STATUS_INVALID when n_keep + n_discard >
+ * n_past. */
 enum status model_shift(struct model *m, size_t n_keep, size_t n_discard);
 
 size_t model_n_past(const struct model *m);
