@@ -71,6 +71,7 @@ static struct traindata *open_tiny(void)
 }
 
 static bool to_sentence_end; /* run() sets read_to_sentence_end from this */
+static bool in_context;      /* and read_partner_in_context from this */
 
 static void run(const struct traindata *td, size_t doc, size_t ctx_sents, bool writes,
                 bool reads, struct got *g, struct traindata_stats *stats)
@@ -78,6 +79,7 @@ static void run(const struct traindata *td, size_t doc, size_t ctx_sents, bool w
     struct traindata_params p;
     traindata_params_init(&p);
     p.read_to_sentence_end = to_sentence_end;
+    p.read_partner_in_context = in_context;
     p.context_sents = ctx_sents;
     p.writes = writes;
     p.reads = reads;
@@ -294,6 +296,31 @@ static void test_traindata_reads_to_sentence_end(void **state)
                 "({MEM_READ(Apple>>headquarters location>>)-->Cupertino})", "Cupertino .");
     got_free(&g);
     to_sentence_end = false;
+    traindata_free(td);
+}
+
+static void test_traindata_reads_in_context_only(void **state)
+{
+    (void)state;
+    struct traindata *td = open_tiny();
+    struct got g = {0};
+    struct traindata_stats s;
+    in_context = true;
+    /* no context: the partner must be in the read's own sentence; "1988" (partner in
+     * sentence 0, read in sentence 2) is left out */
+    run(td, 0, 0, false, true, &g, &s);
+    assert_int_equal(g.n, 2);
+    assert_read(&g, 0, "Dancing on Coral is a novel by ",
+                "({MEM_READ(Dancing on Coral>>author>>)-->Glenda Adams})",
+                "Glenda Adams . Adams was born in ({");
+    assert_read(&g, 1, "Adams was born in ", "({MEM_READ(Adams>>place of birth>>)-->Sydney})",
+                "Sydney . The novel won a prize in 1988 .");
+    got_free(&g);
+    /* two sentences of context reach it */
+    run(td, 0, 2, false, true, &g, &s);
+    assert_int_equal(g.n, 3);
+    got_free(&g);
+    in_context = false;
     traindata_free(td);
 }
 
@@ -540,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_traindata_reads_at_first_mentions),
         cmocka_unit_test(test_traindata_read_results_and_queries),
         cmocka_unit_test(test_traindata_reads_to_sentence_end),
+        cmocka_unit_test(test_traindata_reads_in_context_only),
         cmocka_unit_test(test_traindata_json_lines),
         cmocka_unit_test(test_traindata_json_offsets_count_characters),
         cmocka_unit_test(test_traindata_rejects_bad_documents),

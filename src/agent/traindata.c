@@ -48,6 +48,7 @@ void traindata_params_init(struct traindata_params *p)
     p->writes = true;
     p->reads = true;
     p->read_to_sentence_end = false;
+    p->read_partner_in_context = false;
 }
 
 /* ---- Loading -------------------------------------------------------------------------- */
@@ -663,7 +664,7 @@ static enum status make_rpoint(const struct traindata *td, const struct doc *d, 
         for (size_t k = 0; k < d->n_m && d->m[k].off < m->off; k++)
             if (d->m[k].ent == q.partner && d->m[k].end <= m->off)
                 q.pm = &d->m[k];
-        if (!q.pm)
+        if (!q.pm || (p->read_partner_in_context && q.pm->sent + p->context_sents < m->sent))
             continue;
         bool dup = false;
         for (size_t k = 0; k < nq && !dup; k++)

@@ -57,6 +57,10 @@ struct traindata_params {
      * point lies beyond it (default false: run on to the next read point, as the
      * reference does); keeps examples short for small context windows */
     bool read_to_sentence_end;
+    /* query only partners mentioned within the context_sents sentences before the read
+     * (or earlier in its own sentence), so the text never reaches further back (default
+     * false: any earlier mention in the document, as the reference does) */
+    bool read_partner_in_context;
 };
 
 void traindata_params_init(struct traindata_params *p);

@@ -41,6 +41,8 @@ static void train_data_help(void)
     puts(_("      --no-reads           make no memory-read examples"));
     puts(_("      --read-to-sentence-end  end a read example with the sentence of its call\n"
            "                           (default: run on to the next read point)"));
+    puts(_("      --reads-in-context   read only about partners mentioned within the\n"
+           "                           --context-sents window (default: anywhere before)"));
     puts(_("  -t, --tokenizer=FILE     also count tokens with this GGUF vocabulary"));
     puts(_("  -h, --help               display this help and exit"));
 }
@@ -174,6 +176,7 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
                                        {"no-writes", no_argument, NULL, 'W'},
                                        {"no-reads", no_argument, NULL, 'R'},
                                        {"read-to-sentence-end", no_argument, NULL, 'S'},
+                                       {"reads-in-context", no_argument, NULL, 'P'},
                                        {"tokenizer", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
@@ -220,6 +223,9 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
             break;
         case 'S':
             p.read_to_sentence_end = true;
+            break;
+        case 'P':
+            p.read_partner_in_context = true;
             break;
         case 't':
             tok_path = optarg;

@@ -93,6 +93,9 @@ expect_rc 0 "$M" train-data redocred -i "$I" --rel-info "$R" -s "$S" --no-writes
     --read-to-sentence-end --out-train "$TMP/r.jsonl" --out-eval "$TMP/re.jsonl"
 expect_in "$TMP/r.jsonl" '-->Glenda Adams})Glenda Adams .","loss_from":31,'
 expect_not_in "$TMP/r.jsonl" '"kind":"write"'
+expect_rc 0 "$M" --json train-data redocred -i "$I" --rel-info "$R" -s "$S" --no-writes \
+    --context-sents 0 --reads-in-context --out-train "$TMP/r.jsonl" --out-eval "$TMP/re.jsonl"
+expect_in "$TMP/out" '"reads":[7,2]'
 # errors
 expect_rc 0 "$M" train-data --help
 expect_in "$TMP/out" "Usage: memllm train-data redocred"

@@ -49,6 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct traindata_params p;
     traindata_params_init(&p);
     p.context_sents = size % 3;
+    p.read_to_sentence_end = size & 4;
+    p.read_partner_in_context = size & 8;
     struct traindata_stats s = {0};
     for (size_t i = 0; i < traindata_n_docs(td); i++)
         if (traindata_doc_examples(td, i, &p, check, NULL, &s) != STATUS_OK)
