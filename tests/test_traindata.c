@@ -529,6 +529,16 @@ static void test_traindata_real_dev_set(void **state)
     struct traindata_split *split = NULL;
     assert_int_equal(traindata_split_last(td, 100, &split), STATUS_OK);
     assert_int_equal(traindata_split_size(split), 100);
+    /* the recorded split (data/redocred-split.txt) is exactly that: the last 100 */
+    struct traindata_split *recorded = NULL;
+    const char *src = getenv("top_srcdir");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data/redocred-split.txt", src && src[0] ? src : ".");
+    assert_int_equal(traindata_split_read(path, &recorded), STATUS_OK);
+    assert_int_equal(traindata_split_size(recorded), 100);
+    for (size_t i = 0; i < traindata_n_docs(td); i++)
+        assert_int_equal(traindata_split_is_eval(recorded, td, i), i >= 400);
+    traindata_split_free(recorded);
     struct traindata_params p;
     traindata_params_init(&p);
     p.context_sents = 3;
