@@ -4,6 +4,7 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -793,6 +794,16 @@ static int collect_runs(void *ctx, const struct mem_run *r)
     return 0;
 }
 
+static int collect_uses(void *ctx, const struct mem_triple_use *u)
+{
+    int64_t *v = ctx; /* v[0] count, then (run_id, call_no) pairs */
+    v[1 + 2 * v[0]] = u->run_id;
+    v[2 + 2 * v[0]] = u->call_no;
+    v[0]++;
+    assert_string_equal(u->query, "Dancing on Coral>>author>>");
+    return 0;
+}
+
 static void test_store_runs_round_trip(void **state)
 {
     (void)state;
@@ -828,6 +839,7 @@ static void test_store_runs_round_trip(void **state)
     assert_int_equal(mem_run_add_read(m, run, 1, "Dancing on Coral>>author>>", t2, 0.25),
                      STATUS_OK);
     assert_int_equal(mem_run_add_read(m, run, 7, "no such call", t1, 0.0), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_add_read(m, run, 1, "nan", t1, nan("")), STATUS_INVALID);
     assert_int_equal(mem_run_add_read(m, run, 1, "no such triple", 9999, 0.0), STATUS_NOT_FOUND);
     assert_int_equal(mem_run_finish(m, run, "Glenda Adams wrote it."), STATUS_OK);
     assert_int_equal(mem_run_create(m, "second", NULL, NULL, &run2), STATUS_OK);
@@ -857,6 +869,11 @@ static void test_store_runs_round_trip(void **state)
     assert_null(r->reads[1].source.text);
     assert_true(r->reads[1].score == 0.25);
     mem_run_free(r);
+    int64_t uses[9] = {0};
+    assert_int_equal(mem_triple_uses(m, t1, collect_uses, uses), STATUS_OK);
+    assert_int_equal(uses[0], 1);
+    assert_int_equal(uses[1], run);
+    assert_int_equal(uses[2], 1);
 
     int64_t ids[8] = {0};
     assert_int_equal(mem_run_list(m, 0, 0, collect_runs, ids), STATUS_OK);
@@ -875,6 +892,9 @@ static void test_store_runs_round_trip(void **state)
     assert_int_equal(mem_triple_add(m, "w", "r", "o", wsid, &t3, NULL), STATUS_OK);
     assert_int_equal(mem_run_delete(m, run), STATUS_OK);
     assert_int_equal(mem_run_get(m, run, &r), STATUS_NOT_FOUND);
+    memset(uses, 0, sizeof uses);
+    assert_int_equal(mem_triple_uses(m, t1, collect_uses, uses), STATUS_OK);
+    assert_int_equal(uses[0], 0); /* the deleted run's reads went with it */
     assert_int_equal(mem_run_delete(m, run), STATUS_NOT_FOUND);
     struct mem_triple_info *info = NULL;
     assert_int_equal(mem_triple_get(m, t3, &info), STATUS_OK);

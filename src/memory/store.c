@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -216,6 +217,9 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
                  " JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel"    \
                  " JOIN entities o ON o.id = t.obj" SOURCE_JOIN                          \
                  " WHERE rd.run_id = ?1 ORDER BY rd.call_no, rd.id")                     \
+    X(TRI_USES, "SELECT rd.run_id, rd.call_no, rd.query, rd.score, ru.created_at"         \
+                " FROM reads rd JOIN runs ru ON ru.id = rd.run_id WHERE rd.triple_id = ?1" \
+                " ORDER BY rd.run_id DESC, rd.id")                                       \
     X(RUN_LIST, "SELECT " RUN_COLS " FROM runs WHERE id < ?1 ORDER BY id DESC LIMIT ?2") \
     X(QUICK_CHECK, "PRAGMA quick_check")                                                 \
     X(FK_CHECK, "PRAGMA foreign_key_check")
@@ -1888,6 +1892,8 @@ enum status mem_run_add_read(struct mem *m, int64_t run_id, int64_t call_no, con
     enum status st = mem_check_text(query, N_("query"));
     if (st != STATUS_OK)
         return st;
+    if (isnan(score))
+        return status_detail_set(STATUS_INVALID, _("read score is not a number"));
     sqlite3_stmt *q = m->stmt[STMT_RUN_READ];
     sqlite3_bind_int64(q, 1, run_id);
     sqlite3_bind_int64(q, 2, call_no);
@@ -2062,5 +2068,29 @@ enum status mem_run_list(struct mem *m, int64_t before_id, size_t limit, mem_run
     sqlite3_reset(q);
     if (rc != SQLITE_DONE)
         return mem_sql_fail(m, rc, "runs");
+    return STATUS_OK;
+}
+
+enum status mem_triple_uses(struct mem *m, int64_t triple_id, mem_use_cb cb, void *ctx)
+{
+    sqlite3_stmt *q = m->stmt[STMT_TRI_USES];
+    sqlite3_bind_int64(q, 1, triple_id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct mem_triple_use u = {
+            .run_id = sqlite3_column_int64(q, 0),
+            .call_no = sqlite3_column_int64(q, 1),
+            .query = mem_col_text(q, 2),
+            .score = sqlite3_column_double(q, 3),
+            .run_created_at = sqlite3_column_int64(q, 4),
+        };
+        if (cb(ctx, &u) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "reads");
     return STATUS_OK;
 }

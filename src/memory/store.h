@@ -2,7 +2,8 @@
  *
  * One SQLite file (WAL journal, foreign keys on, schema version in PRAGMA user_version,
  * application_id "MLLM").  Tables:
- *   1. meta(key, value)                     embedder id and dimension, schema notes
+ *   1. meta(key, value)                     "embedder.id", "embedder.dim",
+ *                                           "schema.created_by"; callers may add keys
  *   2. entities(id, name UNIQUE, emb)       emb: float32 vector BLOB or NULL
  *   3. relations(id, name UNIQUE, emb, single_valued, wikidata_id)
  *   4. sources(id, kind, text, file, line, run_id, created_at)
@@ -326,5 +327,16 @@ typedef int (*mem_run_cb)(void *ctx, const struct mem_run *run);
 /* Newest first: runs with id < before_id (0: from the newest), at most limit (0: all). */
 enum status mem_run_list(struct mem *m, int64_t before_id, size_t limit, mem_run_cb cb,
                          void *ctx);
+
+/* The runs whose reads returned a triple (audit: "which answers did this fact ground?"),
+ * newest run first.  query is borrowed for the duration of the callback. */
+struct mem_triple_use {
+    int64_t run_id, call_no;
+    const char *query;
+    double score;
+    int64_t run_created_at;
+};
+typedef int (*mem_use_cb)(void *ctx, const struct mem_triple_use *use);
+enum status mem_triple_uses(struct mem *m, int64_t triple_id, mem_use_cb cb, void *ctx);
 
 #endif /* MEMLLM_STORE_H */
