@@ -123,7 +123,9 @@ struct mem_named {
     size_t dim;
     bool single_valued; /* relations only */
 };
-/* Callbacks return 0 to go on, non-zero to stop (the iterating call still returns OK). */
+/* Callbacks return 0 to go on, non-zero to stop (the iterating call still returns OK).
+ * A callback may call other mem_ functions, writes included, but not the iterating
+ * function itself (its prepared statement is in use). */
 typedef int (*mem_named_cb)(void *ctx, const struct mem_named *row);
 
 /* Every entity / relation in id order, with vectors (load into RAM for search).
