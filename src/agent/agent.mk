@@ -1,8 +1,12 @@
 ## src/agent/agent -- the MemLLM loop (read mode, write mode, events, grounding), the
 ## sentence splitter, and the subcommands ask, write, chat and audit.
-src_libmemllm_a_SOURCES += src/agent/split.c src/agent/split.h
+src_libmemllm_a_SOURCES += src/agent/agent.c src/agent/agent.h \
+	src/agent/split.c src/agent/split.h
 
-check_PROGRAMS += tests/test_split
+check_PROGRAMS += tests/test_agent tests/test_split
+tests_test_agent_SOURCES = tests/test_agent.c
+tests_test_agent_CFLAGS = $(TEST_CFLAGS)
+tests_test_agent_LDADD = $(TEST_LDADD)
 tests_test_split_SOURCES = tests/test_split.c
 tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = $(TEST_LDADD)

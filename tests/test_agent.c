@@ -1,0 +1,747 @@
+/* test_agent.c -- cmocka tests of the MemLLM loop (src/agent/agent.c) driven by a scripted
+ * fake model over a tiny vocabulary and a ":memory:" controller. */
+#include "config.h"
+
+#include "test_util.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "engine/tok.h"
+#include "memory/ctrl.h"
+#include "memory/embed.h"
+#include "memory/store.h"
+
+/* ---- a tiny vocabulary ------------------------------------------------------------------
+ * 0 <unk>, 1 <s>, 2 </s>, 3 "({", 4 "})", 5 "-->" (user-defined), then every printable
+ * ASCII character (' ' as U+2581) and some words the script uses. */
+static const char *const words[] = {
+    "MEM_READ(", "MEM_WRITE", "France", "capital", "Paris", "Germany", "Berlin", "Nowhere",
+    ">>", "\xE2\x96\x81" "is", "The", "\xE2\x96\x81" "answer", "\xE2\x96\x81" "done", "zz",
+};
+
+static struct tok *make_tok(void)
+{
+    const char *toks[256];
+    int32_t types[256];
+    char chars[128][2];
+    size_t n = 0;
+    toks[n] = "<unk>", types[n++] = TOK_TYPE_UNKNOWN;
+    toks[n] = "<s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "</s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "({", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "})", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "-->", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "\xE2\x96\x81", types[n++] = TOK_TYPE_NORMAL;
+    for (int c = 0x21; c < 0x7f; c++) {
+        chars[c][0] = (char)c;
+        chars[c][1] = '\0';
+        toks[n] = chars[c], types[n++] = TOK_TYPE_NORMAL;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        toks[n] = words[i], types[n++] = TOK_TYPE_NORMAL;
+    struct tok_vocab_desc d;
+    tok_vocab_desc_init(&d);
+    d.n_tokens = n;
+    d.tokens = toks;
+    d.types = types;
+    d.bos_id = 1;
+    d.eos_id = 2;
+    d.unk_id = 0;
+    d.add_bos = true;
+    d.add_space_prefix = false;
+    struct tok *t = NULL;
+    enum status st = tok_new(&d, &t);
+    if (st != STATUS_OK)
+        fprintf(stderr, "tok_new: %s: %s\n", status_str(st), status_detail());
+    assert_int_equal(st, STATUS_OK);
+    return t;
+}
+
+static int32_t id_of(const struct tok *t, const char *piece)
+{
+    int32_t id = tok_find(t, piece, strlen(piece));
+    if (id < 0)
+        fprintf(stderr, "no piece '%s'\n", piece);
+    assert_true(id >= 0);
+    return id;
+}
+
+/* ---- the scripted fake model --------------------------------------------------------------
+ * It proposes script[cursor] (logit strength, default 10) and script[cursor + 1] (logit 5)
+ * as the runner-up; every other token gets 0; after the script, EOS (or, when endless, the
+ * token "zz").  Each evaluation after the first means the previous proposal was consumed:
+ * the cursor moves by one, or by two when the runner-up was taken instead (the first token
+ * appended is script[cursor + 1]).  The fake keeps the tokens it holds (its context). */
+#define FAKE_MAX 4096
+struct fake {
+    const struct tok *tk;
+    size_t n_vocab;
+    int32_t script[256];
+    float strength[256];
+    size_t n_script, cursor, n_past, n_calls;
+    int32_t ctx[FAKE_MAX];
+    bool endless;
+    unsigned delay_us;
+};
+
+static enum status fake_eval(void *ctxp, const int32_t *tokens, size_t n, size_t pos,
+                             float *logits)
+{
+    struct fake *f = ctxp;
+    assert_true(pos <= f->n_past);
+    assert_true(pos + n <= FAKE_MAX);
+    if (f->n_calls > 0) {
+        bool append = pos == f->n_past;
+        if (append && f->cursor + 1 < f->n_script && tokens[0] == f->script[f->cursor + 1] &&
+            tokens[0] != f->script[f->cursor])
+            f->cursor += 2;
+        else
+            f->cursor += 1;
+    }
+    f->n_calls++;
+    memcpy(f->ctx + pos, tokens, n * sizeof *tokens);
+    f->n_past = pos + n;
+    for (size_t i = 0; i < f->n_vocab; i++)
+        logits[i] = 0.0f;
+    if (f->cursor + 1 < f->n_script)
+        logits[f->script[f->cursor + 1]] = 5.0f;
+    if (f->cursor < f->n_script)
+        logits[f->script[f->cursor]] = f->strength[f->cursor];
+    else
+        logits[f->endless ? id_of(f->tk, "zz") : 2] = 10.0f;
+    if (f->delay_us) {
+        struct timespec ts = {0, (long)f->delay_us * 1000L};
+        nanosleep(&ts, NULL);
+    }
+    return STATUS_OK;
+}
+
+/* Append pieces to the script (NULL-terminated). */
+static void fake_script(struct fake *f, const char *const *pieces)
+{
+    for (size_t i = 0; pieces[i]; i++) {
+        assert_true(f->n_script < 256);
+        f->strength[f->n_script] = 10.0f;
+        f->script[f->n_script++] = id_of(f->tk, pieces[i]);
+    }
+}
+
+/* The fake's context after the prompt, decoded. */
+static char *fake_context(const struct fake *f)
+{
+    char *s = NULL;
+    assert_int_equal(tok_decode(f->tk, f->ctx, f->n_past, 0, &s, NULL), STATUS_OK);
+    return s;
+}
+
+/* ---- the fixture: tokenizer, fake, memory ----------------------------------------------- */
+
+struct rec_event {
+    enum agent_event_kind kind;
+    char text[256];
+    bool failed;
+    size_t n_triples;
+};
+
+struct fx {
+    struct tok *tk;
+    struct fake f;
+    struct agent_lm lm;
+    struct mem *m;
+    struct embedder e;
+    struct ctrl *c;
+    struct agent_params p;
+    struct agent *a;
+    struct rec_event ev[512];
+    size_t n_ev;
+    size_t cancel_after; /* cancel from the callback after this many token events */
+    size_t n_tok_ev;
+};
+
+static void on_event(void *user, const struct agent_event *ev)
+{
+    struct fx *x = user;
+    if (x->n_ev < 512) {
+        struct rec_event *r = &x->ev[x->n_ev++];
+        r->kind = ev->kind;
+        const char *t = ev->kind == AGENT_EVENT_READ ? ev->results : ev->text;
+        if (ev->kind == AGENT_EVENT_WRITE)
+            t = ev->raw;
+        if (ev->kind == AGENT_EVENT_DONE)
+            t = ev->stop;
+        snprintf(r->text, sizeof r->text, "%.*s",
+                 (int)(ev->kind == AGENT_EVENT_TOKEN || ev->kind == AGENT_EVENT_CALL_START
+                           ? ev->len
+                           : (t ? strlen(t) : 0)),
+                 t ? t : "");
+        r->failed = ev->failed;
+        r->n_triples = ev->n_triples;
+    }
+    if (ev->kind == AGENT_EVENT_TOKEN && x->cancel_after && ++x->n_tok_ev == x->cancel_after)
+        agent_cancel(x->a);
+}
+
+static int fx_setup(void **state)
+{
+    struct fx *x = calloc(1, sizeof *x);
+    assert_non_null(x);
+    x->tk = make_tok();
+    x->f.tk = x->tk;
+    x->f.n_vocab = (size_t)tok_n_vocab(x->tk);
+    x->lm.n_vocab = x->f.n_vocab;
+    x->lm.n_ctx = FAKE_MAX;
+    x->lm.eval = fake_eval;
+    x->lm.ctx = &x->f;
+    assert_int_equal(mem_open(":memory:", &x->m), STATUS_OK);
+    assert_int_equal(embed_hash_new(0, &x->e), STATUS_OK);
+    assert_int_equal(ctrl_open(x->m, &x->e, &x->c), STATUS_OK);
+    const struct ctrl_triple_in facts[] = {
+        {"France", "capital", "Paris"},
+        {"Germany", "capital", "Berlin"},
+    };
+    assert_int_equal(ctrl_write(x->c, facts, 2, NULL, NULL), STATUS_OK);
+    agent_params_init(&x->p);
+    x->p.samp.temp = 0; /* greedy */
+    x->p.model_name = "fake";
+    *state = x;
+    return 0;
+}
+
+static void fx_agent(struct fx *x)
+{
+    agent_free(x->a);
+    assert_int_equal(agent_new(&x->lm, x->tk, x->c, &x->p, &x->a), STATUS_OK);
+    agent_set_events(x->a, on_event, x);
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *x = *state;
+    agent_free(x->a);
+    ctrl_close(x->c);
+    embed_free(&x->e);
+    mem_close(x->m);
+    tok_free(x->tk);
+    free(x);
+    return 0;
+}
+
+static size_t count_kind(const struct fx *x, enum agent_event_kind k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < x->n_ev; i++)
+        n += x->ev[i].kind == k;
+    return n;
+}
+
+/* ---- read mode ----------------------------------------------------------------------------- */
+
+static void test_agent_read_call_spliced_and_events_in_order(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
+                            "-->", "\xE2\x96\x81" "is", ".", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "The({MEM_READ(France>>capital>>)-->Paris}) is.");
+    /* the model saw the results and the closing token */
+    char *ctx = fake_context(&x->f);
+    assert_non_null(strstr(ctx, "({MEM_READ(France>>capital>>)-->Paris}) is."));
+    free(ctx);
+    /* events: tokens, call start, read with results, tokens, done */
+    assert_true(x->n_ev >= 5);
+    assert_int_equal(x->ev[0].kind, AGENT_EVENT_TOKEN);
+    assert_string_equal(x->ev[0].text, "The");
+    size_t i = 1;
+    assert_int_equal(x->ev[i].kind, AGENT_EVENT_CALL_START);
+    assert_string_equal(x->ev[i].text, "({MEM_READ(France>>capital>>)-->");
+    i++;
+    assert_int_equal(x->ev[i].kind, AGENT_EVENT_READ);
+    assert_false(x->ev[i].failed);
+    assert_string_equal(x->ev[i].text, "Paris");
+    i++;
+    for (; i < x->n_ev - 1; i++)
+        assert_int_equal(x->ev[i].kind, AGENT_EVENT_TOKEN);
+    assert_int_equal(x->ev[x->n_ev - 1].kind, AGENT_EVENT_DONE);
+    assert_string_equal(x->ev[x->n_ev - 1].text, "eos");
+    assert_int_equal(count_kind(x, AGENT_EVENT_ERROR), 0);
+    /* the run is recorded: prompt, output, the call and the triple it used */
+    assert_true(run > 0);
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_string_equal(r->prompt, "Q?");
+    assert_string_equal(r->output, out);
+    assert_string_equal(r->model, "fake");
+    assert_non_null(strstr(r->settings, "\"max_calls\":5"));
+    assert_int_equal(r->n_calls, 1);
+    assert_string_equal(r->calls[0].raw, "({MEM_READ(France>>capital>>)-->");
+    assert_string_equal(r->calls[0].result, "Paris");
+    assert_int_equal(r->n_reads, 1);
+    assert_string_equal(r->reads[0].query, "France>>capital>>");
+    assert_string_equal(r->reads[0].triple.obj_name, "Paris");
+    assert_string_equal(r->reads[0].triple.subj_name, "France");
+    mem_run_free(r);
+    free(out);
+}
+
+static void test_agent_only_latest_call_stays_in_context(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
+                            "-->", "\xE2\x96\x81" "is", "({", "MEM_READ(", "Germany", ">>",
+                            "capital", ">>", ")", "-->", "\xE2\x96\x81" "done", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    /* the answer keeps both calls inline */
+    assert_string_equal(out, "The({MEM_READ(France>>capital>>)-->Paris}) is"
+                             "({MEM_READ(Germany>>capital>>)-->Berlin}) done");
+    /* the model's context has only the second call */
+    char *ctx = fake_context(&x->f);
+    assert_null(strstr(ctx, "France"));
+    assert_non_null(strstr(ctx, "The is({MEM_READ(Germany>>capital>>)-->Berlin}) done"));
+    free(ctx);
+    assert_int_equal(count_kind(x, AGENT_EVENT_READ), 2);
+    free(out);
+}
+
+static void test_agent_failed_read_removed_and_open_forbidden(void **state)
+{
+    struct fx *x = *state;
+    /* the read finds nothing; the model then wants "({" again (runner-up: "zz") */
+    const char *script[] = {"The", "({", "MEM_READ(", "Nowhere", ">>", "capital", ">>", ")",
+                            "-->", "({", "zz", "\xE2\x96\x81" "done", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "Thezz done");
+    char *ctx = fake_context(&x->f);
+    assert_null(strstr(ctx, "MEM_READ"));
+    assert_null(strstr(ctx, "({"));
+    assert_non_null(strstr(ctx, "Thezz done"));
+    free(ctx);
+    bool saw_failed = false;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_READ)
+            saw_failed = x->ev[i].failed;
+    assert_true(saw_failed);
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_int_equal(r->n_calls, 0);
+    assert_int_equal(r->n_reads, 0);
+    mem_run_free(r);
+    free(out);
+}
+
+static void test_agent_malformed_call_removed(void **state)
+{
+    struct fx *x = *state;
+    /* a query without ">>" fields, then a write call in read mode */
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ")", "-->", "({", "zz",
+                            "({", "MEM_WRITE", "-->", "})", "({", "\xE2\x96\x81" "done", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "Thezz done");
+    assert_int_equal(count_kind(x, AGENT_EVENT_READ), 2);
+    free(out);
+}
+
+static void test_agent_call_cap(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
+                            "-->", "({", "zz", NULL};
+    fake_script(&x->f, script);
+    x->p.max_calls = 1;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    /* after one call "({" is forbidden: the runner-up "zz" comes instead */
+    assert_string_equal(out, "The({MEM_READ(France>>capital>>)-->Paris})zz");
+    free(out);
+}
+
+static void test_agent_no_read_forbids_calls(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "({", "zz", NULL};
+    fake_script(&x->f, script);
+    x->p.read = false;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "Thezz");
+    free(out);
+}
+
+static void test_agent_token_cap_and_stop_string(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "\xE2\x96\x81" "answer", "\xE2\x96\x81" "is", ".", "zz", NULL};
+    fake_script(&x->f, script);
+    x->p.max_tokens = 2;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "The answer");
+    assert_string_equal(x->ev[x->n_ev - 1].text, "length");
+    free(out);
+    /* a stop string ends the answer before it */
+    x->f.cursor = 0;
+    x->f.n_calls = 0;
+    x->f.n_past = 0;
+    x->n_ev = 0;
+    x->p.max_tokens = 100;
+    const char *stops[] = {" is"};
+    x->p.stops = stops;
+    x->p.n_stops = 1;
+    fx_agent(x);
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "The answer");
+    assert_string_equal(x->ev[x->n_ev - 1].text, "stop");
+    free(out);
+}
+
+/* A constraint that forbids ")" inside calls: the read cannot be closed properly. */
+struct cons_rec {
+    int begins, ends, masks, accepts;
+    int32_t forbid;
+};
+
+static enum status cons_begin(void *ctx, int kind, const char *text, size_t len)
+{
+    (void)kind;
+    (void)text;
+    (void)len;
+    ((struct cons_rec *)ctx)->begins++;
+    return STATUS_OK;
+}
+
+static enum status cons_mask(void *ctx, struct samp *s)
+{
+    struct cons_rec *c = ctx;
+    c->masks++;
+    samp_mask_forbid(s, &c->forbid, 1);
+    return STATUS_OK;
+}
+
+static bool cons_accept(void *ctx, int32_t t)
+{
+    struct cons_rec *c = ctx;
+    c->accepts++;
+    return t != c->forbid;
+}
+
+static void cons_end(void *ctx)
+{
+    ((struct cons_rec *)ctx)->ends++;
+}
+
+static void test_agent_constraint_hook(void **state)
+{
+    struct fx *x = *state;
+    /* ")" is masked inside the call: the runner-up "zz" is taken, the call breaks */
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
+                            "zz", "-->", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    struct cons_rec rec = {0};
+    rec.forbid = id_of(x->tk, ")");
+    struct agent_constraint c = {cons_begin, cons_mask, cons_accept, cons_end, &rec};
+    agent_set_constraint(x->a, &c);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_int_equal(rec.begins, 1);
+    assert_true(rec.masks >= 5);
+    assert_true(rec.accepts >= 5);
+    assert_int_equal(rec.ends, 1);
+    /* the call never completed ("zz" instead of ")"), so no read ran */
+    assert_null(strstr(out, "Paris"));
+    free(out);
+    /* switched off: the read runs */
+    x->f.cursor = 0;
+    x->f.n_calls = 0;
+    x->f.n_past = 0;
+    x->f.n_script = 0;
+    const char *script2[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ")", "-->",
+                             NULL};
+    fake_script(&x->f, script2);
+    x->p.constrain = false;
+    assert_int_equal(agent_params_set(x->a, &x->p), STATUS_OK);
+    memset(&rec, 0, sizeof rec);
+    rec.forbid = id_of(x->tk, ")");
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_int_equal(rec.begins, 0);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>)-->Paris})");
+    free(out);
+}
+
+static void test_agent_cancel_from_callback(void **state)
+{
+    struct fx *x = *state;
+    x->f.endless = true;
+    x->p.max_tokens = 1000000;
+    fx_agent(x);
+    x->cancel_after = 3;
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_CANCELLED);
+    assert_string_equal(out, "zzzzzz");
+    assert_string_equal(x->ev[x->n_ev - 1].text, "cancelled");
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_string_equal(r->output, "zzzzzz");
+    assert_true(r->finished_at > 0);
+    mem_run_free(r);
+    free(out);
+}
+
+static void test_agent_worker_thread_cancel(void **state)
+{
+    struct fx *x = *state;
+    x->f.endless = true;
+    x->f.delay_us = 200;
+    x->p.max_tokens = 1000000;
+    fx_agent(x);
+    assert_int_equal(agent_ask_start(x->a, "Q?"), STATUS_OK);
+    assert_int_equal(agent_ask_start(x->a, "again"), STATUS_INVALID);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_true(agent_running(x->a));
+    agent_cancel(x->a);
+    char *out = NULL;
+    assert_int_equal(agent_wait(x->a, &out, NULL), STATUS_CANCELLED);
+    assert_false(agent_running(x->a));
+    assert_non_null(out);
+    assert_true(strlen(out) > 0);
+    assert_int_equal(x->ev[x->n_ev - 1].kind, AGENT_EVENT_DONE);
+    free(out);
+    /* the worker can run again, to the end */
+    x->f.endless = false;
+    x->f.delay_us = 0;
+    assert_int_equal(agent_ask_start(x->a, "Q?"), STATUS_OK);
+    assert_int_equal(agent_wait(x->a, &out, NULL), STATUS_OK);
+    free(out);
+}
+
+/* ---- write mode ---------------------------------------------------------------------------- */
+
+static void test_agent_write_stores_with_sentence_source(void **state)
+{
+    struct fx *x = *state;
+    /* sentence 1: one triple; sentence 2: none */
+    const char *script[] = {"Paris", ">>", "capital", ">>", "France", "})",
+                            "})", NULL};
+    fake_script(&x->f, script);
+    x->p.min_cuts = 1;
+    fx_agent(x);
+    const char *text = "Paris is the capital of France.\n\nIt is big.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), "doc.txt", "Doc", &ws),
+                     STATUS_OK);
+    assert_int_equal(ws.sentences, 2);
+    assert_int_equal(ws.triples, 1);
+    assert_int_equal(ws.n_new, 1);
+    /* the prompt of sentence 2 has sentence 1 as context, in the default template */
+    char *ctx = fake_context(&x->f);
+    assert_non_null(strstr(ctx, "Paris is the capital of France.({USER_ST})It is big."
+                                "({USER_END})({MEM_WRITE-->"));
+    free(ctx);
+    struct mem_filter flt = {0};
+    flt.subj = "Paris";
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(x->m, &flt, &n), STATUS_OK);
+    assert_int_equal(n, 1);
+    size_t w = 0;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_WRITE) {
+            w++;
+            if (w == 1) {
+                assert_string_equal(x->ev[i].text, "({MEM_WRITE-->Paris>>capital>>France})");
+                assert_int_equal(x->ev[i].n_triples, 1);
+            } else {
+                assert_string_equal(x->ev[i].text, "({MEM_WRITE-->})");
+                assert_int_equal(x->ev[i].n_triples, 0);
+            }
+        }
+    assert_int_equal(w, 2);
+    /* the triple's source is the sentence and the file */
+    struct ctrl_read *r = NULL;
+    assert_int_equal(ctrl_read(x->c, CTRL_WANT_OBJECT, "Paris", "capital", &r), STATUS_OK);
+    assert_int_equal(r->n_answers, 1);
+    struct mem_triple_info *ti = NULL;
+    assert_int_equal(mem_triple_get(x->m, r->answers[0].triple_id, &ti), STATUS_OK);
+    assert_string_equal(ti->source.text, "Paris is the capital of France.");
+    assert_string_equal(ti->source.file, "doc.txt");
+    assert_int_equal(ti->source.kind, MEM_SOURCE_KIND_SENTENCE);
+    assert_true(ti->source.run_id > 0);
+    mem_triple_info_free(ti);
+    ctrl_read_free(r);
+}
+
+static void test_agent_write_late_stopping_picks_best_cut(void **state)
+{
+    struct fx *x = *state;
+    /* Three places where "})" is the most likely token.  With logits 0 for the other
+     * ~115 tokens and the runner-up at 5: the first cut ("})" at 5.5) has a mean log-prob
+     * of about -0.13, the second ("})" at 12, reached through ";" at about -1.24) about
+     * -0.10, the third (reached through ";" at about -7) far less.  The second wins. */
+    const char *script[] = {"A", ">>", "r", ">>", "B", "})", ";", "C", ">>", "r", ">>",
+                            "D", "})", ";", "E", ">>", "r", ">>", "F", "})", NULL};
+    fake_script(&x->f, script);
+    x->f.strength[5] = 5.5f;
+    x->f.strength[12] = 12.0f;
+    x->f.strength[19] = 7.0f;
+    x->p.min_cuts = 3;
+    fx_agent(x);
+    const char *text = "A sentence.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), NULL, NULL, &ws), STATUS_OK);
+    assert_int_equal(ws.triples, 2);
+    bool seen = false;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_WRITE) {
+            assert_string_equal(x->ev[i].text, "({MEM_WRITE-->A>>r>>B;C>>r>>D})");
+            seen = true;
+        }
+    assert_true(seen);
+    /* with a single candidate wanted, the first cut is kept */
+    x->f.cursor = 0;
+    x->f.n_calls = 0;
+    x->f.n_past = 0;
+    x->n_ev = 0;
+    x->p.min_cuts = 1;
+    x->p.dry_run = true;
+    fx_agent(x);
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), NULL, NULL, &ws), STATUS_OK);
+    assert_int_equal(ws.triples, 1);
+    assert_int_equal(ws.n_new, 0); /* dry run: nothing stored */
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_WRITE)
+            assert_string_equal(x->ev[i].text, "({MEM_WRITE-->A>>r>>B})");
+    struct mem_filter flt = {0};
+    flt.subj = "A";
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(x->m, &flt, &n), STATUS_OK);
+    assert_int_equal(n, 1); /* from the first, stored run */
+}
+
+static void test_agent_templates(void **state)
+{
+    struct fx *x = *state;
+    char *s = NULL;
+    assert_int_equal(agent_template_fill("[INST] {question} [/INST]{x}", "Why?", NULL, NULL, &s),
+                     STATUS_OK);
+    assert_string_equal(s, "[INST] Why? [/INST]{x}");
+    free(s);
+    assert_int_equal(agent_template_fill("{context}|{sentence}", NULL, "a b", "c", &s),
+                     STATUS_OK);
+    assert_string_equal(s, "a b|c");
+    free(s);
+    /* the ask template wraps the question the model sees */
+    const char *script[] = {"zz", NULL};
+    fake_script(&x->f, script);
+    x->p.template_ask = "Q: {question} A:";
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Why?", &out, NULL), STATUS_OK);
+    char *ctx = fake_context(&x->f);
+    assert_non_null(strstr(ctx, "Q: Why? A:zz"));
+    free(ctx);
+    free(out);
+}
+
+/* ---- audit --------------------------------------------------------------------------------- */
+
+static char *audit_text(struct mem *m, int64_t run, bool json)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(agent_audit(m, run, json, f), STATUS_OK);
+    long n = ftell(f);
+    rewind(f);
+    char *s = calloc(1, (size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return s;
+}
+
+static void test_agent_audit_shows_triples_sources_and_spans(void **state)
+{
+    struct fx *x = *state;
+    /* a fact with a source sentence */
+    struct mem_source src = {0};
+    src.kind = MEM_SOURCE_KIND_SENTENCE;
+    src.text = "Rome is the capital of Italy.";
+    const struct ctrl_triple_in t = {"Italy", "capital", "Rome"};
+    struct ctrl_written w;
+    assert_int_equal(ctrl_write(x->c, &t, 1, &src, &w), STATUS_OK);
+    const char *script[] = {"The", "({", "MEM_READ(", "I", "t", "a", "l", "y", ">>", "capital",
+                            ">>", ")", "-->", "\xE2\x96\x81" "is", ".", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    int64_t run = 0;
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Capital of Italy?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "The({MEM_READ(Italy>>capital>>)-->Rome}) is.");
+    free(out);
+    char *s = audit_text(x->m, 0, false); /* 0: the newest run */
+    assert_non_null(strstr(s, "Capital of Italy?"));
+    assert_non_null(strstr(s, "Italy | capital | Rome"));
+    assert_non_null(strstr(s, "Rome is the capital of Italy."));
+    assert_non_null(strstr(s, "followed by:  is."));
+    free(s);
+    s = audit_text(x->m, run, true);
+    assert_non_null(strstr(s, "\"span\":\" is.\""));
+    char idbuf[64];
+    snprintf(idbuf, sizeof idbuf, "\"triple\":{\"id\":%lld", (long long)w.triple_id);
+    assert_non_null(strstr(s, idbuf));
+    assert_non_null(strstr(s, "\"text\":\"Rome is the capital of Italy.\""));
+    free(s);
+    FILE *f = tmpfile();
+    assert_int_equal(agent_audit(x->m, run + 100, false, f), STATUS_NOT_FOUND);
+    fclose(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_read_call_spliced_and_events_in_order,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_only_latest_call_stays_in_context, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_failed_read_removed_and_open_forbidden,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_malformed_call_removed, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_call_cap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_no_read_forbids_calls, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_token_cap_and_stop_string, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_constraint_hook, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_cancel_from_callback, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_worker_thread_cancel, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_stores_with_sentence_source, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_late_stopping_picks_best_cut,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
+                                        fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
