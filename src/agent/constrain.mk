@@ -1,0 +1,8 @@
+## src/agent/constrain -- constrained decoding of MemLLM calls; prompted mode for general
+## instruct models (few-shot prompts in the model's chat template).
+src_libmemllm_a_SOURCES += src/agent/constrain.c src/agent/constrain.h
+
+check_PROGRAMS += tests/test_constrain
+tests_test_constrain_SOURCES = tests/test_constrain.c
+tests_test_constrain_CFLAGS = $(TEST_CFLAGS)
+tests_test_constrain_LDADD = $(TEST_LDADD)
