@@ -246,6 +246,53 @@ static void test_store_open_refuses_foreign_sqlite(void **state)
     test_rmtree(dir);
 }
 
+static void test_store_check_finds_damage(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    for (int i = 0; i < 2000; i++) {
+        char s[64];
+        snprintf(s, sizeof s, "entity number %d with a longer name to fill pages", i);
+        add(m, s, "r", "o", MEM_OUTCOME_NEW);
+    }
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+
+    /* A dangling reference written behind the store's back. */
+    sqlite_exec(path, "PRAGMA foreign_keys = OFF;"
+                      " INSERT INTO triples(subj, rel, obj, created_at) VALUES (999999, 1, 1, 0);");
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_check(m), STATUS_DB_CORRUPT);
+    assert_non_null(strstr(status_detail(), "triples"));
+    mem_close(m);
+    sqlite_exec(path, "DELETE FROM triples WHERE subj = 999999; PRAGMA wal_checkpoint(TRUNCATE);");
+
+    /* Damaged pages: overwrite the middle of the file. */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 16 * 4096);
+    assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+    for (int i = 0; i < 3 * 4096; i++)
+        fputc((i * 7 + 3) & 0xff, f);
+    fclose(f);
+    enum status st = mem_open(path, &m);
+    if (st == STATUS_OK) {
+        assert_int_equal(mem_check(m), STATUS_DB_CORRUPT);
+        mem_close(m);
+    } else {
+        assert_int_equal(st, STATUS_DB_CORRUPT);
+    }
+    free(path);
+    test_rmtree(dir);
+}
+
 static void test_store_busy_waits_then_fails(void **state)
 {
     (void)state;
@@ -1284,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_store_open_refuses_newer_schema),
         cmocka_unit_test(test_store_open_refuses_garbage_file),
         cmocka_unit_test(test_store_open_refuses_foreign_sqlite),
+        cmocka_unit_test(test_store_check_finds_damage),
         cmocka_unit_test(test_store_busy_waits_then_fails),
         cmocka_unit_test(test_store_retire_keeps_history),
         cmocka_unit_test(test_store_edit_keeps_history),
