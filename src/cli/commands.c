@@ -17,6 +17,7 @@ const struct cli_command cli_commands[] = {
     {"train-tokenizer", N_("learn a BPE tokenizer from text"), cli_train_tokenizer_run},
     {"train", N_("train a model from scratch or continue one"), cli_train_run},
     {"lora-merge", N_("fold LoRA adapters into a model's weights"), cli_lora_merge_run},
+    {"quantize", N_("convert a model's weights to another type"), cli_quantize_run},
     {"mem", N_("inspect and edit the memory: add, list, query, import, ..."), cli_mem_run},
     {NULL, NULL, NULL},
 };

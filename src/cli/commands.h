@@ -47,6 +47,7 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv);
 int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv);
 int cli_train_run(const struct opts *g, int argc, char **argv);
 int cli_lora_merge_run(const struct opts *g, int argc, char **argv);
+int cli_quantize_run(const struct opts *g, int argc, char **argv);
 int cli_mem_run(const struct opts *g, int argc, char **argv);
 
 #endif /* MEMLLM_COMMANDS_H */
