@@ -1072,8 +1072,11 @@ static int mem_reindex(const struct opts *g, int argc, char **argv)
     enum status st = ctrl_reindex(mc.m, &mc.e, &ne, &nr);
     if (st != STATUS_OK)
         cli_status_error(mc.path, st);
-    else if (g->json)
-        printf("{\"entities\":%zu,\"relations\":%zu,\"embedder\":\"%s\"}\n", ne, nr, mc.e.id);
+    else if (g->json) {
+        printf("{\"entities\":%zu,\"relations\":%zu,\"embedder\":", ne, nr);
+        cli_mem_json(stdout, mc.e.id);
+        fputs("}\n", stdout);
+    }
     else
         printf(_("re-embedded %zu entities and %zu relations with %s\n"), ne, nr, mc.e.id);
     cli_mem_close(&mc);
