@@ -272,7 +272,7 @@ mkfifo "$TMP/fifo"
 holder=$!
 exec 3>"$TMP/fifo"
 printf 'Held\tcountry\tLock\n' >&3
-sleep 1
+sleep 2
 MEMLLM_BUSY_TIMEOUT_MS=300 expect_rc 2 "$M" --db "$DB" mem add a b c
 expect_in "$TMP/err" "locked"
 exec 3>&-
