@@ -252,6 +252,84 @@ static void test_train_logits_match_model_eval(void **state)
     train_model_free(m);
 }
 
+/* Whole file into memory (owned), or NULL when ../shared is absent (after a loud SKIP). */
+static void *slurp_shared(const char *rel, size_t *size)
+{
+    char *path = test_shared_path(rel);
+    if (!path)
+        return NULL;
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    void *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    free(path);
+    *size = (size_t)n;
+    return buf;
+}
+
+/* The training forward on a golden model's weights (continued training starts here)
+ * against llama.cpp's logits for every prompt position: F32 exactly (1e-4 as model.c's
+ * test), Q4_K_M dequantized to F32 loosely: llama.cpp also quantizes the activations
+ * (to Q8_K), which this path does not, so only the size of the difference is bounded. */
+static void check_golden(const char *model, const char *prompt, const char *logits,
+                         double tol_max, double tol_mean)
+{
+    size_t gsize, psize, lsize;
+    void *gbuf = slurp_shared(model, &gsize);
+    if (!gbuf)
+        return;
+    int32_t *ids = slurp_shared(prompt, &psize);
+    float *want = slurp_shared(logits, &lsize);
+    assert_non_null(ids);
+    assert_non_null(want);
+    struct gguf *g;
+    assert_int_equal(gguf_open_buffer(gbuf, gsize, &g), STATUS_OK);
+    struct train_model *m;
+    assert_int_equal(train_model_from_gguf(g, 64, &m), STATUS_OK);
+    size_t P = psize / 4, V = train_model_config(m)->n_vocab;
+    assert_int_equal(lsize, P * V * 4);
+    int32_t *tg = malloc(P * sizeof *tg), *pos = malloc(P * sizeof *pos);
+    for (size_t i = 0; i < P; i++) {
+        tg[i] = -1;
+        pos[i] = (int32_t)i;
+    }
+    struct train_batch b = {1, P, ids, tg, pos};
+    float *got = malloc(P * V * sizeof(float));
+    assert_int_equal(train_forward(m, &b, NULL, NULL, got), STATUS_OK);
+    double mx = 0, mean = 0;
+    for (size_t i = 0; i < P * V; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        mx = d > mx ? d : mx;
+        mean += d;
+    }
+    mean /= (double)(P * V);
+    if (mx > tol_max || mean > tol_mean)
+        fail_msg("%s: logits differ from llama.cpp by %.3g max, %.3g mean", model, mx, mean);
+    free(got);
+    free(tg);
+    free(pos);
+    train_model_free(m);
+    gguf_close(g);
+    free(gbuf);
+    free(ids);
+    free(want);
+}
+
+static void test_train_golden_forward_matches_llama_cpp(void **state)
+{
+    (void)state;
+    check_golden("golden/tiny-mistral-a-f32.gguf", "golden/tiny-mistral-a-f32.prompt.i32",
+                 "golden/tiny-mistral-a-f32.logits.f32", 1e-4, 1e-5);
+    check_golden("golden/tiny-mistral-c-Q4_K_M.gguf", "golden/tiny-mistral-c-Q4_K_M.prompt.i32",
+                 "golden/tiny-mistral-c-Q4_K_M.logits.f32", 0.5, 0.05); /* measured 0.17, 0.028 */
+}
+
 static void test_train_lr_schedule(void **state)
 {
     (void)state;
@@ -518,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_train_packed_examples_do_not_attend_across),
         cmocka_unit_test(test_train_rejects_bad_batches),
         cmocka_unit_test(test_train_logits_match_model_eval),
+        cmocka_unit_test(test_train_golden_forward_matches_llama_cpp),
         cmocka_unit_test(test_train_lr_schedule),
         cmocka_unit_test(test_train_adamw_first_step_and_decay),
         cmocka_unit_test(test_train_deterministic_and_resumes_bit_identically),
