@@ -699,6 +699,32 @@ static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x
     pool_run(m->pool, w->n_out, mm_quant_task, &j);
 }
 
+/* Single-token products of several matrices with the same input (q, k, v; gate, up): one
+ * activation quantization and one pool_run over all their rows together. */
+struct mm_multi_job {
+    const struct mat *w[3];
+    float *y[3];
+    size_t n;
+    const float *x;
+    const unsigned char *act;
+};
+
+static void mm_multi_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_multi_job *j = ctx;
+    (void)thread;
+    size_t off = 0;
+    for (size_t i = 0; i < j->n && off < end; off += j->w[i]->n_out, i++) {
+        const struct mat *w = j->w[i];
+        size_t lo = begin > off ? begin - off : 0;
+        size_t hi = end - off < w->n_out ? end - off : w->n_out;
+        if (lo >= hi)
+            continue;
+        quant_matvec(w->type, w->data, w->row_bytes, w->n_in, lo, hi,
+                     w->type == DTYPE_F32 ? (const void *)j->x : (const void *)j->act, j->y[i]);
+    }
+}
+
 /* Y = W X (+ the adapter's B A X). */
 static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stride, size_t n_tok,
                    float *y, size_t y_stride)
@@ -709,6 +735,43 @@ static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stri
         assert(x_stride == w->n_in && y_stride == w->n_out);
         lora_apply(w->lora, x, n_tok, y, m->lora_scratch);
     }
+}
+
+/* ys[i] = ws[i] x for n (2 or 3) matrices that share the input x.  One token: the rows of
+ * all of them form one job (the activation quantized once when they pair with the same
+ * activation format); otherwise each is a matmul() of its own. */
+static void matmul_shared(struct model *m, const struct mat *const *ws, float *const *ys,
+                          size_t n, float *x, size_t x_stride, size_t n_tok)
+{
+    bool merge = n_tok == 1;
+    for (size_t i = 0; i < n && merge; i++)
+        merge = ws[i]->n_in == ws[0]->n_in &&
+                quant_act_type(ws[i]->type) == quant_act_type(ws[0]->type);
+    if (!merge) {
+        for (size_t i = 0; i < n; i++)
+            matmul(m, ws[i], x, x_stride, n_tok, ys[i], ws[i]->n_out);
+        return;
+    }
+    struct mm_multi_job j = {{NULL}, {NULL}, n, x, m->act};
+    size_t rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        j.w[i] = ws[i];
+        j.y[i] = ys[i];
+        rows += ws[i]->n_out;
+    }
+    if (ws[0]->type != DTYPE_F32) {
+        for (size_t i = 0; i < ws[0]->n_in; i++) {
+            if (!isfinite(x[i])) { /* see matmul_base() */
+                m->nonfinite = true;
+                x[i] = 0.0f;
+            }
+        }
+        quant_quantize_act(ws[0]->type, x, m->act, ws[0]->n_in);
+    }
+    pool_run(m->pool, rows, mm_multi_task, &j);
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->lora)
+            lora_apply(ws[i]->lora, x, 1, ys[i], m->lora_scratch);
 }
 
 /* ---- KV cache -------------------------------------------------------------------------- */
@@ -890,9 +953,9 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
             return false;
         for (size_t t = 0; t < n; t++)
             rmsnorm(m->xb + t * dim, m->x + t * dim, L->attn_norm, dim, m->eps);
-        matmul(m, &L->wq, m->xb, dim, n, m->q, m->q_dim);
-        matmul(m, &L->wk, m->xb, dim, n, m->k, m->kv_dim);
-        matmul(m, &L->wv, m->xb, dim, n, m->v, m->kv_dim);
+        const struct mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {m->q, m->k, m->v};
+        matmul_shared(m, qkv, qkv_out, 3, m->xb, dim, n);
         for (size_t t = 0; t < n; t++) {
             const float *cs = m->rope + t * m->n_rot;
             rope_apply(m->q + t * m->q_dim, m->n_head, m->hd, m->n_rot, cs);
@@ -909,8 +972,9 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
 
         for (size_t t = 0; t < n; t++)
             rmsnorm(m->xb + t * dim, m->x + t * dim, L->ffn_norm, dim, m->eps);
-        matmul(m, &L->wgate, m->xb, dim, n, m->ffa, m->n_ff);
-        matmul(m, &L->wup, m->xb, dim, n, m->ffb, m->n_ff);
+        const struct mat *gu[2] = {&L->wgate, &L->wup};
+        float *gu_out[2] = {m->ffa, m->ffb};
+        matmul_shared(m, gu, gu_out, 2, m->xb, dim, n);
         for (size_t i = 0; i < n * m->n_ff; i++) {
             float gv = m->ffa[i];
             m->ffa[i] = gv / (1.0f + expf(-gv)) * m->ffb[i];
