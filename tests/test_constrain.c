@@ -239,6 +239,24 @@ static void test_constrain_spans_are_whole_words(void **state)
     tok_free(t);
 }
 
+static void test_constrain_add_relations(void **state)
+{
+    (void)state;
+    struct tok *t = hand_tok(false);
+    struct constrain *c = make(t, 6);
+    const char *w = "MEM_WRITE-->Bob>>birthplace>>Paris})";
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, wctx, NULL, 0, w), -1);
+    static const char *const extra[] = {"birthplace", "bad>>rel", NULL};
+    assert_int_equal(constrain_add_relations(c, extra, 3), STATUS_OK);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, wctx, NULL, 0, w), 1);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, wctx, NULL, 0,
+                              "MEM_WRITE-->Bob>>bad"), -1);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, wctx, NULL, 0,
+                              "MEM_WRITE-->Bob>>country>>Paris})"), 1);
+    constrain_free(c);
+    tok_free(t);
+}
+
 static void test_constrain_triple_cap(void **state)
 {
     (void)state;
@@ -345,9 +363,17 @@ static void test_constrain_masks_hand_vocab(void **state)
 
 /* Walk from a fresh begin, always picking an allowed token; return the decoded call
  * (owned) with its "({". */
+#define MAX_TIMES 16384
+
+struct walk_stats {
+    double mask_s, mask_max_s;
+    double *times; /* each mask's seconds when not NULL (MAX_TIMES) */
+    size_t n_masks, n_triples, n_queries, n_writes, n_reads;
+};
+
 static char *random_walk(struct constrain *c, const struct tok *t, enum constrain_kind kind,
                          const char *ctx, const char *const *names, size_t n_names,
-                         uint64_t *rng, double *mask_s, size_t *n_masks)
+                         uint64_t *rng, struct walk_stats *ws)
 {
     assert_int_equal(constrain_begin(c, kind, ctx, strlen(ctx), names, n_names), STATUS_OK);
     int32_t ids[4096];
@@ -361,10 +387,12 @@ static char *random_walk(struct constrain *c, const struct tok *t, enum constrai
         size_t n;
         uint64_t t0 = timing_now_ns();
         assert_int_equal(constrain_allowed(c, &allowed, &n), STATUS_OK);
-        if (mask_s) {
-            *mask_s += timing_since_s(t0);
-            (*n_masks)++;
-        }
+        double dt = timing_since_s(t0);
+        ws->mask_s += dt;
+        ws->mask_max_s = dt > ws->mask_max_s ? dt : ws->mask_max_s;
+        if (ws->times && ws->n_masks < MAX_TIMES)
+            ws->times[ws->n_masks] = dt;
+        ws->n_masks++;
         assert_true(n > 0);
         *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
         int32_t pick = allowed[(*rng >> 33) % n];
@@ -409,7 +437,7 @@ static bool is_rel(const char *r, const char *const *list, size_t n)
 
 /* Every walk ends in a call that protocol/call parses with no errors, within the rules. */
 static void check_walks(struct constrain *c, const struct tok *t, const char *const *rel_list,
-                        size_t n_rel, size_t walks, size_t cap, double *mask_s, size_t *n_masks)
+                        size_t n_rel, size_t walks, size_t cap, struct walk_stats *ws)
 {
     const char *wc = "Dancing on Coral is a novel by Glenda Adams, published in Sydney "
                      "(Australia) by Angus & Robertson in 1987.";
@@ -419,7 +447,7 @@ static void check_walks(struct constrain *c, const struct tok *t, const char *co
     for (size_t w = 0; w < walks; w++) {
         enum constrain_kind kind = (enum constrain_kind)(w % 3);
         bool rd = kind == CONSTRAIN_KIND_READ;
-        char *text = random_walk(c, t, kind, rd ? rq : wc, names, 3, &rng, mask_s, n_masks);
+        char *text = random_walk(c, t, kind, rd ? rq : wc, names, 3, &rng, ws);
         struct call *call = NULL;
         enum constrain_kind got = constrain_kind_get(c);
         if (got == CONSTRAIN_KIND_READ) {
@@ -428,6 +456,8 @@ static void check_walks(struct constrain *c, const struct tok *t, const char *co
                 fail_msg("walk %zu: \"%s\": %zu errors", w, text, call->n_errors);
             assert_true(call->n_queries >= 1 && call->n_queries <= 3);
             assert_false(call->has_results);
+            ws->n_reads++;
+            ws->n_queries += call->n_queries;
             for (size_t i = 0; i < call->n_queries; i++) {
                 const struct call_query *q = &call->queries[i];
                 assert_true(is_rel(q->rel, rel_list, n_rel));
@@ -451,6 +481,8 @@ static void check_walks(struct constrain *c, const struct tok *t, const char *co
             if (call->n_errors || !call->closed)
                 fail_msg("walk %zu: \"%s\": %zu errors", w, text, call->n_errors);
             assert_true(call->n_triples <= cap);
+            ws->n_writes++;
+            ws->n_triples += call->n_triples;
             for (size_t i = 0; i < call->n_triples; i++) {
                 const struct call_triple *x = &call->triples[i];
                 if (!name_is_span(wc, x->subj) || !name_is_span(wc, x->obj) ||
@@ -477,7 +509,11 @@ static void test_constrain_random_walks_parse(void **state)
     (void)state;
     struct tok *t = hand_tok(true);
     struct constrain *c = make(t, 6);
-    check_walks(c, t, rels, 4, 600, 6, NULL, NULL);
+    struct walk_stats ws = {0};
+    check_walks(c, t, rels, 4, 600, 6, &ws);
+    /* the walks explore: both kinds, several triples and queries per call on average */
+    assert_true(ws.n_reads > 100 && ws.n_writes > 300);
+    assert_true(ws.n_triples > ws.n_writes && ws.n_queries > ws.n_reads);
     constrain_free(c);
     /* a small relation list lowers the cap so that walks cannot get stuck */
     struct constrain_params p;
@@ -486,7 +522,9 @@ static void test_constrain_random_walks_parse(void **state)
     p.n_relations = 1;
     p.max_triples = 16;
     assert_int_equal(constrain_new(t, &p, &c), STATUS_OK);
-    check_walks(c, t, rels, 1, 300, 1, NULL, NULL);
+    memset(&ws, 0, sizeof ws);
+    check_walks(c, t, rels, 1, 300, 1, &ws);
+    assert_true(ws.n_triples > 0);
     constrain_free(c);
     tok_free(t);
 }
@@ -520,12 +558,25 @@ static void test_constrain_agent_hook(void **state)
     assert_false(h.accept(h.ctx, 30));
     h.end(h.ctx);
     assert_false(constrain_active(c));
+    /* the hook kind decides what an unknown call may become */
+    constrain_set_hook_kind(c, CONSTRAIN_KIND_READ);
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({", 2), STATUS_OK);
+    assert_false(h.accept(h.ctx, 8));                     /* "MEM_WRITE" */
+    assert_true(h.accept(h.ctx, 7));                      /* "MEM_READ(" */
+    h.end(h.ctx);
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_WRITE, "({MEM_READ(", 11), STATUS_INVALID);
     samp_free(s);
     constrain_free(c);
     tok_free(t);
 }
 
 /* ---- the 32000-token golden vocabulary ---------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 struct rel_list {
     char **names;
@@ -579,13 +630,22 @@ static void test_constrain_golden_vocab_walks_and_timing(void **state)
     uint64_t t0 = timing_now_ns();
     assert_int_equal(constrain_new(t, &p, &c), STATUS_OK);
     double t_new = timing_since_s(t0);
-    double mask_s = 0;
-    size_t n_masks = 0;
-    check_walks(c, t, (const char *const *)l.names, l.n, 60, 6, &mask_s, &n_masks);
-    fprintf(stderr, "constrain: 32000-token vocabulary indexed in %.1f ms; %zu masks, "
-            "%.1f us per mask on average\n", t_new * 1e3, n_masks, mask_s / n_masks * 1e6);
+    struct walk_stats ws = {0};
+    ws.times = malloc(MAX_TIMES * sizeof *ws.times);
+    assert_non_null(ws.times);
+    check_walks(c, t, (const char *const *)l.names, l.n, 90, 6, &ws);
+    size_t nt = ws.n_masks < MAX_TIMES ? ws.n_masks : MAX_TIMES;
+    qsort(ws.times, nt, sizeof *ws.times, cmp_double);
+    fprintf(stderr, "constrain: 32000-token vocabulary indexed in %.1f ms; %zu masks: "
+            "mean %.1f us, median %.1f us, p99 %.1f us, max %.1f us (wall clock); "
+            "%zu triples in %zu writes, %zu queries in %zu reads\n", t_new * 1e3, ws.n_masks,
+            ws.mask_s / (double)ws.n_masks * 1e6, ws.times[nt / 2] * 1e6,
+            ws.times[nt * 99 / 100] * 1e6, ws.mask_max_s * 1e6, ws.n_triples, ws.n_writes,
+            ws.n_queries, ws.n_reads);
+    free(ws.times);
     /* a step of the smallest golden model takes milliseconds; the mask must be far below */
-    assert_true(mask_s / n_masks < 1e-3);
+    assert_true(ws.mask_s / (double)ws.n_masks < 1e-3);
+    assert_true(ws.n_triples > ws.n_writes);
     constrain_free(c);
     for (size_t i = 0; i < l.n; i++)
         free(l.names[i]);
@@ -600,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_constrain_read_grammar_table),
         cmocka_unit_test(test_constrain_spans_are_whole_words),
         cmocka_unit_test(test_constrain_triple_cap),
+        cmocka_unit_test(test_constrain_add_relations),
         cmocka_unit_test(test_constrain_masks_hand_vocab),
         cmocka_unit_test(test_constrain_random_walks_parse),
         cmocka_unit_test(test_constrain_agent_hook),

@@ -360,6 +360,7 @@ struct constrain {
     size_t src_len;
     char **src_names;
     size_t n_src_names;
+    enum constrain_kind hook_kind;
 };
 
 static const char *const head_kw[2] = {"MEM_READ(", "MEM_WRITE"};
@@ -1062,12 +1063,17 @@ fail:
     return STATUS_NOMEM;
 }
 
+void constrain_set_hook_kind(struct constrain *c, enum constrain_kind kind)
+{
+    c->hook_kind = kind;
+}
+
 static enum status hook_begin(void *ctx, int kind, const char *context, size_t len)
 {
     struct constrain *c = ctx;
     enum constrain_kind k = kind == CALL_KIND_READ    ? CONSTRAIN_KIND_READ
                             : kind == CALL_KIND_WRITE ? CONSTRAIN_KIND_WRITE
-                                                      : CONSTRAIN_KIND_AUTO;
+                                                      : c->hook_kind;
     enum status st = constrain_begin(c, k, c->src, c->src_len,
                                      (const char *const *)c->src_names, c->n_src_names);
     if (st != STATUS_OK)

@@ -130,8 +130,13 @@ void constrain_end(struct constrain *c); /* NULL or no active call: no-op */
 enum status constrain_set_source(struct constrain *c, const char *text, size_t len,
                                  const char *const *memory_names, size_t n_names);
 
+/* The kind the hook's begin() uses while the agent does not know it yet
+ * (CALL_KIND_UNKNOWN): AUTO by default; READ in read mode keeps the model from starting a
+ * write call there. */
+void constrain_set_hook_kind(struct constrain *c, enum constrain_kind kind);
+
 /* Fill *out so that the agent's loop drives c: begin() maps CALL_KIND_UNKNOWN/READ/WRITE
- * to AUTO/READ/WRITE, calls constrain_begin() with the source and then feeds the call
+ * to the hook kind/READ/WRITE, calls constrain_begin() with the source and then feeds the call
  * text after its "({"; mask() installs the allow-list; accept() returns false for a
  * refused token; end() ends the call.  c is borrowed and must outlive the agent's use. */
 void constrain_as_agent_constraint(struct constrain *c, struct agent_constraint *out);
