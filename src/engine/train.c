@@ -45,6 +45,7 @@ struct train_model {
     size_t step;
     struct train_hook hook;
     bool has_hook;
+    bool frozen; /* base weights get no gradients and no updates */
     float *rope; /* (n_ctx, hd/2, 2): cos, sin */
 
     /* activations for up to cap_n rows of sequences of up to cap_t tokens */
@@ -397,6 +398,11 @@ void train_set_hook(struct train_model *m, const struct train_hook *h)
         m->hook = *h;
 }
 
+void train_set_frozen(struct train_model *m, bool frozen)
+{
+    m->frozen = frozen;
+}
+
 enum status train_model_set_threads(struct train_model *m, int n_threads)
 {
     struct pool *p;
@@ -580,7 +586,8 @@ static void lin_bwd(struct train_model *m, enum train_tensor kind, size_t layer,
     size_t o = tensor_off(m, kind, layer);
     struct gemm_job j = {.x = x, .w = m->w + o, .dy = dy, .dx = dx, .dw = m->grad + o, .n = n,
                          .n_in = n_in, .n_out = n_out, .beta = beta};
-    par_run(m, n_out, lin_dw_part, &j);
+    if (!m->frozen)
+        par_run(m, n_out, lin_dw_part, &j);
     par_run(m, n, lin_dx_part, &j);
     if (m->has_hook && m->hook.bwd)
         m->hook.bwd(m->hook.ctx, kind, layer, n, x, n_in, dy, n_out, dx);
@@ -651,7 +658,7 @@ static void rmsnorm_bwd(struct train_model *m, const float *x, const float *w, c
                          .dwpart = m->dwpart, .d = d, .acc = acc};
     par_run(m, n, rmsnorm_bwd_part, &j);
     size_t used = n < m->n_parts ? n : m->n_parts; /* parts with rows, in order */
-    for (size_t p = 0; p < used; p++)
+    for (size_t p = 0; p < used && !m->frozen; p++)
         for (size_t k = 0; k < d; k++)
             dw[k] += m->dwpart[p * d + k];
 }
@@ -1017,7 +1024,7 @@ enum status train_backward(struct train_model *m, const struct train_batch *b, f
                     m->dx, m->grad + tensor_off(m, TRAIN_TENSOR_ATTN_NORM, l), n, true);
     }
     float *demb = m->grad + tensor_off(m, TRAIN_TENSOR_TOK_EMBD, 0);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !m->frozen; i++) {
         float *row = demb + (size_t)b->tokens[i] * D;
         for (size_t j = 0; j < D; j++)
             row[j] += m->dx[i * D + j];
@@ -1090,6 +1097,12 @@ static void adamw_part(void *ctx, size_t b, size_t e, size_t part)
 void train_opt_step(struct train_model *m, const struct train_opt_params *p, float *grad_norm)
 {
     struct opt_job j = {.m = m, .p = p};
+    if (m->frozen) {
+        m->step++;
+        if (grad_norm)
+            *grad_norm = 0;
+        return;
+    }
     par_run(m, m->n_params, sumsq_part, &j);
     double ss = 0;
     for (size_t k = 0; k < m->n_parts; k++)

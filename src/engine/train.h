@@ -108,6 +108,10 @@ float *train_grad(struct train_model *m, enum train_tensor t, size_t layer, size
 void train_tensor_name(enum train_tensor t, size_t layer, char *buf, size_t cap);
 
 void train_set_hook(struct train_model *m, const struct train_hook *h); /* NULL = none */
+/* Frozen base weights (LoRA): train_backward() still computes every activation gradient
+ * and calls the hook, but adds nothing to the model's own gradients, and
+ * train_opt_step() only counts the step. */
+void train_set_frozen(struct train_model *m, bool frozen);
 /* Threads for m's work (0 = one per online core; default 1).  STATUS_NOMEM/INVALID. */
 enum status train_model_set_threads(struct train_model *m, int n_threads);
 int train_model_threads(const struct train_model *m);
