@@ -386,8 +386,6 @@ static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const c
             }
             bool add = !sim_contains(k->sim, id);
             if (add) {
-                /* a row another connection created may have an older vector: use ours
-                 * in the index only when it has ours (created) or none */
                 sim_ids[ns] = id;
                 memcpy(sim_vecs + ns * dim, vecs + i * dim, dim * sizeof(float));
                 ns++;
