@@ -1,7 +1,8 @@
 ## src/agent/agent -- the MemLLM loop (read mode, write mode, events, grounding), the
 ## sentence splitter, and the subcommands ask, write, chat and audit.
 src_libmemllm_a_SOURCES += src/agent/agent.c src/agent/agent.h \
-	src/agent/split.c src/agent/split.h
+	src/agent/split.c src/agent/split.h \
+	src/cli/ask.c src/cli/ask.h src/cli/write.c src/cli/chat.c src/cli/audit.c
 
 check_PROGRAMS += tests/test_agent tests/test_split
 tests_test_agent_SOURCES = tests/test_agent.c
@@ -10,3 +11,6 @@ tests_test_agent_LDADD = $(TEST_LDADD)
 tests_test_split_SOURCES = tests/test_split.c
 tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = $(TEST_LDADD)
+
+TESTS += tests/e2e/agent.sh
+EXTRA_DIST += tests/e2e/agent.sh

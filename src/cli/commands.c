@@ -19,6 +19,10 @@ const struct cli_command cli_commands[] = {
     {"lora-merge", N_("fold LoRA adapters into a model's weights"), cli_lora_merge_run},
     {"quantize", N_("convert a model's weights to another type"), cli_quantize_run},
     {"mem", N_("inspect and edit the memory: add, list, query, import, ..."), cli_mem_run},
+    {"ask", N_("answer a question, reading memory"), cli_ask_run},
+    {"write", N_("memorize a text: the model writes the facts of each sentence"), cli_write_run},
+    {"chat", N_("answer questions line by line, reading memory"), cli_chat_run},
+    {"audit", N_("show which triples and sources an answer was based on"), cli_audit_run},
     {NULL, NULL, NULL},
 };
 

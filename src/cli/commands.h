@@ -49,5 +49,9 @@ int cli_train_run(const struct opts *g, int argc, char **argv);
 int cli_lora_merge_run(const struct opts *g, int argc, char **argv);
 int cli_quantize_run(const struct opts *g, int argc, char **argv);
 int cli_mem_run(const struct opts *g, int argc, char **argv);
+int cli_ask_run(const struct opts *g, int argc, char **argv);
+int cli_write_run(const struct opts *g, int argc, char **argv);
+int cli_chat_run(const struct opts *g, int argc, char **argv);
+int cli_audit_run(const struct opts *g, int argc, char **argv);
 
 #endif /* MEMLLM_COMMANDS_H */
