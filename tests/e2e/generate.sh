@@ -56,7 +56,13 @@ cmp -s "$TMP/out" "$TMP/seed1" || fail "the same seed gave different text"
 "$M" generate --model "$G/tiny-mistral-a-f32.gguf" -p "$prompt" -n 1000000 --ctx 64 \
     --ignore-eos >"$TMP/int.out" 2>"$TMP/int.err" &
 pid=$!
-sleep 2
+# the handler is in place once text appears (it is installed before the prompt is read)
+i=0
+while [ ! -s "$TMP/int.out" ] && [ $i -lt 1200 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+sleep 0.5
 kill -INT "$pid"
 wait "$pid"
 rc=$?
