@@ -46,17 +46,17 @@ static void gen_help(void)
     puts(_("Continue TEXT with the model and stream the new text to standard output.\n"
            "Timing goes to standard error.  Ctrl-C stops after the current token."));
     putchar('\n');
-    puts(_("  -m, --model=FILE         GGUF model (default: the global --model or the bundled one)"));
+    puts(_("  -m, --model=FILE         GGUF model (default: the global --model)"));
     puts(_("  -p, --prompt=TEXT        the text to continue (required)"));
     puts(_("  -n, --n-predict=N        tokens to generate (default 128)"));
     puts(_("      --temp=T             temperature; 0 = greedy (default 0.8)"));
     puts(_("      --top-k=K            keep the K most likely tokens; 0 = off (default 40)"));
     puts(_("      --top-p=P            nucleus sampling; 1 = off (default 0.95)"));
-    puts(_("      --min-p=P            drop tokens below P times the best; 0 = off (default 0.05)"));
+    puts(_("      --min-p=P            drop tokens below P x the best; 0 = off (default 0.05)"));
     puts(_("      --repeat-penalty=R   penalise recent tokens; 1 = off (default 1)"));
     puts(_("      --repeat-last-n=N    how many recent tokens the penalty sees (default 64)"));
     puts(_("      --seed=S             random seed (default: from the clock)"));
-    puts(_("      --ctx=N              context length in tokens (default: the model's, at most 4096)"));
+    puts(_("      --ctx=N              context length (default: the model's, at most 4096)"));
     puts(_("      --kv-f16             keep the attention cache in 16-bit floats"));
     puts(_("      --stop=TEXT          stop when TEXT appears (repeatable)"));
     puts(_("      --ignore-eos         do not stop at the end-of-text token"));
