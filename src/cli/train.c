@@ -355,9 +355,9 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
         st = train_model_from_gguf(src, a.resume ? 0 : (size_t)a.ctx, &m);
         if (st == STATUS_OK && a.resume) {
             st = train_load_opt(m, src);
-            int64_t sd;
-            if (st == STATUS_OK && gguf_get_int(src, "train.seed", &sd) == STATUS_OK)
-                seed = (uint64_t)sd;
+            uint64_t sd;
+            if (st == STATUS_OK && gguf_get_u64(src, "train.seed", &sd) == STATUS_OK)
+                seed = sd; /* the data order of the interrupted run */
         }
     } else {
         struct train_config c;
