@@ -52,7 +52,7 @@ static void gen_help(void)
     puts(_("      --temp=T             temperature; 0 = greedy (default 0.8)"));
     puts(_("      --top-k=K            keep the K most likely tokens; 0 = off (default 40)"));
     puts(_("      --top-p=P            nucleus sampling; 1 = off (default 0.95)"));
-    puts(_("      --min-p=P            drop tokens under P x the best; 0 = off (default 0.05)"));
+    puts(_("      --min-p=P            drop tokens under P x the best (default 0.05)"));
     puts(_("      --repeat-penalty=R   penalise recent tokens; 1 = off (default 1)"));
     puts(_("      --repeat-last-n=N    how many recent tokens the penalty sees (default 64)"));
     puts(_("      --seed=S             random seed (default: from the clock)"));
