@@ -580,13 +580,17 @@ static void test_model_threads_bit_identical(void **state)
             c.n_ff = 512;
             c.wtype = DTYPE_Q4_K;
         }
-        float a[12 * 50], b[12 * 50], qa[12 * 50], qb[12 * 50];
+        float a[12 * 50], b[12 * 50], qa[12 * 50], qb[12 * 50], da[50], db[50];
         for (int th = 1; th <= 3; th++) {
             struct tiny t;
             assert_int_equal(tiny_build(&c, th, 4, &t), STATUS_OK);
             assert_int_equal(model_eval(t.m, seq, 12, 0, th == 1 ? a : b, true), STATUS_OK);
             if (th > 1)
                 assert_memory_equal(a, b, sizeof a);
+            /* the single-token path (merged q/k/v and gate/up jobs) */
+            assert_int_equal(model_eval(t.m, seq + 3, 1, 12, th == 1 ? da : db, false), STATUS_OK);
+            if (th > 1)
+                assert_memory_equal(da, db, sizeof da);
             /* and with quantized batches through BLAS on dequantized blocks */
             struct model_params p;
             model_params_init(&p);
