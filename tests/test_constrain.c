@@ -63,16 +63,23 @@ static struct tok *hand_tok(bool with_chars)
     return t;
 }
 
-static struct constrain *make(const struct tok *t, size_t max_triples)
+static struct constrain *make_ex(const struct tok *t, size_t max_triples, bool byte_cover)
 {
     struct constrain_params p;
     constrain_params_init(&p);
     p.relations = rels;
     p.n_relations = sizeof rels / sizeof rels[0];
     p.max_triples = max_triples;
+    p.byte_cover = byte_cover;
     struct constrain *c = NULL;
     assert_int_equal(constrain_new(t, &p, &c), STATUS_OK);
     return c;
+}
+
+/* The hand vocabulary cannot spell most names letter by letter: no byte cover. */
+static struct constrain *make(const struct tok *t, size_t max_triples)
+{
+    return make_ex(t, max_triples, false);
 }
 
 /* 1: complete call, 0: valid prefix only, -1: refused. */
@@ -253,6 +260,23 @@ static void test_constrain_add_relations(void **state)
                               "MEM_WRITE-->Bob>>bad"), -1);
     assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, wctx, NULL, 0,
                               "MEM_WRITE-->Bob>>country>>Paris})"), 1);
+    constrain_free(c);
+    tok_free(t);
+}
+
+static void test_constrain_byte_cover_drops_unspellable_names(void **state)
+{
+    (void)state;
+    struct tok *t = hand_tok(true); /* single-character tokens for ASCII only */
+    const char *ctx = "Bob opened the Caf\xc3\xa9 Luna in Paris.";
+    struct constrain *c = make_ex(t, 6, true);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, ctx, NULL, 0, "MEM_WRITE-->Caf"), -1);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, ctx, NULL, 0,
+                              "MEM_WRITE-->Bob>>country>>Luna})"), 1);
+    constrain_free(c);
+    c = make_ex(t, 6, false);
+    assert_int_equal(run_text(c, CONSTRAIN_KIND_WRITE, ctx, NULL, 0,
+                              "MEM_WRITE-->Bob>>country>>Caf\xc3\xa9 Luna})"), 1);
     constrain_free(c);
     tok_free(t);
 }
@@ -508,7 +532,7 @@ static void test_constrain_random_walks_parse(void **state)
 {
     (void)state;
     struct tok *t = hand_tok(true);
-    struct constrain *c = make(t, 6);
+    struct constrain *c = make_ex(t, 6, true);
     struct walk_stats ws = {0};
     check_walks(c, t, rels, 4, 600, 6, &ws);
     /* the walks explore: both kinds, several triples and queries per call on average */
@@ -521,6 +545,7 @@ static void test_constrain_random_walks_parse(void **state)
     p.relations = rels;
     p.n_relations = 1;
     p.max_triples = 16;
+    p.byte_cover = true;
     assert_int_equal(constrain_new(t, &p, &c), STATUS_OK);
     memset(&ws, 0, sizeof ws);
     check_walks(c, t, rels, 1, 300, 1, &ws);
@@ -661,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_constrain_spans_are_whole_words),
         cmocka_unit_test(test_constrain_triple_cap),
         cmocka_unit_test(test_constrain_add_relations),
+        cmocka_unit_test(test_constrain_byte_cover_drops_unspellable_names),
         cmocka_unit_test(test_constrain_masks_hand_vocab),
         cmocka_unit_test(test_constrain_random_walks_parse),
         cmocka_unit_test(test_constrain_agent_hook),

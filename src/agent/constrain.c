@@ -126,9 +126,15 @@ static uint32_t trie_count_below(const struct trie *t, uint32_t node, const uint
 
 /* A name can be a field value: call_name_check() clean, untrimmed, no '>' or '}' (they
  * would make field ends ambiguous), balanced parentheses (so that a ')' after a complete
- * object name always closes the query list). */
-static bool name_usable(const char *s, size_t len)
+ * object name always closes the query list), and every byte is the text of some token
+ * (byte_ok), so that whatever part of it has been written, the rest can be: without
+ * that an allow-list could run empty in the middle of a name.  Vocabularies with byte
+ * fallback (all Llama/Mistral ones) cover every byte. */
+static bool name_usable(const uint8_t *byte_ok, const char *s, size_t len)
 {
+    for (size_t i = 0; i < len; i++)
+        if (!byte_ok[(uint8_t)s[i]])
+            return false;
     if (len == 0 || s[0] == ' ' || s[len - 1] == ' ')
         return false;
     if (call_name_check(s, len, NULL) != CALL_ERR_NONE)
@@ -241,8 +247,8 @@ static void word_analyse(const char *s, struct word *w)
 }
 
 /* Insert every usable whole-word span of text[0..len) of at most max_words words. */
-static enum status insert_spans(struct trie *t, const char *text, size_t len, size_t max_words,
-                                bool stop)
+static enum status insert_spans(struct trie *t, const uint8_t *byte_ok, const char *text,
+                                size_t len, size_t max_words, bool stop)
 {
     size_t n_words = 0, cap = 16;
     struct word *w = malloc(cap * sizeof *w);
@@ -289,7 +295,7 @@ static enum status insert_spans(struct trie *t, const char *text, size_t len, si
                 size_t end = w[j].ends[e];
                 if (end <= w[i].ca)
                     continue;
-                if (name_usable(text + w[i].ca, end - w[i].ca))
+                if (name_usable(byte_ok, text + w[i].ca, end - w[i].ca))
                     st = trie_insert(t, text + w[i].ca, end - w[i].ca);
             }
         }
@@ -344,6 +350,7 @@ struct constrain {
     int32_t *udt;          /* user-defined tokens, tried one by one */
     size_t n_udt;
     bool udt_arrow, udt_close; /* "-->" / "})" must be written as their own token */
+    uint8_t byte_ok[256];  /* some normal or byte token is exactly this byte */
     int32_t n_vocab;
     char *text;            /* decoded texts of all tokens, back to back */
     uint32_t *tok_off, *tok_len; /* per token; tok_len 0: never allowed */
@@ -660,6 +667,7 @@ void constrain_params_init(struct constrain_params *p)
     p->max_triples = 6;
     p->max_queries = CALL_MAX_QUERIES;
     p->stopwords = true;
+    p->byte_cover = true;
 }
 
 static enum status rel_insert(struct constrain *c, const char *const *names, size_t n)
@@ -668,7 +676,7 @@ static enum status rel_insert(struct constrain *c, const char *const *names, siz
         if (!names[i])
             continue;
         size_t len = strlen(names[i]);
-        if (!name_usable(names[i], len))
+        if (!name_usable(c->byte_ok, names[i], len))
             continue;
         enum status st = trie_insert(&c->rel, names[i], len);
         if (st != STATUS_OK)
@@ -740,6 +748,8 @@ static enum status index_vocab(struct constrain *c, const struct tok *t)
     memset(&c->tn[0], 0, sizeof c->tn[0]);
     c->tn_head[0] = -1;
     c->n_tn = 1;
+    if (!c->p.byte_cover)
+        memset(c->byte_ok, 1, sizeof c->byte_ok);
     for (int32_t id = 0; id < nv; id++) {
         c->tok_next[id] = -1;
         size_t len = token_text(t, id, buf, sizeof buf);
@@ -768,6 +778,8 @@ static enum status index_vocab(struct constrain *c, const struct tok *t)
                 c->udt_close = true;
             continue;
         }
+        if (len == 1)
+            c->byte_ok[(uint8_t)buf[0]] = 1;
         uint32_t node = 0;
         for (size_t i = 0; i < len; i++) {
             uint8_t b = (uint8_t)buf[i];
@@ -819,9 +831,9 @@ enum status constrain_new(const struct tok *t, const struct constrain_params *p,
     if ((st = trie_reset(&c->rel)) != STATUS_OK || (st = trie_reset(&c->ew)) != STATUS_OK ||
         (st = trie_reset(&c->er)) != STATUS_OK)
         goto fail;
-    if ((st = rel_insert(c, p->relations, p->n_relations)) != STATUS_OK)
-        goto fail;
     if ((st = index_vocab(c, t)) != STATUS_OK)
+        goto fail;
+    if ((st = rel_insert(c, p->relations, p->n_relations)) != STATUS_OK)
         goto fail;
     *out = c;
     return STATUS_OK;
@@ -880,19 +892,19 @@ enum status constrain_begin(struct constrain *c, enum constrain_kind kind, const
     if ((st = trie_reset(&c->ew)) != STATUS_OK || (st = trie_reset(&c->er)) != STATUS_OK)
         return st;
     if (kind != CONSTRAIN_KIND_READ) {
-        st = insert_spans(&c->ew, context, len, c->p.max_span_words, c->p.stopwords);
+        st = insert_spans(&c->ew, c->byte_ok, context, len, c->p.max_span_words, c->p.stopwords);
         if (st == STATUS_OK)
             st = trie_finish(&c->ew);
         if (st != STATUS_OK)
             return st;
     }
     if (kind != CONSTRAIN_KIND_WRITE) {
-        st = insert_spans(&c->er, context, len, c->p.max_span_words, c->p.stopwords);
+        st = insert_spans(&c->er, c->byte_ok, context, len, c->p.max_span_words, c->p.stopwords);
         for (size_t i = 0; i < n_names_in && st == STATUS_OK; i++) {
             if (!memory_names[i])
                 continue;
             size_t nl = strlen(memory_names[i]);
-            if (name_usable(memory_names[i], nl))
+            if (name_usable(c->byte_ok, memory_names[i], nl))
                 st = trie_insert(&c->er, memory_names[i], nl);
         }
         if (st == STATUS_OK)

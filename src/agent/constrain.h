@@ -17,7 +17,8 @@
  * end without trailing punctuation (also: with a trailing '.' for short capitalized words
  * and words containing '.', "Inc.", "U.S."; with a trailing ')' when that balances an
  * opening one, "Queen (band)"; before a possessive "'s").  Spans must have balanced
- * parentheses, no '>' '}' or ';', and pass call_name_check().  With params.stopwords,
+ * parentheses, no '>' '}' or ';', pass call_name_check(), and (params.byte_cover) have
+ * only bytes that some token is on its own.  With params.stopwords,
  * single function words ("It", "he", "of") are not spans, nor spans that start with one
  * (other than "the"/"a"/"an") or end with one.  ENTITY (read) is such a span of the
  * question or one of the memory names given to constrain_begin() (same character rules).
@@ -63,6 +64,9 @@ struct constrain_params {
     size_t max_triples;            /* triples in a write (6; at most CONSTRAIN_MAX_TRIPLES) */
     size_t max_queries;            /* queries in a read (3; at most CALL_MAX_QUERIES) */
     bool stopwords;                /* drop function-word spans (true) */
+    bool byte_cover;               /* drop names with a byte that no single token is
+                                    * (true): keeps allow-lists from running empty inside a
+                                    * name; byte-fallback vocabularies lose nothing */
 };
 
 /* Defaults above; no relations. */

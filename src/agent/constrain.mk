@@ -12,3 +12,6 @@ check_PROGRAMS += tests/test_prompted
 tests_test_prompted_SOURCES = tests/test_prompted.c
 tests_test_prompted_CFLAGS = $(TEST_CFLAGS)
 tests_test_prompted_LDADD = $(TEST_LDADD)
+
+EXTRA_DIST += tests/fuzz/fuzz_constrain.c tests/fuzz/corpus_constrain/write1 \
+	tests/fuzz/corpus_constrain/read1 tests/fuzz/corpus_constrain/auto1
