@@ -58,8 +58,8 @@ static void test_split_decimals(void **state)
 static void test_split_quotes(void **state)
 {
     (void)state;
-    const char *w[] = {"He said \"Stop.\"", "She left.", "(It rained.)", "\xE2\x80\x9CYes!\xE2\x80\x9D",
-                       "Done.", NULL};
+    const char *w[] = {"He said \"Stop.\"", "She left.", "(It rained.)",
+                       "\xE2\x80\x9CYes!\xE2\x80\x9D", "Done.", NULL};
     check_split("He said \"Stop.\" She left. (It rained.) \xE2\x80\x9CYes!\xE2\x80\x9D Done.", w);
 }
 

@@ -1613,6 +1613,16 @@ static size_t audit_spans(const char *out, struct audit_span *sp, size_t max)
     return n;
 }
 
+static void audit_put(FILE *f, const char *s, size_t n);
+
+/* A name, or "?" when missing. */
+static void audit_name(FILE *f, const char *s)
+{
+    if (!s)
+        s = "?";
+    audit_put(f, s, strlen(s));
+}
+
 static void audit_put(FILE *f, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1722,11 +1732,11 @@ enum status agent_audit(struct mem *m, int64_t run_id, bool json, FILE *f)
                 fputc('}', f);
             } else {
                 fprintf(f, "  %s %lld: ", _("triple"), (long long)t->id);
-                audit_put(f, t->subj_name ? t->subj_name : "?", strlen(t->subj_name ? t->subj_name : "?"));
+                audit_name(f, t->subj_name);
                 fputs(" | ", f);
-                audit_put(f, t->rel_name ? t->rel_name : "?", strlen(t->rel_name ? t->rel_name : "?"));
+                audit_name(f, t->rel_name);
                 fputs(" | ", f);
-                audit_put(f, t->obj_name ? t->obj_name : "?", strlen(t->obj_name ? t->obj_name : "?"));
+                audit_name(f, t->obj_name);
                 fprintf(f, "  (%s %.4f, %s %s)%s\n", _("score"), rd->score, _("query"),
                         rd->query ? rd->query : "", t->retired_at ? _(" [retired]") : "");
                 if (s->id) {

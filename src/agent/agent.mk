@@ -13,4 +13,4 @@ tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = $(TEST_LDADD)
 
 TESTS += tests/e2e/agent.sh
-EXTRA_DIST += tests/e2e/agent.sh
+EXTRA_DIST += tests/e2e/agent.sh tests/fuzz/fuzz_split.c tests/fuzz/corpus_split/mixed

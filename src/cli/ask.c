@@ -148,8 +148,10 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
 
 void cli_agent_help(bool sampling)
 {
-    puts(_("  -m, --model=FILE         GGUF model (default: the global --model or the bundled one)"));
-    puts(_("      --ctx=N              context length in tokens (default: the model's, at most 4096)"));
+    puts(_("  -m, --model=FILE         GGUF model (default: the global --model or the bundled\n"
+           "                           one)"));
+    puts(_("      --ctx=N              context length in tokens (default: the model's, at most\n"
+           "                           4096)"));
     puts(_("      --no-record          do not record the run in the memory database"));
     if (!sampling)
         return;
@@ -157,14 +159,16 @@ void cli_agent_help(bool sampling)
     puts(_("      --temp=T             temperature; 0 = greedy (default 0.8)"));
     puts(_("      --top-k=K            keep the K most likely tokens; 0 = off (default 40)"));
     puts(_("      --top-p=P            nucleus sampling; 1 = off (default 0.95)"));
-    puts(_("      --min-p=P            drop tokens below P times the best; 0 = off (default 0.05)"));
+    puts(_("      --min-p=P            drop tokens below P times the best; 0 = off\n"
+           "                           (default 0.05)"));
     puts(_("      --repeat-penalty=R   penalise recent tokens; 1 = off (default 1)"));
     puts(_("      --seed=S             random seed (default: from the clock)"));
     puts(_("      --stop=TEXT          stop when TEXT appears (repeatable)"));
     puts(_("      --ignore-eos         do not stop at the end-of-text token"));
     puts(_("      --max-calls=N        memory reads per answer (default 5)"));
     puts(_("      --no-read            answer without reading memory"));
-    puts(_("      --constrain=on|off   keep memory calls well-formed with token masks (default off)"));
+    puts(_("      --constrain=on|off   keep memory calls well-formed with token masks\n"
+           "                           (default off)"));
 }
 
 /* ---- opening ------------------------------------------------------------------------------ */
