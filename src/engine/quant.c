@@ -266,6 +266,9 @@ void quant_quantize_row_q8_0(const float *x, void *dst, size_t n)
          * (not 1 / d), and the rounding is to nearest even */
         b->d = quant_fp32_to_fp16(amax / 127.f);
         float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        if (!isfinite(id))
+            id = 0.0f; /* subnormal amax: d rounds to 0 in f16 anyway, and inf must not
+                        * reach the int8 conversion */
         for (int j = 0; j < 32; j++)
             b->qs[j] = (int8_t)nearbyintf(x[j] * id);
     }
@@ -845,7 +848,9 @@ static enum quant_cpu detect_cpu(void)
     bool avx2 = b >> 5 & 1;
     if (!avx2 || !fma || !f16c)
         return QUANT_CPU_SCALAR;
-    bool avx512 = (b >> 16 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (c >> 11 & 1);
+    /* F (b16), DQ (b17: _mm512_insertf32x8 and friends), BW (b30), VL (b31), VNNI (c11) */
+    bool avx512 = (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) &&
+                  (c >> 11 & 1);
     if (avx512 && (xlo & 0xe0) == 0xe0) /* opmask and ZMM state saved */
         return QUANT_CPU_AVX512;
     return QUANT_CPU_AVX2;
