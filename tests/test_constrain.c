@@ -589,7 +589,23 @@ static void test_constrain_agent_hook(void **state)
     assert_false(h.accept(h.ctx, 8));                     /* "MEM_WRITE" */
     assert_true(h.accept(h.ctx, 7));                      /* "MEM_READ(" */
     h.end(h.ctx);
-    assert_int_equal(h.begin(h.ctx, CALL_KIND_WRITE, "({MEM_READ(", 11), STATUS_INVALID);
+    /* a call the machine cannot follow: no error, but the next token is refused */
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_WRITE, "({MEM_READ(", 11), STATUS_OK);
+    samp_mask_clear(s);
+    assert_int_equal(h.mask(h.ctx, s), STATUS_OK);
+    assert_int_equal(samp_sample(s, logits, &pick, NULL), STATUS_OK);
+    assert_int_equal(pick, 30); /* unmasked */
+    assert_false(h.accept(h.ctx, pick));
+    h.end(h.ctx);
+    assert_int_equal(constrain_set_source(c, "It was he.", 10, NULL, 0), STATUS_OK);
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({", 2), STATUS_OK); /* no entity */
+    assert_false(h.accept(h.ctx, 7));
+    h.end(h.ctx);
+    /* and the next call starts afresh */
+    assert_int_equal(constrain_set_source(c, wctx, strlen(wctx), NULL, 0), STATUS_OK);
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({", 2), STATUS_OK);
+    assert_true(h.accept(h.ctx, 7));
+    h.end(h.ctx);
     samp_free(s);
     constrain_free(c);
     tok_free(t);

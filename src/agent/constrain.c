@@ -368,6 +368,7 @@ struct constrain {
     char **src_names;
     size_t n_src_names;
     enum constrain_kind hook_kind;
+    bool hook_dead;        /* the hook's call cannot be completed: refuse every token */
 };
 
 static const char *const head_kw[2] = {"MEM_READ(", "MEM_WRITE"};
@@ -1080,34 +1081,49 @@ void constrain_set_hook_kind(struct constrain *c, enum constrain_kind kind)
     c->hook_kind = kind;
 }
 
+/* A call the machine cannot follow (a read with no entity, text the grammar refuses) is
+ * not an error of the run: the hook masks nothing and refuses the next token, so the
+ * agent drops the call as a failed read. */
 static enum status hook_begin(void *ctx, int kind, const char *context, size_t len)
 {
     struct constrain *c = ctx;
     enum constrain_kind k = kind == CALL_KIND_READ    ? CONSTRAIN_KIND_READ
                             : kind == CALL_KIND_WRITE ? CONSTRAIN_KIND_WRITE
                                                       : c->hook_kind;
+    c->hook_dead = false;
     enum status st = constrain_begin(c, k, c->src, c->src_len,
                                      (const char *const *)c->src_names, c->n_src_names);
-    if (st != STATUS_OK)
-        return st;
     /* context is the call text so far, from its "({" */
-    if (context && len >= 2 && context[0] == '(' && context[1] == '{') {
+    if (st == STATUS_OK && context && len >= 2 && context[0] == '(' && context[1] == '{') {
         context += 2;
         len -= 2;
     }
-    if (context && len)
+    if (st == STATUS_OK && context && len)
         st = constrain_feed(c, context, len, NULL);
+    if (st == STATUS_NOT_FOUND || st == STATUS_INVALID) {
+        c->hook_dead = true;
+        st = STATUS_OK;
+    }
     return st;
 }
 
 static enum status hook_mask(void *ctx, struct samp *s)
 {
-    return constrain_mask(ctx, s);
+    struct constrain *c = ctx;
+    if (c->hook_dead)
+        return STATUS_OK;
+    enum status st = constrain_mask(c, s);
+    if (st == STATUS_NOT_FOUND || st == STATUS_INVALID) {
+        c->hook_dead = true;
+        st = STATUS_OK;
+    }
+    return st;
 }
 
 static bool hook_accept(void *ctx, int32_t token)
 {
-    return constrain_accept(ctx, token, NULL) == STATUS_OK;
+    struct constrain *c = ctx;
+    return !c->hook_dead && constrain_accept(c, token, NULL) == STATUS_OK;
 }
 
 static void hook_end(void *ctx)

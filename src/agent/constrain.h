@@ -142,7 +142,10 @@ void constrain_set_hook_kind(struct constrain *c, enum constrain_kind kind);
 /* Fill *out so that the agent's loop drives c: begin() maps CALL_KIND_UNKNOWN/READ/WRITE
  * to the hook kind/READ/WRITE, calls constrain_begin() with the source and then feeds the call
  * text after its "({"; mask() installs the allow-list; accept() returns false for a
- * refused token; end() ends the call.  c is borrowed and must outlive the agent's use. */
+ * refused token; end() ends the call.  A call the machine cannot follow (a read with no
+ * entity to name, call text it refuses) is not reported as an error: mask() then leaves
+ * the sampler alone and accept() refuses the next token, so the agent drops the call as a
+ * failed read.  c is borrowed and must outlive the agent's use. */
 void constrain_as_agent_constraint(struct constrain *c, struct agent_constraint *out);
 
 #endif /* MEMLLM_CONSTRAIN_H */
