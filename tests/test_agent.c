@@ -15,7 +15,7 @@
 
 /* ---- a tiny vocabulary ------------------------------------------------------------------
  * 0 <unk>, 1 <s>, 2 </s>, 3 "({", 4 "})", 5 "-->" (user-defined), then every printable
- * ASCII character (' ' as U+2581) and some words the script uses. */
+ * ASCII character (' ' as U+2581), some words the script uses and the 256 byte tokens. */
 static const char *const words[] = {
     "MEM_READ(", "MEM_WRITE", "France", "capital", "Paris", "Germany", "Berlin", "Nowhere",
     ">>", "\xE2\x96\x81" "is", "The", "\xE2\x96\x81" "answer", "\xE2\x96\x81" "done", "zz",
@@ -23,9 +23,10 @@ static const char *const words[] = {
 
 static struct tok *make_tok(void)
 {
-    const char *toks[256];
-    int32_t types[256];
+    const char *toks[512];
+    int32_t types[512];
     char chars[128][2];
+    static char bytes[256][8];
     size_t n = 0;
     toks[n] = "<unk>", types[n++] = TOK_TYPE_UNKNOWN;
     toks[n] = "<s>", types[n++] = TOK_TYPE_CONTROL;
@@ -41,6 +42,10 @@ static struct tok *make_tok(void)
     }
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         toks[n] = words[i], types[n++] = TOK_TYPE_NORMAL;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        toks[n] = bytes[b], types[n++] = TOK_TYPE_BYTE;
+    }
     struct tok_vocab_desc d;
     tok_vocab_desc_init(&d);
     d.n_tokens = n;
@@ -356,6 +361,25 @@ static void test_agent_malformed_call_removed(void **state)
     free(out);
 }
 
+static void test_agent_utf8_across_byte_tokens(void **state)
+{
+    struct fx *x = *state;
+    /* "caf\u00e9 ok" with the e-acute as two byte tokens */
+    const char *script[] = {"c", "a", "f", "<0xC3>", "<0xA9>", "\xE2\x96\x81", "o", "k", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "caf\xC3\xA9 ok");
+    /* the token events, joined, are the same text */
+    char joined[64] = "";
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_TOKEN)
+            strncat(joined, x->ev[i].text, sizeof joined - strlen(joined) - 1);
+    assert_string_equal(joined, "caf\xC3\xA9 ok");
+    free(out);
+}
+
 static void test_agent_call_cap(void **state)
 {
     struct fx *x = *state;
@@ -468,10 +492,10 @@ static void test_agent_constraint_hook(void **state)
     /* the call never completed ("zz" instead of ")"), so no read ran */
     assert_null(strstr(out, "Paris"));
     free(out);
-    /* switched off: the read runs */
+    /* switched off: the read runs (the same agent: it keeps the model's cache of the
+     * prompt, so the fake keeps its context too) */
     x->f.cursor = 0;
     x->f.n_calls = 0;
-    x->f.n_past = 0;
     x->f.n_script = 0;
     const char *script2[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ")", "-->",
                              NULL};
@@ -724,6 +748,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_failed_read_removed_and_open_forbidden,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_malformed_call_removed, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_utf8_across_byte_tokens, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_call_cap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_no_read_forbids_calls, fx_setup,

@@ -463,6 +463,33 @@ static enum status toks_encode_raw(struct agent *a, const char *text, size_t len
     return st;
 }
 
+/* Make the context the encoding of text (with BOS as the vocabulary says), keeping the
+ * evaluated cache up to the first token that differs (a new question or sentence with the
+ * same beginning re-evaluates only the rest). */
+static enum status toks_set_prompt(struct agent *a, const char *text, size_t len)
+{
+    size_t cap = tok_encode_bound(len) + 2, n;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids)
+        return STATUS_NOMEM;
+    enum status st = tok_encode(a->tk, text, len, TOK_ENCODE_ADD_SPECIAL, ids, cap, &n);
+    if (st == STATUS_OK) {
+        size_t lcp = 0;
+        while (lcp < n && lcp < a->n_toks && ids[lcp] == a->toks[lcp])
+            lcp++;
+        toks_truncate(a, lcp);
+        if (toks_reserve(a, n - lcp)) {
+            memcpy(a->toks + lcp, ids + lcp, (n - lcp) * sizeof *ids);
+            a->n_toks = n;
+            toks_changed(a, lcp);
+        } else {
+            st = STATUS_NOMEM;
+        }
+    }
+    free(ids);
+    return st;
+}
+
 /* Make the logits belong to the whole sequence. */
 static enum status agent_eval(struct agent *a)
 {
@@ -714,7 +741,9 @@ static void ask_flush_stop(struct ask *k)
     }
 }
 
-static void ask_pend_reset(struct ask *k)
+/* Forget pend (all of it emitted or cut).  restart: the context was edited, so the
+ * detokenizer starts afresh; otherwise it keeps an unfinished UTF-8 character. */
+static void ask_pend_reset(struct ask *k, bool restart)
 {
     k->pend.n = 0;
     if (k->pend.s)
@@ -722,7 +751,8 @@ static void ask_pend_reset(struct ask *k)
     k->pend_emitted = 0;
     k->n_offs = 0;
     k->pend_tok0 = k->a->n_toks;
-    tok_stream_init(&k->ts, k->a->tk, 0);
+    if (restart)
+        tok_stream_init(&k->ts, k->a->tk, 0);
 }
 
 static void ask_end_call(struct ask *k)
@@ -773,7 +803,7 @@ static enum status ask_fail(struct ask *k, size_t b, size_t e, const struct call
     ev.reason = reason;
     emit(a, &ev);
     ask_end_call(k);
-    ask_pend_reset(k);
+    ask_pend_reset(k, true);
     return st;
 }
 
@@ -958,7 +988,7 @@ static enum status ask_read(struct ask *k, size_t b, size_t e)
     ev.results = results;
     emit(a, &ev);
     ask_end_call(k);
-    ask_pend_reset(k);
+    ask_pend_reset(k, true);
     st = STATUS_OK;
 out_res:
     free(results);
@@ -983,7 +1013,7 @@ static enum status ask_scan(struct ask *k, bool cons_broken)
     case CALL_STATE_NONE:
         ask_emit_text(k, k->pend.s + base, k->pend.n - base);
         ask_end_call(k);
-        ask_pend_reset(k);
+        ask_pend_reset(k, false);
         return STATUS_OK;
     case CALL_STATE_PREFIX:
         ask_emit_text(k, k->pend.s + base, begin - base);
@@ -1056,9 +1086,7 @@ static enum status agent_ask_impl(struct agent *a, const char *question, char **
         st = STATUS_NOMEM;
         goto done;
     }
-    toks_truncate(a, 0);
-    a->n_toks = 0;
-    if ((st = toks_encode(a, prompt, strlen(prompt), TOK_ENCODE_ADD_SPECIAL)) != STATUS_OK)
+    if ((st = toks_set_prompt(a, prompt, strlen(prompt))) != STATUS_OK)
         goto done;
     if (a->n_toks == 0) {
         st = status_detail_set(STATUS_INVALID, _("the prompt gives no tokens"));
@@ -1076,7 +1104,7 @@ static enum status agent_ask_impl(struct agent *a, const char *question, char **
             k.run_id = 0;
         }
     }
-    ask_pend_reset(&k);
+    ask_pend_reset(&k, true);
     bool use_cons = a->has_cons && a->p.constrain;
     int32_t eos = tok_eos(a->tk);
     stop_reason = "length";
@@ -1381,7 +1409,6 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     struct call *c = NULL;
     struct ctrl_triple_in *tin = NULL;
     struct ctrl_written *wr = NULL;
-    int32_t *ids = NULL;
     enum status st = agent_template_fill(
         a->p.template_write ? a->p.template_write : AGENT_DEFAULT_WRITE, NULL,
         ctx.s ? ctx.s : "", sents[i], &prompt);
@@ -1394,29 +1421,10 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
         free(pb.s);
         goto out;
     }
-    /* the new prompt: keep the cache up to the first differing token */
-    size_t cap = tok_encode_bound(pb.n) + 2, n;
-    ids = malloc(cap * sizeof *ids);
-    if (!ids) {
-        free(pb.s);
-        st = STATUS_NOMEM;
-        goto out;
-    }
-    st = tok_encode(a->tk, pb.s, pb.n, TOK_ENCODE_ADD_SPECIAL, ids, cap, &n);
+    st = toks_set_prompt(a, pb.s, pb.n);
     free(pb.s);
     if (st != STATUS_OK)
         goto out;
-    size_t lcp = 0;
-    while (lcp < n && lcp < a->n_toks && ids[lcp] == a->toks[lcp])
-        lcp++;
-    toks_truncate(a, lcp);
-    if (!toks_reserve(a, n - lcp)) {
-        st = STATUS_NOMEM;
-        goto out;
-    }
-    memcpy(a->toks + lcp, ids + lcp, (n - lcp) * sizeof *ids);
-    a->n_toks = n;
-    toks_changed(a, lcp);
     if ((st = write_decode(a, &raw)) != STATUS_OK)
         goto out;
     ws->sentences++;
@@ -1494,7 +1502,6 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     }
     emit(a, &ev);
 out:
-    free(ids);
     free(tin);
     free(wr);
     call_free(c);
@@ -1531,8 +1538,6 @@ enum status agent_write_text(struct agent *a, const char *text, size_t len, cons
             st = STATUS_NOMEM;
             goto done;
         }
-    toks_truncate(a, 0);
-    a->n_toks = 0;
     if (a->p.record && a->ctrl && !a->p.dry_run) {
         struct sbuf pr = {0};
         sb_addz(&pr, "write: ");
