@@ -17,7 +17,7 @@
  * 0 <unk>, 1 <s>, 2 </s>, 3 "({", 4 "})", 5 "-->" (user-defined), then every printable
  * ASCII character (' ' as U+2581), some words the script uses and the 256 byte tokens. */
 static const char *const words[] = {
-    "MEM_READ(", "MEM_WRITE", "France", "capital", "Paris", "Germany", "Berlin", "Nowhere",
+    "MEM_READ(", "MEM_WRITE", "France", "capital", "Paris", "Germany", "Berlin", "Nowhere", "Lyon",
     ">>", "\xE2\x96\x81" "is", "The", "\xE2\x96\x81" "answer", "\xE2\x96\x81" "done", "zz",
 };
 
@@ -438,16 +438,24 @@ static void test_agent_token_cap_and_stop_string(void **state)
 
 /* A constraint that forbids ")" inside calls: the read cannot be closed properly. */
 struct cons_rec {
-    int begins, ends, masks, accepts;
+    int begins, ends, masks, accepts, kind;
     int32_t forbid;
+    char source[128], context[64];
 };
+
+static enum status cons_source(void *ctx, const char *text, size_t len)
+{
+    struct cons_rec *c = ctx;
+    snprintf(c->source, sizeof c->source, "%.*s", (int)len, text);
+    return STATUS_OK;
+}
 
 static enum status cons_begin(void *ctx, int kind, const char *text, size_t len)
 {
-    (void)kind;
-    (void)text;
-    (void)len;
-    ((struct cons_rec *)ctx)->begins++;
+    struct cons_rec *c = ctx;
+    c->begins++;
+    c->kind = kind;
+    snprintf(c->context, sizeof c->context, "%.*s", (int)len, text);
     return STATUS_OK;
 }
 
@@ -481,11 +489,19 @@ static void test_agent_constraint_hook(void **state)
     fx_agent(x);
     struct cons_rec rec = {0};
     rec.forbid = id_of(x->tk, ")");
-    struct agent_constraint c = {cons_begin, cons_mask, cons_accept, cons_end, &rec};
+    struct agent_constraint c = {0};
+    c.source = cons_source;
+    c.begin = cons_begin;
+    c.mask = cons_mask;
+    c.accept = cons_accept;
+    c.end = cons_end;
+    c.ctx = &rec;
     agent_set_constraint(x->a, &c);
     char *out = NULL;
     assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
     assert_int_equal(rec.begins, 1);
+    assert_string_equal(rec.source, "Q?");
+    assert_string_equal(rec.context, "({");
     assert_true(rec.masks >= 5);
     assert_true(rec.accepts >= 5);
     assert_int_equal(rec.ends, 1);
@@ -660,6 +676,43 @@ static void test_agent_write_late_stopping_picks_best_cut(void **state)
     assert_int_equal(n, 1); /* from the first, stored run */
 }
 
+static void test_agent_write_uses_constraint(void **state)
+{
+    struct fx *x = *state;
+    /* "France" is masked: the runner-up "Lyon" is written instead */
+    const char *script[] = {"Paris", ">>", "capital", ">>", "France", "Lyon", "})", NULL};
+    fake_script(&x->f, script);
+    x->p.min_cuts = 1;
+    x->p.dry_run = true;
+    fx_agent(x);
+    struct cons_rec rec = {0};
+    rec.forbid = id_of(x->tk, "France");
+    struct agent_constraint c = {0};
+    c.source = cons_source;
+    c.begin = cons_begin;
+    c.mask = cons_mask;
+    c.accept = cons_accept;
+    c.end = cons_end;
+    c.ctx = &rec;
+    agent_set_constraint(x->a, &c);
+    const char *text = "Paris is the capital of France.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), NULL, NULL, &ws), STATUS_OK);
+    assert_int_equal(rec.begins, 1);
+    assert_int_equal(rec.kind, CALL_KIND_WRITE);
+    assert_string_equal(rec.context, "({MEM_WRITE-->");
+    assert_string_equal(rec.source, text);
+    assert_int_equal(rec.ends, 1);
+    assert_true(rec.masks >= 6);
+    bool seen = false;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_WRITE) {
+            assert_string_equal(x->ev[i].text, "({MEM_WRITE-->Paris>>capital>>Lyon})");
+            seen = true;
+        }
+    assert_true(seen);
+}
+
 static void test_agent_templates(void **state)
 {
     struct fx *x = *state;
@@ -765,6 +818,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_late_stopping_picks_best_cut,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_uses_constraint, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),

@@ -181,6 +181,7 @@ struct agent {
     bool has_cons;
 
     struct samp *samp;
+    struct samp *wsamp; /* greedy, for the constrained write mode */
     float *logits;      /* (n_vocab) of the last evaluated token */
     int32_t *open_ids;  /* tokens whose piece contains "({" */
     size_t n_open;
@@ -241,6 +242,11 @@ enum status agent_new(const struct agent_lm *lm, struct tok *tk, struct ctrl *c,
     enum status st = samp_new(&p->samp, lm->n_vocab, &a->samp);
     if (st != STATUS_OK)
         goto fail;
+    struct samp_params gp;
+    samp_params_init(&gp);
+    gp.temp = 0;
+    if ((st = samp_new(&gp, lm->n_vocab, &a->wsamp)) != STATUS_OK)
+        goto fail;
     st = STATUS_NOMEM;
     size_t nv = (size_t)tok_n_vocab(tk);
     a->logits = malloc(lm->n_vocab * sizeof *a->logits);
@@ -283,6 +289,7 @@ void agent_free(struct agent *a)
     if (a->lm.set_abort)
         a->lm.set_abort(a->lm.ctx, NULL, NULL);
     samp_free(a->samp);
+    samp_free(a->wsamp);
     free(a->logits);
     free(a->is_close);
     free(a->open_ids);
@@ -1095,6 +1102,9 @@ static enum status agent_ask_impl(struct agent *a, const char *question, char **
     samp_reset(a->samp);
     for (size_t i = 0; i < a->n_toks; i++)
         samp_accept(a->samp, a->toks[i]);
+    if (a->has_cons && a->p.constrain && a->cons.source &&
+        (st = a->cons.source(a->cons.ctx, question, strlen(question))) != STATUS_OK)
+        goto done;
     if (a->p.record && a->ctrl) {
         settings = settings_json(a);
         enum status rs = mem_run_create(ctrl_mem(a->ctrl), question, a->p.model_name, settings,
@@ -1298,6 +1308,28 @@ static int32_t logits_best(const struct agent *a, bool no_close)
     return best;
 }
 
+/* The most likely token (no_close: that is not a closing token); with the constraint, among
+ * the tokens it allows.  *t = -1 when no token is allowed. */
+static enum status write_pick(struct agent *a, bool use_cons, bool no_close, int32_t *t)
+{
+    if (!use_cons) {
+        *t = logits_best(a, no_close);
+        return STATUS_OK;
+    }
+    samp_mask_clear(a->wsamp);
+    enum status st = a->cons.mask ? a->cons.mask(a->cons.ctx, a->wsamp) : STATUS_OK;
+    if (st != STATUS_OK)
+        return st;
+    if (no_close)
+        samp_mask_forbid(a->wsamp, a->close_ids, a->n_close);
+    st = samp_sample(a->wsamp, a->logits, t, NULL);
+    if (st == STATUS_INVALID) {
+        *t = -1;
+        st = STATUS_OK;
+    }
+    return st;
+}
+
 /* Greedy decoding of the write call's body with late stopping (agent.h).  The prompt is
  * already in toks.  *out: owned "({MEM_WRITE-->...})" text. */
 static enum status write_decode(struct agent *a, char **out)
@@ -1311,6 +1343,11 @@ static enum status write_decode(struct agent *a, char **out)
     int32_t eos = tok_eos(a->tk);
     enum status st = STATUS_OK;
     size_t min_cuts = a->p.min_cuts ? a->p.min_cuts : 1;
+    bool use_cons = a->has_cons && a->p.constrain;
+    if (use_cons && a->cons.begin &&
+        a->cons.begin(a->cons.ctx, CALL_KIND_WRITE, CALL_WRITE_PREFIX,
+                      strlen(CALL_WRITE_PREFIX)) != STATUS_OK)
+        use_cons = false; /* the constraint cannot handle this sentence: decode freely */
     while (ng < a->p.write_max_tokens) {
         if (atomic_load(&a->cancel)) {
             st = STATUS_CANCELLED;
@@ -1319,8 +1356,10 @@ static enum status write_decode(struct agent *a, char **out)
         if ((st = agent_eval(a)) != STATUS_OK)
             goto fail;
         double lse = logits_lse(a->logits, a->lm.n_vocab);
-        int32_t t = logits_best(a, false);
-        if (t == eos)
+        int32_t t;
+        if ((st = write_pick(a, use_cons, false, &t)) != STATUS_OK)
+            goto fail;
+        if (t < 0 || t == eos)
             break;
         if (a->is_close[t]) {
             double score = (cum + (double)a->logits[t] - lse) / (double)(ng + 1);
@@ -1331,16 +1370,22 @@ static enum status write_decode(struct agent *a, char **out)
             }
             if (++n_cands >= min_cuts)
                 break;
-            t = logits_best(a, true);
+            if ((st = write_pick(a, use_cons, true, &t)) != STATUS_OK)
+                goto fail;
             if (t < 0 || t == eos)
                 break;
         }
+        if (use_cons && a->cons.accept && !a->cons.accept(a->cons.ctx, t))
+            break;
         cum += (double)a->logits[t] - lse;
         gen[ng++] = t;
         a->tim.n_gen++;
         if ((st = toks_push(a, t)) != STATUS_OK)
             goto fail;
     }
+    if (use_cons && a->cons.end)
+        a->cons.end(a->cons.ctx);
+    use_cons = false;
     size_t n_keep = ng;
     if (best_tok >= 0) {
         n_keep = best_n;
@@ -1367,6 +1412,8 @@ static enum status write_decode(struct agent *a, char **out)
     *out = sb_take(&b);
     return STATUS_OK;
 fail:
+    if (use_cons && a->cons.end)
+        a->cons.end(a->cons.ctx);
     free(gen);
     return st;
 }
@@ -1424,6 +1471,9 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     st = toks_set_prompt(a, pb.s, pb.n);
     free(pb.s);
     if (st != STATUS_OK)
+        goto out;
+    if (a->has_cons && a->p.constrain && a->cons.source &&
+        (st = a->cons.source(a->cons.ctx, sents[i], strlen(sents[i]))) != STATUS_OK)
         goto out;
     if ((st = write_decode(a, &raw)) != STATUS_OK)
         goto out;

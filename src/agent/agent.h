@@ -103,13 +103,19 @@ void agent_lm_from_model(struct model *m, struct agent_lm *out);
 /* ---- constrained decoding hook -------------------------------------------------------- */
 
 /* While the loop is inside a call (after "({" and before the call is complete), it asks
- * the constraint for the allowed tokens before each sample.  begin(): a call of kind
- * (enum call_kind; CALL_KIND_UNKNOWN until the keyword is written) starts; context is the
- * call text written so far.  mask(): restrict s with samp_mask_allow/forbid (the loop
- * clears the masks before every step).  accept(): the token that was chosen; false means
- * the call cannot be completed (it is then treated as a failed read).  end(): the call
- * is over (completed or abandoned).  All may be NULL except ctx-free ones you need. */
+ * the constraint for the allowed tokens before each sample.  source() (may be NULL): the
+ * text the coming calls are about, given before each answer (the question) and each
+ * sentence of the write mode (the sentence).  begin(): a call of kind (enum call_kind;
+ * CALL_KIND_UNKNOWN until the keyword is written) starts; context is the call text
+ * written so far (write mode: "({MEM_WRITE-->").  mask(): restrict s with
+ * samp_mask_allow/forbid (the loop clears the masks before every step).  accept(): the
+ * token that was chosen; false means the call cannot be completed (a read is then
+ * treated as failed; a write call ends there).  end(): the call is over (completed or
+ * abandoned).  Any pointer may be NULL.  In the write mode the late-stopping rule works
+ * on the allowed tokens only (the best allowed token decides whether a step is a
+ * candidate cut), while log-probabilities stay those of the model's full distribution. */
 struct agent_constraint {
+    enum status (*source)(void *ctx, const char *text, size_t len);
     enum status (*begin)(void *ctx, int kind, const char *context, size_t len);
     enum status (*mask)(void *ctx, struct samp *s);
     bool (*accept)(void *ctx, int32_t token);

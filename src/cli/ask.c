@@ -218,6 +218,12 @@ static int collect_relation(void *ctx, const struct mem_named *row)
     return 0;
 }
 
+/* The question or sentence the constraint takes its entity spans from. */
+static enum status cons_source(void *ctx, const char *text, size_t len)
+{
+    return constrain_set_source(ctx, text, len, NULL, 0);
+}
+
 static enum status open_constrain(struct cli_agent *ca)
 {
     struct rel_list l = {0};
@@ -238,6 +244,7 @@ static enum status open_constrain(struct cli_agent *ca)
         return st;
     struct agent_constraint ac;
     constrain_as_agent_constraint(ca->cons, &ac);
+    ac.source = cons_source;
     agent_set_constraint(ca->a, &ac);
     return STATUS_OK;
 }
@@ -491,8 +498,6 @@ int cli_ask_run(const struct opts *g, int argc, char **argv)
     struct cli_agent ca;
     if ((rc = cli_agent_open(g, &x, &ca)) != CLI_EXIT_OK)
         return rc;
-    if (ca.cons)
-        constrain_set_source(ca.cons, question, strlen(question), NULL, 0);
     cli_agent_sigint(ca.a);
     enum status st = agent_ask(ca.a, question, NULL, NULL);
     cli_agent_sigint(NULL);

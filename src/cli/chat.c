@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/constrain.h"
 #include "cli/ask.h"
 #include "cli/commands.h"
 #include "util/i18n.h"
@@ -58,8 +57,6 @@ int cli_chat_run(const struct opts *g, int argc, char **argv)
             continue;
         if (strcmp(line + s, "/quit") == 0 || strcmp(line + s, "/exit") == 0)
             break;
-        if (ca.cons)
-            constrain_set_source(ca.cons, line + s, strlen(line + s), NULL, 0);
         cli_agent_sigint(ca.a);
         enum status st = agent_ask(ca.a, line + s, NULL, NULL);
         cli_agent_sigint(NULL);

@@ -30,6 +30,8 @@ static void write_help(void)
            "standard output, progress and a summary to standard error."));
     putchar('\n');
     cli_agent_help(false);
+    puts(_("      --constrain=on|off   keep write calls well-formed with token masks (triples\n"
+           "                           from whole-word spans of the sentence; default off)"));
     puts(_("      --dry-run            show the triples without storing them"));
     puts(_("      --context-sents=N    earlier sentences given as context (default 25)"));
     puts(_("      --min-cuts=N         late stopping: candidate ends to collect (default 5)"));
@@ -157,6 +159,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"ctx", required_argument, NULL, CLI_AGENT_OPT_CTX},
         {"no-record", no_argument, NULL, CLI_AGENT_OPT_NO_RECORD},
+        {"constrain", required_argument, NULL, CLI_AGENT_OPT_CONSTRAIN},
         {"dry-run", no_argument, NULL, WRITE_OPT_DRY_RUN},
         {"context-sents", required_argument, NULL, WRITE_OPT_CONTEXT_SENTS},
         {"min-cuts", required_argument, NULL, WRITE_OPT_MIN_CUTS},

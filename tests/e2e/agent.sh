@@ -63,6 +63,8 @@ printf 'Paris is the capital of France. Dr. Smith lives there.\n\nIt rains.\n' >
 expect_rc 0 "$M" --db "$DB" write --dry-run --model "$G" --max-tokens 8 "$TMP/doc.txt"
 expect_in "$TMP/err" "3 sentences"
 expect_in "$TMP/err" "dry run"
+expect_rc 0 "$M" --db "$DB" write --dry-run --constrain=on --model "$G" --max-tokens 8 "$TMP/doc.txt"
+expect_in "$TMP/err" "3 sentences"
 expect_rc 0 "$M" --db "$DB" --json write --model "$G" --max-tokens 8 - <"$TMP/doc.txt"
 expect_in "$TMP/out" '"event":"write"'
 expect_in "$TMP/out" '"sentence":"Dr. Smith lives there."'
