@@ -597,14 +597,20 @@ static void test_constrain_agent_hook(void **state)
     assert_int_equal(pick, 30); /* unmasked */
     assert_false(h.accept(h.ctx, pick));
     h.end(h.ctx);
-    assert_int_equal(constrain_set_source(c, "It was he.", 10, NULL, 0), STATUS_OK);
+    assert_int_equal(h.source(h.ctx, "It was he.", 10), STATUS_OK);
     assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({", 2), STATUS_OK); /* no entity */
     assert_false(h.accept(h.ctx, 7));
     h.end(h.ctx);
-    /* and the next call starts afresh */
-    assert_int_equal(constrain_set_source(c, wctx, strlen(wctx), NULL, 0), STATUS_OK);
+    /* memory names set beside the source stay when the agent gives the next question */
+    static const char *const names[] = {"Paris"};
+    assert_int_equal(constrain_set_source(c, "", 0, names, 1), STATUS_OK);
+    assert_int_equal(h.source(h.ctx, "Who is Bob?", 11), STATUS_OK);
     assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({", 2), STATUS_OK);
     assert_true(h.accept(h.ctx, 7));
+    assert_true(h.accept(h.ctx, 22));  /* "Paris": a memory name */
+    h.end(h.ctx);
+    assert_int_equal(h.begin(h.ctx, CALL_KIND_UNKNOWN, "({MEM_READ(", 11), STATUS_OK);
+    assert_true(h.accept(h.ctx, 18)); /* "Bob": from the question */
     h.end(h.ctx);
     samp_free(s);
     constrain_free(c);

@@ -1107,6 +1107,21 @@ static enum status hook_begin(void *ctx, int kind, const char *context, size_t l
     return st;
 }
 
+static enum status hook_source(void *ctx, const char *text, size_t len)
+{
+    struct constrain *c = ctx;
+    char *src = malloc(len + 1);
+    if (!src)
+        return STATUS_NOMEM;
+    if (len)
+        memcpy(src, text, len);
+    src[len] = '\0';
+    free(c->src);
+    c->src = src;
+    c->src_len = len;
+    return STATUS_OK;
+}
+
 static enum status hook_mask(void *ctx, struct samp *s)
 {
     struct constrain *c = ctx;
@@ -1134,6 +1149,7 @@ static void hook_end(void *ctx)
 void constrain_as_agent_constraint(struct constrain *c, struct agent_constraint *out)
 {
     memset(out, 0, sizeof *out);
+    out->source = hook_source;
     out->begin = hook_begin;
     out->mask = hook_mask;
     out->accept = hook_accept;

@@ -128,9 +128,9 @@ void constrain_end(struct constrain *c); /* NULL or no active call: no-op */
 
 /* ---- the agent's hook (agent/agent.h) ------------------------------------------------- */
 
-/* The source text that the hook's begin() gives constrain_begin() (the agent's hook only
- * passes the call text written so far): the question or sentence, and memory names
- * (all copied).  Set it before each answer or sentence. */
+/* The source text that the hook's begin() gives constrain_begin(): the question or
+ * sentence, and memory names (all copied).  The hook's source() replaces the text and
+ * keeps the names; the agent calls it before each answer and each sentence. */
 enum status constrain_set_source(struct constrain *c, const char *text, size_t len,
                                  const char *const *memory_names, size_t n_names);
 
@@ -139,7 +139,7 @@ enum status constrain_set_source(struct constrain *c, const char *text, size_t l
  * write call there. */
 void constrain_set_hook_kind(struct constrain *c, enum constrain_kind kind);
 
-/* Fill *out so that the agent's loop drives c: begin() maps CALL_KIND_UNKNOWN/READ/WRITE
+/* Fill *out so that the agent's loop drives c: source() sets the source text; begin() maps CALL_KIND_UNKNOWN/READ/WRITE
  * to the hook kind/READ/WRITE, calls constrain_begin() with the source and then feeds the call
  * text after its "({"; mask() installs the allow-list; accept() returns false for a
  * refused token; end() ends the call.  A call the machine cannot follow (a read with no
