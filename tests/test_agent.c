@@ -380,6 +380,20 @@ static void test_agent_utf8_across_byte_tokens(void **state)
     free(out);
 }
 
+static void test_agent_context_full_stops(void **state)
+{
+    struct fx *x = *state;
+    x->f.endless = true;
+    x->lm.n_ctx = 8; /* BOS + "Q?" (3 tokens) + 5 generated */
+    x->p.max_tokens = 100;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(x->ev[x->n_ev - 1].text, "context");
+    assert_string_equal(out, "zzzzzzzzzzzz"); /* 6 sampled, the last one not evaluated */
+    free(out);
+}
+
 static void test_agent_call_cap(void **state)
 {
     struct fx *x = *state;
@@ -804,6 +818,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_utf8_across_byte_tokens, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_context_full_stops, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_call_cap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_no_read_forbids_calls, fx_setup,
                                         fx_teardown),

@@ -1353,7 +1353,12 @@ static enum status write_decode(struct agent *a, char **out)
             st = STATUS_CANCELLED;
             goto fail;
         }
-        if ((st = agent_eval(a)) != STATUS_OK)
+        st = agent_eval(a);
+        if (st == STATUS_CONTEXT_FULL) {
+            st = STATUS_OK; /* what fits is all there is: cut from what was generated */
+            break;
+        }
+        if (st != STATUS_OK)
             goto fail;
         double lse = logits_lse(a->logits, a->lm.n_vocab);
         int32_t t;
