@@ -1323,6 +1323,180 @@ static void test_store_crash_keeps_committed_triples(void **state)
     test_rmtree(dir);
 }
 
+/* ---- bulk transactions ----------------------------------------------------------------- */
+
+/* Append the rows of one query as text, one line per row, to a growing string. */
+static void dump_query(sqlite3 *db, const char *sql, char **out, size_t *len)
+{
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(q); i++) {
+            const char *v = (const char *)sqlite3_column_text(q, i);
+            size_t n = v ? strlen(v) : 4;
+            char *grown = realloc(*out, *len + n + 2);
+            assert_non_null(grown);
+            *out = grown;
+            memcpy(*out + *len, v ? v : "NULL", n);
+            *len += n;
+            (*out)[(*len)++] = i + 1 < sqlite3_column_count(q) ? '|' : '\n';
+            (*out)[*len] = '\0';
+        }
+    }
+    assert_int_equal(rc, SQLITE_DONE);
+    sqlite3_finalize(q);
+}
+
+/* Everything a database holds except times. */
+static char *dump_db(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    assert_non_null(out);
+    dump_query(db, "SELECT id, name, hex(emb) FROM entities ORDER BY id", &out, &len);
+    dump_query(db, "SELECT id, name, hex(emb), single_valued, wikidata_id FROM relations"
+                   " ORDER BY id", &out, &len);
+    dump_query(db, "SELECT id, kind, text, file, line, run_id FROM sources ORDER BY id", &out,
+               &len);
+    dump_query(db, "SELECT id, subj, rel, obj, source_id, retired_at IS NULL, retire_reason,"
+                   " replaced_by, conflict FROM triples ORDER BY id", &out, &len);
+    dump_query(db, "SELECT key, value FROM meta ORDER BY key", &out, &len);
+    sqlite3_close(db);
+    return out;
+}
+
+/* One script of writes, run inside mem_begin() or mem_begin_bulk(): every kind of
+ * outcome, failures included (the caller rolls back after those). */
+static void bulk_script(struct mem *m, bool bulk)
+{
+    assert_int_equal(bulk ? mem_begin_bulk(m) : mem_begin(m), STATUS_OK);
+    assert_int_equal(mem_in_bulk(m), bulk);
+    assert_int_equal(mem_embedder_set(m, "t", 2), STATUS_OK);
+    float v[2] = {0.6f, 0.8f};
+    int64_t paris = 0, again = 0, cap = 0, lives = 0, src = 0, id = 0, id2 = 0;
+    bool created = false;
+    assert_int_equal(mem_entity_ensure(m, "Paris", v, 2, &paris, &created), STATUS_OK);
+    assert_true(created);
+    assert_int_equal(mem_entity_ensure(m, "Paris", NULL, 2, &again, &created), STATUS_OK);
+    assert_false(created);
+    assert_int_equal(again, paris);
+    assert_int_equal(mem_relation_ensure(m, "capital of", v, 2, &cap, &created), STATUS_OK);
+    assert_true(created);
+    assert_int_equal(mem_relation_set_single_valued(m, cap, true), STATUS_OK);
+    struct mem_source s = {.kind = MEM_SOURCE_KIND_IMPORT, .text = "t", .file = "f.tsv",
+                           .line = 3};
+    assert_int_equal(mem_source_add(m, &s, &src), STATUS_OK);
+    enum mem_outcome oc = MEM_OUTCOME_KNOWN;
+    assert_int_equal(mem_triple_add(m, "Paris", "capital of", "France", src, &id, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    assert_int_equal(mem_triple_add(m, "Paris", "capital of", "France", src, &id2, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_KNOWN);
+    assert_int_equal(id2, id);
+    assert_int_equal(mem_triple_add(m, "Paris", "capital of", "Texas", 0, &id2, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_CONFLICT);
+    /* a relation that is not single-valued: the bulk path's one-INSERT case */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mem_triple_add(m, "Paris", "lives in", "Ann", src, &id2, &oc),
+                         STATUS_OK);
+        assert_int_equal(oc, i == 0 ? MEM_OUTCOME_NEW : MEM_OUTCOME_KNOWN);
+    }
+    assert_int_equal(mem_relation_find(m, "lives in", &lives), STATUS_OK);
+    /* retired, then stored again: a new live copy */
+    assert_int_equal(mem_triple_retire(m, id2, "moved"), STATUS_OK);
+    int64_t id3 = 0;
+    assert_int_equal(mem_triple_add(m, "Paris", "lives in", "Ann", src, &id3, &oc), STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    assert_true(id3 > id2);
+    /* the flag changes inside the transaction and the next triple sees it */
+    assert_int_equal(mem_relation_set_single_valued(m, lives, true), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Paris", "lives in", "Bob", 0, &id2, &oc), STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_CONFLICT);
+    assert_int_equal(mem_relation_set_single_valued(m, lives, false), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Paris", "lives in", "Cy", 0, &id2, &oc), STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    int64_t nid = 0;
+    assert_int_equal(mem_triple_edit(m, id3, NULL, NULL, "Dee", 0, "typo", &nid, &oc),
+                     STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    /* refused writes: same status either way */
+    assert_int_equal(mem_triple_add_ids(m, paris, cap, 9999, 0, &id2, &oc), STATUS_NOT_FOUND);
+    assert_int_equal(mem_triple_add_ids(m, paris, lives, paris, 777, &id2, &oc),
+                     STATUS_NOT_FOUND);
+    assert_int_equal(mem_triple_add_ids(m, paris, 4242, paris, 0, &id2, &oc), STATUS_NOT_FOUND);
+    assert_int_equal(mem_entity_ensure(m, "", NULL, 0, &id2, NULL), STATUS_INVALID);
+    assert_int_equal(mem_triple_add_ids(m, paris, lives, paris, src, &id2, &oc), STATUS_OK);
+    assert_int_equal(oc, MEM_OUTCOME_NEW);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_false(mem_in_bulk(m));
+}
+
+static void test_store_bulk_same_contents_as_plain(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    char path2[4300];
+    snprintf(path2, sizeof path2, "%s/bulk.db", dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    bulk_script(m, false);
+    mem_close(m);
+    assert_int_equal(mem_open(path2, &m), STATUS_OK);
+    bulk_script(m, true);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+    char *a = dump_db(path), *b = dump_db(path2);
+    assert_true(strlen(a) > 200);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_bulk_ends_with_its_transaction(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    int64_t id = 0;
+    /* a rolled-back bulk transaction leaves nothing */
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    assert_true(mem_in_bulk(m));
+    assert_int_equal(mem_begin_bulk(m), STATUS_INVALID); /* not nestable */
+    assert_int_equal(mem_triple_add(m, "a", "r", "b", 0, &id, NULL), STATUS_OK);
+    assert_int_equal(mem_rollback(m), STATUS_OK);
+    assert_false(mem_in_bulk(m));
+    assert_int_equal(stats(m).entities, 0);
+    /* afterwards each write is atomic on its own again: a failing one leaves no part */
+    assert_int_equal(mem_triple_add(m, "a", "r", "b", 12345, &id, NULL), STATUS_NOT_FOUND);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.entities, 0);
+    assert_int_equal(s.relations, 0);
+    /* and inside a plain transaction too (a savepoint per write) */
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    assert_false(mem_in_bulk(m));
+    assert_int_equal(mem_triple_add(m, "a", "r", "b", 12345, &id, NULL), STATUS_NOT_FOUND);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(stats(m).entities, 0);
+    /* a cached relation flag does not outlive the transaction */
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "b", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    int64_t r = 0;
+    assert_int_equal(mem_relation_find(m, "r", &r), STATUS_OK);
+    assert_int_equal(mem_relation_set_single_valued(m, r, true), STATUS_OK);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "c", MEM_OUTCOME_CONFLICT);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    mem_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1351,6 +1525,8 @@ int main(void)
         cmocka_unit_test(test_store_relations_file_loads),
         cmocka_unit_test(test_store_relations_parse_rejects_bad_lines),
         cmocka_unit_test(test_store_crash_keeps_committed_triples),
+        cmocka_unit_test(test_store_bulk_same_contents_as_plain),
+        cmocka_unit_test(test_store_bulk_ends_with_its_transaction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

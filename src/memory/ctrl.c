@@ -214,7 +214,19 @@ struct ctrl {
     struct ctrl_arena names; /* name strings of both kinds */
     struct ctrl_batch *batch; /* the open batch, if any */
     float *qbuf;              /* 2 x dim */
+    bool computed;            /* vectors are computed at open, not stored */
 };
+
+/* Embedders whose vectors are not stored: deterministic, identical on every platform and
+ * cheap enough to recompute at open (the default hashed n-gram embedder embeds 200k to
+ * 500k names a second).  Their id says so.  Storing a 2 KiB float vector per entity
+ * was half of a bulk import's CPU time and most of its I/O; loading the stored vectors
+ * at open is not faster than computing them again.  A database keeps working with older
+ * builds: they embed and store the missing vectors at open. */
+static bool ctrl_embedder_computed(const struct embedder *e)
+{
+    return strncmp(e->id, "hash-ngram-", 11) == 0;
+}
 
 void ctrl_params_default(struct ctrl_params *p)
 {
@@ -343,6 +355,8 @@ static void ctrl_journal_undo(struct ctrl_kind *k)
 static enum status ctrl_ensure_row(struct ctrl *c, const struct ctrl_kind *k, const char *name,
                                    const float *emb, int64_t *id, bool *created)
 {
+    if (c->computed)
+        emb = NULL;
     if (k->is_rel)
         return mem_relation_ensure(c->m, name, emb, c->e->dim, id, created);
     return mem_entity_ensure(c->m, name, emb, c->e->dim, id, created);
@@ -376,7 +390,7 @@ static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const c
             ids[i0 + i] = id;
             if (created)
                 created[i0 + i] = cr;
-            if (!cr) {
+            if (!cr && !c->computed) {
                 /* another connection made the row after we loaded the index, maybe
                  * without a vector: store ours (same embedder, so the same vector) */
                 st = k->is_rel ? mem_relation_set_emb(c->m, id, vecs + i * dim, dim)
@@ -419,7 +433,9 @@ static enum status ctrl_tx_begin(struct ctrl *c)
         return status_detail_set(STATUS_INVALID,
                                  _("a transaction is already open on the memory"));
     c->ent.tx_n = c->rel.tx_n = 0;
-    return mem_begin(c->m);
+    /* ctrl's transactions are all-or-nothing (ctrl_tx_end() rolls back on any
+     * failure), which is what a bulk transaction needs */
+    return mem_begin_bulk(c->m);
 }
 
 static enum status ctrl_tx_end(struct ctrl *c, enum status st)
@@ -491,7 +507,29 @@ static int ctrl_load_row(void *ctx, const struct mem_named *row)
     return 0;
 }
 
-/* Fill the index of one kind from the store; embed and save rows that have no vector. */
+/* Embed the cached names[0..n) into k's index (computed vectors). */
+static enum status ctrl_embed_into(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
+                                   size_t n)
+{
+    size_t dim = c->e->dim;
+    float *vecs = malloc(CTRL_EMBED_CHUNK * dim * sizeof *vecs);
+    int64_t *ids = malloc(CTRL_EMBED_CHUNK * sizeof *ids);
+    enum status st = vecs && ids ? sim_reserve(k->sim, sim_count(k->sim) + n) : STATUS_NOMEM;
+    for (size_t i0 = 0; i0 < n && st == STATUS_OK; i0 += CTRL_EMBED_CHUNK) {
+        size_t nb = n - i0 < CTRL_EMBED_CHUNK ? n - i0 : CTRL_EMBED_CHUNK;
+        st = embed_texts(c->e, names + i0, NULL, nb, vecs);
+        for (size_t i = 0; i < nb; i++)
+            ids[i] = ctrl_map_get(&k->map, names[i0 + i]);
+        if (st == STATUS_OK)
+            st = sim_add(k->sim, ids, vecs, nb, dim);
+    }
+    free(vecs);
+    free(ids);
+    return st;
+}
+
+/* Fill the index of one kind from the store; embed rows that have no vector (and save
+ * the vectors unless they are computed). */
 static enum status ctrl_kind_load(struct ctrl *c, struct ctrl_kind *k)
 {
     struct ctrl_load l = {c, k, STATUS_OK, NULL, NULL, 0, NULL, 0, 0};
@@ -509,6 +547,11 @@ static enum status ctrl_kind_load(struct ctrl *c, struct ctrl_kind *k)
         st = ctrl_load_flush(&l);
     if (st != STATUS_OK || l.n_missing == 0)
         goto done;
+    if (c->computed) {
+        /* rows without vectors: embed them into the index only */
+        st = ctrl_embed_into(c, k, l.missing, l.n_missing);
+        goto done;
+    }
     /* rows without vectors: embed them and save the vectors, one transaction */
     st = ctrl_tx_begin(c);
     if (st != STATUS_OK)
@@ -560,6 +603,7 @@ enum status ctrl_open(struct mem *m, const struct embedder *e, struct ctrl **out
         return STATUS_NOMEM;
     c->m = m;
     c->e = e;
+    c->computed = ctrl_embedder_computed(e);
     ctrl_params_default(&c->params);
     st = STATUS_NOMEM;
     c->qbuf = malloc(2 * e->dim * sizeof *c->qbuf);
@@ -1294,12 +1338,17 @@ static enum status ctrl_reindex_kind(struct mem *m, const struct embedder *e, bo
     float *vecs = malloc(CTRL_EMBED_CHUNK * e->dim * sizeof *vecs);
     if (!vecs && st == STATUS_OK)
         st = STATUS_NOMEM;
+    bool computed = ctrl_embedder_computed(e);
     for (size_t i0 = 0; i0 < l.n && st == STATUS_OK; i0 += CTRL_EMBED_CHUNK) {
         size_t nb = l.n - i0 < CTRL_EMBED_CHUNK ? l.n - i0 : CTRL_EMBED_CHUNK;
-        st = embed_texts(e, l.name + i0, NULL, nb, vecs);
-        for (size_t i = 0; i < nb && st == STATUS_OK; i++)
-            st = is_rel ? mem_relation_set_emb(m, l.id[i0 + i], vecs + i * e->dim, e->dim)
-                        : mem_entity_set_emb(m, l.id[i0 + i], vecs + i * e->dim, e->dim);
+        /* computed vectors: clear stored ones (every open embeds the names) */
+        if (!computed)
+            st = embed_texts(e, l.name + i0, NULL, nb, vecs);
+        for (size_t i = 0; i < nb && st == STATUS_OK; i++) {
+            const float *v = computed ? NULL : vecs + i * e->dim;
+            st = is_rel ? mem_relation_set_emb(m, l.id[i0 + i], v, e->dim)
+                        : mem_entity_set_emb(m, l.id[i0 + i], v, e->dim);
+        }
     }
     free(vecs);
     if (st == STATUS_OK && count)
@@ -1350,6 +1399,7 @@ struct ctrl_chk {
     struct ctrl_arena arena;
     const char **names;
     float *stored, *fresh;
+    bool *from_index; /* stored[i] is the index's vector (computed vectors) */
     size_t n;
     enum status st;
 };
@@ -1364,8 +1414,12 @@ static enum status ctrl_chk_flush(struct ctrl_chk *k)
         double diff = 0;
         for (size_t d = 0; d < dim; d++)
             diff = fmax(diff, fabs((double)k->fresh[i * dim + d] - k->stored[i * dim + d]));
-        if (diff > 1e-5)
-            k->rep->stale_vectors++;
+        if (diff > 1e-5) {
+            if (k->from_index[i])
+                k->rep->index_mismatch++;
+            else
+                k->rep->stale_vectors++;
+        }
     }
     k->n = 0;
     ctrl_arena_free(&k->arena);
@@ -1377,16 +1431,24 @@ static int ctrl_chk_row(void *ctx, const struct mem_named *row)
     struct ctrl_chk *k = ctx;
     size_t dim = k->c->e->dim;
     k->rows++;
-    if (!row->emb) {
+    const float *v = sim_vector(k->k->sim, row->id);
+    bool from_index = false;
+    if (!row->emb && k->c->computed) {
+        /* no stored vector by design: the index must hold the embedder's */
+        if (!v) {
+            k->rep->index_mismatch++;
+            return 0;
+        }
+        k->in_index++;
+        from_index = true;
+    } else if (!row->emb) {
         k->rep->missing_vectors++;
-        if (sim_contains(k->k->sim, row->id)) {
+        if (v) {
             k->in_index++;
             k->rep->index_mismatch++;
         }
         return 0;
-    }
-    const float *v = sim_vector(k->k->sim, row->id);
-    if (!v) {
+    } else if (!v) {
         k->rep->index_mismatch++;
     } else {
         k->in_index++;
@@ -1398,7 +1460,8 @@ static int ctrl_chk_row(void *ctx, const struct mem_named *row)
         k->st = STATUS_NOMEM;
         return 1;
     }
-    memcpy(k->stored + k->n * dim, row->emb, dim * sizeof(float));
+    memcpy(k->stored + k->n * dim, from_index ? v : row->emb, dim * sizeof(float));
+    k->from_index[k->n] = from_index;
     if (++k->n == CTRL_EMBED_CHUNK) {
         k->st = ctrl_chk_flush(k);
         if (k->st != STATUS_OK)
@@ -1415,8 +1478,9 @@ static enum status ctrl_check_kind(struct ctrl *c, struct ctrl_kind *kind,
     k.names = malloc(CTRL_EMBED_CHUNK * sizeof *k.names);
     k.stored = malloc(CTRL_EMBED_CHUNK * dim * sizeof *k.stored);
     k.fresh = malloc(CTRL_EMBED_CHUNK * dim * sizeof *k.fresh);
+    k.from_index = malloc(CTRL_EMBED_CHUNK * sizeof *k.from_index);
     enum status st = STATUS_NOMEM;
-    if (k.names && k.stored && k.fresh) {
+    if (k.names && k.stored && k.fresh && k.from_index) {
         st = kind->is_rel ? mem_relation_each(c->m, false, ctrl_chk_row, &k)
                           : mem_entity_each(c->m, false, ctrl_chk_row, &k);
         if (st == STATUS_OK)
@@ -1434,6 +1498,7 @@ static enum status ctrl_check_kind(struct ctrl *c, struct ctrl_kind *kind,
     free(k.names);
     free(k.stored);
     free(k.fresh);
+    free(k.from_index);
     return st;
 }
 
