@@ -19,6 +19,7 @@ const struct cli_command cli_commands[] = {
     {"lora-merge", N_("fold LoRA adapters into a model's weights"), cli_lora_merge_run},
     {"quantize", N_("convert a model's weights to another type"), cli_quantize_run},
     {"bench", N_("measure prompt and generation speed and memory bandwidth"), cli_bench_run},
+    {"tui", N_("open the terminal interface (the default command)"), cli_tui_run},
     {"mem", N_("inspect and edit the memory: add, list, query, import, ..."), cli_mem_run},
     {"ask", N_("answer a question, reading memory"), cli_ask_run},
     {"write", N_("memorize a text: the model writes the facts of each sentence"), cli_write_run},

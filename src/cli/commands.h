@@ -50,6 +50,7 @@ int cli_lora_merge_run(const struct opts *g, int argc, char **argv);
 int cli_quantize_run(const struct opts *g, int argc, char **argv);
 int cli_bench_run(const struct opts *g, int argc, char **argv);
 int cli_mem_run(const struct opts *g, int argc, char **argv);
+int cli_tui_run(const struct opts *g, int argc, char **argv);
 int cli_ask_run(const struct opts *g, int argc, char **argv);
 int cli_write_run(const struct opts *g, int argc, char **argv);
 int cli_chat_run(const struct opts *g, int argc, char **argv);
