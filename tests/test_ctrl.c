@@ -724,6 +724,253 @@ static void test_ctrl_transaction_owned(void **state)
     fx_close(f);
 }
 
+/* ---- bulk path against the per-call path ---------------------------------------------------- */
+
+/* Appends one line per triple / name: contents by name, independent of row ids. */
+struct dump {
+    char *s;
+    size_t len;
+};
+
+static void dump_add(struct dump *d, const char *a, const char *b, const char *c, long long x,
+                     long long y)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s|%s|%s|%lld|%lld\n", a, b, c ? c : "-", x, y);
+    assert_true(n > 0 && (size_t)n < sizeof line);
+    char *g = realloc(d->s, d->len + (size_t)n + 1);
+    assert_non_null(g);
+    d->s = g;
+    memcpy(d->s + d->len, line, (size_t)n + 1);
+    d->len += (size_t)n;
+}
+
+static int dump_triple(void *ctx, const struct mem_triple *t)
+{
+    dump_add(ctx, t->subj_name, t->rel_name, t->obj_name, t->retired_at != 0, t->conflict);
+    return 0;
+}
+
+static int dump_named(void *ctx, const struct mem_named *row)
+{
+    /* the vector by its first components (exact: both paths store the same floats) */
+    char v[64] = "-";
+    if (row->emb)
+        snprintf(v, sizeof v, "%a,%a", row->emb[0], row->emb[row->dim - 1]);
+    dump_add(ctx, row->name, v, NULL, row->single_valued, (long long)row->dim);
+    return 0;
+}
+
+static char *dump_mem(struct mem *m)
+{
+    struct dump d = {calloc(1, 1), 0};
+    assert_non_null(d.s);
+    struct mem_filter f = {.include_retired = true};
+    struct mem_page pg = {.sort = MEM_SORT_ID};
+    assert_int_equal(mem_triple_list(m, &f, &pg, dump_triple, &d), STATUS_OK);
+    /* names in name order (the bulk path inserts a chunk's new names sorted) */
+    assert_int_equal(mem_entity_prefix(m, "", NULL, 0, dump_named, &d), STATUS_OK);
+    assert_int_equal(mem_relation_each(m, false, dump_named, &d), STATUS_OK);
+    struct mem_stats st;
+    assert_int_equal(mem_stats_get(m, &st), STATUS_OK);
+    dump_add(&d, "stats", "", NULL, st.entities * 1000 + st.relations,
+             st.triples_live * 1000 + st.sources);
+    return d.s;
+}
+
+#define BULK_N 700
+
+static void bulk_triple(int i, char *s, char *r, char *o)
+{
+    /* names repeat (known entities), triples repeat (KNOWN), and "capital of" is
+     * single-valued (CONFLICT for a subject's second capital) */
+    int j = i % 400;
+    snprintf(s, 32, "Town %d", j % 150);
+    snprintf(r, 32, "%s", j % 3 == 0 ? "capital of" : "has");
+    snprintf(o, 32, "Land %d", (j * 13) % 97);
+}
+
+static void test_ctrl_batch_same_contents_as_per_call_writes(void **state)
+{
+    (void)state;
+    struct embedder e = temb("table-v1");
+    /* the per-call path: store calls one at a time, each in its own savepoint */
+    struct mem *ref = NULL;
+    assert_int_equal(mem_open(":memory:", &ref), STATUS_OK);
+    assert_int_equal(mem_embedder_set(ref, e.id, e.dim), STATUS_OK);
+    int64_t rid = 0, sid = 0;
+    float vs[TDIM], vr[TDIM], vo[TDIM];
+    assert_int_equal(mem_begin(ref), STATUS_OK);
+    const char *cap = "capital of";
+    assert_int_equal(embed_texts(&e, &cap, NULL, 1, vr), STATUS_OK);
+    assert_int_equal(mem_relation_ensure(ref, cap, vr, TDIM, &rid, NULL), STATUS_OK);
+    assert_int_equal(mem_relation_set_single_valued(ref, rid, true), STATUS_OK);
+    struct mem_source src = {.kind = MEM_SOURCE_KIND_IMPORT, .file = "x.tsv"};
+    assert_int_equal(mem_source_add(ref, &src, &sid), STATUS_OK);
+    size_t n_new = 0, n_known = 0, n_conflict = 0;
+    for (int i = 0; i < BULK_N; i++) {
+        char s[32], r[32], o[32];
+        bulk_triple(i, s, r, o);
+        const char *names[3] = {s, r, o};
+        int64_t is = 0, ir = 0, io = 0, id = 0;
+        assert_int_equal(embed_texts(&e, names, NULL, 1, vs), STATUS_OK);
+        assert_int_equal(embed_texts(&e, names + 1, NULL, 1, vr), STATUS_OK);
+        assert_int_equal(embed_texts(&e, names + 2, NULL, 1, vo), STATUS_OK);
+        assert_int_equal(mem_entity_ensure(ref, s, vs, TDIM, &is, NULL), STATUS_OK);
+        assert_int_equal(mem_relation_ensure(ref, r, vr, TDIM, &ir, NULL), STATUS_OK);
+        assert_int_equal(mem_entity_ensure(ref, o, vo, TDIM, &io, NULL), STATUS_OK);
+        enum mem_outcome oc;
+        assert_int_equal(mem_triple_add_ids(ref, is, ir, io, i % 2 ? sid : 0, &id, &oc),
+                         STATUS_OK);
+        n_new += oc == MEM_OUTCOME_NEW;
+        n_known += oc == MEM_OUTCOME_KNOWN;
+        n_conflict += oc == MEM_OUTCOME_CONFLICT;
+    }
+    assert_int_equal(mem_commit(ref), STATUS_OK);
+    assert_true(n_known > 0 && n_conflict > 0);
+
+    /* the bulk path: one ctrl batch */
+    struct mem *m = NULL;
+    struct ctrl *c = NULL;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    assert_int_equal(ctrl_open(m, &e, &c), STATUS_OK);
+    struct ctrl_triple_in t0 = {"Nobody", cap, "Nowhere"};
+    struct ctrl_written w;
+    assert_int_equal(ctrl_write(c, &t0, 1, NULL, &w), STATUS_OK);
+    int64_t mrid = 0;
+    assert_int_equal(mem_relation_find(m, cap, &mrid), STATUS_OK);
+    assert_int_equal(mem_relation_set_single_valued(m, mrid, true), STATUS_OK);
+    assert_int_equal(ctrl_retire(c, w.triple_id, NULL), STATUS_OK);
+    struct ctrl_batch *b = NULL;
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    int64_t bsid = 0;
+    assert_int_equal(ctrl_batch_source(b, &src, &bsid), STATUS_OK);
+    for (int i = 0; i < BULK_N; i++) {
+        char s[32], r[32], o[32];
+        bulk_triple(i, s, r, o);
+        assert_int_equal(ctrl_batch_add(b, s, r, o, i % 2 ? bsid : 0), STATUS_OK);
+    }
+    struct ctrl_batch_stats bs;
+    assert_int_equal(ctrl_batch_commit(b, &bs), STATUS_OK);
+    assert_int_equal(bs.n_new, n_new);
+    assert_int_equal(bs.n_known, n_known);
+    assert_int_equal(bs.n_conflict, n_conflict);
+
+    /* same contents once the extra retired triple and its two names are put aside */
+    struct mem_triple_info *info = NULL;
+    assert_int_equal(mem_triple_get(m, w.triple_id, &info), STATUS_OK);
+    assert_string_equal(info->triple.subj_name, "Nobody");
+    mem_triple_info_free(info);
+    char *want = dump_mem(ref);
+    char *got = dump_mem(m);
+    const char *extra = "Nobody|capital of|Nowhere|1|0\n";
+    assert_memory_equal(got, extra, strlen(extra));
+    char *rest = got + strlen(extra);
+    /* drop the lines of the two extra entities and the stats line, compare the rest */
+    char *filtered = calloc(1, strlen(rest) + 1), *wf = calloc(1, strlen(want) + 1);
+    assert_non_null(filtered);
+    assert_non_null(wf);
+    for (char *line = strtok(rest, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "Nobody|", 7) || !strncmp(line, "Nowhere|", 8) ||
+            !strncmp(line, "stats|", 6))
+            continue;
+        strcat(filtered, line);
+        strcat(filtered, "\n");
+    }
+    for (char *line = strtok(want, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "stats|", 6)) {
+            strcat(wf, line);
+            strcat(wf, "\n");
+        }
+    }
+    assert_true(strlen(wf) > 1000);
+    assert_string_equal(filtered, wf);
+    struct mem_stats s1, s2;
+    assert_int_equal(mem_stats_get(ref, &s1), STATUS_OK);
+    assert_int_equal(mem_stats_get(m, &s2), STATUS_OK);
+    assert_int_equal(s2.entities, s1.entities + 2);
+    assert_int_equal(s2.triples_live, s1.triples_live);
+    assert_int_equal(s2.conflicts, s1.conflicts);
+    assert_int_equal(ctrl_check(c, NULL), STATUS_OK);
+    free(filtered);
+    free(wf);
+    free(want);
+    free(got);
+    ctrl_close(c);
+    mem_close(m);
+    mem_close(ref);
+}
+
+/* The default embedder's vectors are computed at open, not stored. */
+static void test_ctrl_computed_vectors_not_stored(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/computed.db", dir);
+    struct embedder h;
+    assert_int_equal(embed_hash_new(64, &h), STATUS_OK);
+    struct mem *m = NULL;
+    struct ctrl *c = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    struct ctrl_batch *b = NULL;
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    assert_int_equal(ctrl_batch_add(b, "Marie Curie", "award received", "Nobel Prize", 0),
+                     STATUS_OK);
+    assert_int_equal(ctrl_batch_add(b, "Pierre Curie", "spouse", "Marie Curie", 0), STATUS_OK);
+    assert_int_equal(ctrl_batch_commit(b, NULL), STATUS_OK);
+    struct ctrl_triple_in t = {"Paris", "capital of", "France"};
+    assert_int_equal(ctrl_write(c, &t, 1, NULL, NULL), STATUS_OK);
+    struct ctrl_check_report rep;
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    assert_int_equal(rep.entities, 5);
+    assert_int_equal(rep.entities_indexed, 5);
+    assert_int_equal(rep.missing_vectors, 0);
+    ctrl_close(c);
+    /* no vector in the database */
+    struct dump d = {calloc(1, 1), 0};
+    assert_int_equal(mem_entity_each(m, false, dump_named, &d), STATUS_OK);
+    assert_int_equal(mem_relation_each(m, false, dump_named, &d), STATUS_OK);
+    assert_null(strstr(d.s, "0x"));
+    assert_non_null(strstr(d.s, "Nobel Prize|-"));
+    free(d.s);
+    mem_close(m);
+
+    /* reopened: every name is embedded again and found by similarity */
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    assert_int_equal(ctrl_entity_count(c), 5);
+    struct ctrl_read *r = read_q(c, CTRL_WANT_OBJECT, "marie curie", "award received");
+    assert_int_equal(r->n_answers, 1);
+    assert_string_equal(r->answers[0].name, "Nobel Prize");
+    ctrl_read_free(r);
+    assert_int_equal(ctrl_check(c, NULL), STATUS_OK);
+    /* a stored vector (an older build wrote it) is used and checked */
+    int64_t id = 0;
+    assert_int_equal(mem_entity_find(m, "France", &id), STATUS_OK);
+    float v[64];
+    const char *nm = "Texas";
+    assert_int_equal(embed_texts(&h, &nm, NULL, 1, v), STATUS_OK);
+    assert_int_equal(mem_entity_set_emb(m, id, v, 64), STATUS_OK);
+    ctrl_close(c);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    assert_int_equal(ctrl_check(c, &rep), STATUS_DB_CORRUPT);
+    assert_int_equal(rep.stale_vectors, 1);
+    ctrl_close(c);
+    /* reindex clears stored vectors of a computed embedder */
+    size_t ne = 0, nr = 0;
+    assert_int_equal(ctrl_reindex(m, &h, &ne, &nr), STATUS_OK);
+    assert_int_equal(ne, 5);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    assert_int_equal(rep.stale_vectors, 0);
+    ctrl_close(c);
+    mem_close(m);
+    embed_free(&h);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +988,8 @@ int main(void)
         cmocka_unit_test(test_ctrl_batch_commit_and_abort),
         cmocka_unit_test(test_ctrl_batch_failure_rolls_back),
         cmocka_unit_test(test_ctrl_open_checks_embedder),
+        cmocka_unit_test(test_ctrl_batch_same_contents_as_per_call_writes),
+        cmocka_unit_test(test_ctrl_computed_vectors_not_stored),
         cmocka_unit_test(test_ctrl_open_embeds_rows_without_vectors),
         cmocka_unit_test(test_ctrl_write_indexes_rows_made_elsewhere),
         cmocka_unit_test(test_ctrl_check_finds_inconsistencies),
