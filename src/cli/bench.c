@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/paths.h"
@@ -32,7 +33,9 @@ static void bn_help(void)
            "generation (-n single-token steps) in tokens per second, as llama-bench does,\n"
            "with random token ids.  The machine's memory read bandwidth is measured in the\n"
            "same run with the same threads, and generation speed is shown as a fraction of\n"
-           "its limit: bandwidth / bytes of weights read per token."));
+           "its limit: bandwidth / bytes of weights read per token.  The cpu column is\n"
+           "the CPU time the run got over (wall time x threads): well below 100%, other\n"
+           "programs were using the cores and the speeds understate the engine."));
     putchar('\n');
     puts(_("  -m, --model FILE     GGUF model to measure (repeatable; default: the global\n"
            "                       --model, else the bundled model)"));
@@ -41,7 +44,8 @@ static void bn_help(void)
     puts(_("  -r, --repetitions N  repetitions of each test (default 5)"));
     puts(_("  -t, --threads N      threads (default: the global --threads, else all cores)"));
     puts(_("      --seed N         seed of the random token ids and weights (default 1)"));
-    puts(_("      --bw-mib N       bandwidth buffer in MiB (default 512; 0 skips it)"));
+    puts(_("      --bw-mib N       bandwidth buffer in MiB (default: 4 x the L3 cache, at\n"
+           "                       least 256; 0 skips the probe)"));
     puts(_("      --json           machine-readable output"));
     putchar('\n');
     puts(_("Random model (--make-model OUT; defaults: the 852.56 M-parameter model of\n"
@@ -83,6 +87,18 @@ static bool parse_num(const char *s, unsigned long long max, unsigned long long 
         return false;
     *out = v;
     return true;
+}
+
+/* Four times the last-level cache (at least 256 MiB): the probe must measure memory, not
+ * a cache that large servers make hundreds of MiB big. */
+static unsigned long long default_bw_mib(void)
+{
+    long l3 = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    unsigned long long mib = l3 > 0 ? 4 * (((unsigned long long)l3 + (1u << 20) - 1) >> 20) : 0;
+    return mib < 256 ? 256 : mib > 16384 ? 16384 : mib;
 }
 
 struct bn_model {
@@ -134,10 +150,10 @@ static void fmt_size(char *buf, size_t cap, uint64_t bytes)
 
 static void table_header(void)
 {
-    printf("| %-30s | %10s | %10s | %7s | %15s | %20s |\n", _("model"), _("size"), _("params"),
-           _("threads"), _("test"), _("t/s"));
+    printf("| %-30s | %10s | %10s | %7s | %15s | %20s | %5s |\n", _("model"), _("size"),
+           _("params"), _("threads"), _("test"), _("t/s"), _("cpu"));
     printf("| ------------------------------ | ---------: | ---------: | ------: | "
-           "--------------: | -------------------: |\n");
+           "--------------: | -------------------: | ----: |\n");
 }
 
 static void table_row(const struct bn_model *bm, const char *test,
@@ -148,8 +164,8 @@ static void table_row(const struct bn_model *bm, const char *test,
     snprintf(params, sizeof params, "%.2f M", (double)bm->n_params / 1e6);
     snprintf(ts, sizeof ts, "%.2f \xc2\xb1 %.2f", s->mean, s->stdev);
     /* "±" is two bytes but one column: pad by one more. */
-    printf("| %-30s | %10s | %10s | %7d | %15s | %21s |\n", bm->name, size, params, bm->threads,
-           test, ts);
+    printf("| %-30s | %10s | %10s | %7d | %15s | %21s | %4.0f%% |\n", bm->name, size, params,
+           bm->threads, test, ts, 100.0 * s->cpu_share);
     fflush(stdout);
 }
 
@@ -157,8 +173,8 @@ static void json_series(const char *test, size_t n_prompt, size_t n_gen,
                         const struct bench_series *s)
 {
     printf("{\"test\":\"%s\",\"n_prompt\":%zu,\"n_gen\":%zu,\"ts_mean\":%.4f,"
-           "\"ts_stdev\":%.4f,\"samples_ts\":[",
-           test, n_prompt, n_gen, s->mean, s->stdev);
+           "\"ts_stdev\":%.4f,\"cpu_share\":%.4f,\"samples_ts\":[",
+           test, n_prompt, n_gen, s->mean, s->stdev, s->cpu_share);
     for (size_t i = 0; i < s->n; i++)
         printf("%s%.4f", i ? "," : "", s->ts[i]);
     printf("]}");
@@ -232,13 +248,13 @@ static int run_one(struct bn_model *bm, const struct bench_params *bp, int threa
     return CLI_EXIT_OK;
 }
 
-static void print_limits(const struct bn_model *bms, size_t n, double bw, int threads,
-                         size_t bw_mib, size_t n_gen)
+static void print_limits(const struct bn_model *bms, size_t n, double bw, double bw_cpu,
+                         int threads, size_t bw_mib, size_t n_gen)
 {
     putchar('\n');
-    /* TRANSLATORS: MiB buffer size, thread count, GB/s */
-    printf(_("memory read bandwidth (%zu MiB buffer, %d threads): %.2f GB/s\n"), bw_mib, threads,
-           bw / 1e9);
+    /* TRANSLATORS: MiB buffer size, thread count, GB/s, percentage of CPU time obtained */
+    printf(_("memory read bandwidth (%zu MiB buffer, %d threads): %.2f GB/s (cpu %.0f%%)\n"),
+           bw_mib, threads, bw / 1e9, 100.0 * bw_cpu);
     if (!n_gen)
         return;
     printf("| %-30s | %14s | %12s | %12s | %8s |\n", _("model"), _("weights/token"),
@@ -255,11 +271,14 @@ static void print_limits(const struct bn_model *bms, size_t n, double bw, int th
 }
 
 static void print_json(const struct bn_model *bms, size_t n, const struct bench_params *bp,
-                       double bw, int threads, size_t bw_mib, const double *load)
+                       double bw, double bw_cpu, int threads, size_t bw_mib,
+                       const double *load)
 {
     printf("{\"threads\":%d,\"kernels\":\"%s\",\"loadavg\":[%.2f,%.2f,%.2f],", threads,
            quant_cpu_level_name(), load[0], load[1], load[2]);
-    printf("\"bandwidth\":{\"buffer_mib\":%zu,\"bytes_per_s\":%.0f},\"models\":[", bw_mib, bw);
+    printf("\"bandwidth\":{\"buffer_mib\":%zu,\"bytes_per_s\":%.0f,\"cpu_share\":%.4f},"
+           "\"models\":[",
+           bw_mib, bw, bw_cpu);
     for (size_t i = 0; i < n; i++) {
         const struct bn_model *b = &bms[i];
         printf("%s{\"file\":", i ? "," : "");
@@ -322,7 +341,7 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
     bench_shape_init(&shape);
     int threads = g->threads;
     bool json = g->json, shape_set = false;
-    unsigned long long bw_mib = 512;
+    unsigned long long bw_mib = default_bw_mib();
     const char *make_out = NULL;
     int c;
     opterr = 0;
@@ -442,9 +461,9 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
     double load[3] = {0, 0, 0};
     if (getloadavg(load, 3) < 3)
         load[0] = load[1] = load[2] = -1;
-    double bw = 0.0;
+    double bw = 0.0, bw_cpu = 0.0;
     if (bw_mib) {
-        enum status st = bench_bandwidth(threads, (size_t)bw_mib << 20, 5, &bw);
+        enum status st = bench_bandwidth(threads, (size_t)bw_mib << 20, 5, &bw, &bw_cpu);
         if (st != STATUS_OK) {
             cli_status_error(_("bandwidth probe"), st);
             return CLI_EXIT_FAILURE;
@@ -468,9 +487,9 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
     }
     if (rc == CLI_EXIT_OK) {
         if (json)
-            print_json(bms, n_models, &bp, bw, threads, (size_t)bw_mib, load);
+            print_json(bms, n_models, &bp, bw, bw_cpu, threads, (size_t)bw_mib, load);
         else if (bw_mib)
-            print_limits(bms, n_models, bw, threads, (size_t)bw_mib, bp.n_gen);
+            print_limits(bms, n_models, bw, bw_cpu, threads, (size_t)bw_mib, bp.n_gen);
     }
     free(bms);
     return rc;

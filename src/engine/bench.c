@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/gguf.h"
 #include "engine/model.h"
@@ -241,6 +242,14 @@ fail:
     return st;
 }
 
+double bench_cpu_seconds(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- Bandwidth ----------------------------------------------------------------------- */
 
 #define BW_BLOCK ((size_t)1 << 20) /* one task reads this many bytes */
@@ -273,7 +282,8 @@ static void bw_read(void *ctx, size_t begin, size_t end, int thread)
     c->sum[thread] += a0 + a1 + a2 + a3; /* kept, so the loads cannot be dropped */
 }
 
-enum status bench_bandwidth(int n_threads, size_t bytes, int passes, double *out)
+enum status bench_bandwidth(int n_threads, size_t bytes, int passes, double *out,
+                            double *cpu_share)
 {
     if (bytes == 0)
         return STATUS_INVALID;
@@ -294,15 +304,20 @@ enum status bench_bandwidth(int n_threads, size_t bytes, int passes, double *out
         goto done;
     c->buf = buf;
     pool_run(p, blocks, bw_read, c); /* warm-up: threads started, TLBs filled */
-    double best = 0.0;
+    double best = 0.0, share = 0.0;
     for (int i = 0; i < passes; i++) {
+        double c0 = bench_cpu_seconds();
         uint64_t t0 = timing_now_ns();
         pool_run(p, blocks, bw_read, c);
         double s = timing_since_s(t0);
-        if (s > 0 && (double)(blocks * BW_BLOCK) / s > best)
+        if (s > 0 && (double)(blocks * BW_BLOCK) / s > best) {
             best = (double)(blocks * BW_BLOCK) / s;
+            share = (bench_cpu_seconds() - c0) / (s * pool_n_threads(p));
+        }
     }
     *out = best;
+    if (cpu_share)
+        *cpu_share = share;
     st = STATUS_OK;
 done:
     pool_free(p);
@@ -363,6 +378,8 @@ enum status bench_model_run(struct model *m, const struct bench_params *p,
     memset(&r, 0, sizeof r);
     if (!tok || !logits)
         goto done;
+    double pp_wall = 0, pp_cpu = 0, tg_wall = 0, tg_cpu = 0;
+    int threads = model_n_threads(m);
     uint64_t rng = p->seed;
     random_tokens(tok, 1, n_vocab, &rng);
     model_reset(m);
@@ -372,25 +389,33 @@ enum status bench_model_run(struct model *m, const struct bench_params *p,
         if (p->n_prompt) {
             random_tokens(tok, p->n_prompt, n_vocab, &rng);
             model_reset(m);
+            double c0 = bench_cpu_seconds();
             uint64_t t0 = timing_now_ns();
             if ((st = model_eval(m, tok, p->n_prompt, 0, logits, false)) != STATUS_OK)
                 goto done;
             double s = timing_since_s(t0);
+            pp_cpu += bench_cpu_seconds() - c0;
+            pp_wall += s;
             r.pp.ts[r.pp.n++] = s > 0 ? (double)p->n_prompt / s : 0.0;
         }
         if (p->n_gen) {
             random_tokens(tok, p->n_gen, n_vocab, &rng);
             model_reset(m);
+            double c0 = bench_cpu_seconds();
             uint64_t t0 = timing_now_ns();
             for (size_t i = 0; i < p->n_gen; i++)
                 if ((st = model_eval(m, tok + i, 1, i, logits, false)) != STATUS_OK)
                     goto done;
             double s = timing_since_s(t0);
+            tg_cpu += bench_cpu_seconds() - c0;
+            tg_wall += s;
             r.tg.ts[r.tg.n++] = s > 0 ? (double)p->n_gen / s : 0.0;
         }
     }
     bench_stats(r.pp.ts, r.pp.n, &r.pp.mean, &r.pp.stdev);
     bench_stats(r.tg.ts, r.tg.n, &r.tg.mean, &r.tg.stdev);
+    r.pp.cpu_share = pp_wall > 0 ? pp_cpu / (pp_wall * threads) : 0.0;
+    r.tg.cpu_share = tg_wall > 0 ? tg_cpu / (tg_wall * threads) : 0.0;
     *out = r;
     st = STATUS_OK;
 done:

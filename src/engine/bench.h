@@ -48,8 +48,14 @@ enum status bench_make_model(const struct bench_shape *s, const char *path);
 /* Read bandwidth in bytes per second: n_threads threads (0 = one per online core) sum
  * their parts of a buffer of `bytes` (rounded up to 1 MiB; at least 1 MiB), `passes`
  * times (at least 1); the best pass counts, as in STREAM.  The buffer is written once
- * first so that every page exists.  STATUS_NOMEM, STATUS_INVALID (bytes 0). */
-enum status bench_bandwidth(int n_threads, size_t bytes, int passes, double *out);
+ * first so that every page exists.  cpu_share (may be NULL) receives the best pass's CPU
+ * time over (wall time x threads), as in struct bench_series.  STATUS_NOMEM,
+ * STATUS_INVALID (bytes 0). */
+enum status bench_bandwidth(int n_threads, size_t bytes, int passes, double *out,
+                            double *cpu_share);
+
+/* CPU time this process has used, in seconds (all threads). */
+double bench_cpu_seconds(void);
 
 /* Bytes of weights one decode step reads: every tensor, except that token_embd.weight
  * contributes one row when the model has an output.weight of its own (a tied embedding
@@ -68,11 +74,14 @@ struct bench_params {
 };
 
 /* Per-test results: tokens per second of each repetition, and their mean and sample
- * standard deviation (0 for one repetition). */
+ * standard deviation (0 for one repetition).  cpu_share: the process's CPU time over
+ * (wall time x threads) summed over the repetitions; well below 1 means other processes
+ * took the cores (a shared machine) and the speed understates the engine. */
 struct bench_series {
     size_t n;
     double ts[BENCH_MAX_REPS];
     double mean, stdev;
+    double cpu_share;
 };
 
 struct bench_result {

@@ -29,10 +29,10 @@ expect_rc 0 "$M" bench -m "$T" -p 8 -n 4 -r 2 -t 1 --bw-mib 16
 expect_in "$TMP/out" "| model"
 expect_in "$TMP/out" " test |"
 expect_in "$TMP/out" " t/s |"
-grep -Eq '^\| llama [0-9.]+[KMB] F16 +\| +[0-9.]+ MiB \| +[0-9.]+ M \| +1 \| +pp8 \| +[0-9.]+ ± [0-9.]+ \|$' \
+grep -Eq '^\| llama [0-9.]+[KMB] F16 +\| +[0-9.]+ MiB \| +[0-9.]+ M \| +1 \| +pp8 \| +[0-9.]+ ± [0-9.]+ \| +[0-9]+% \|$' \
     "$TMP/out" || fail "no pp8 row: $(cat "$TMP/out")"
-grep -Eq '\| +tg4 \| +[0-9.]+ ± [0-9.]+ \|$' "$TMP/out" || fail "no tg4 row"
-grep -Eq '^memory read bandwidth \(16 MiB buffer, 1 threads\): [0-9.]+ GB/s$' "$TMP/out" \
+grep -Eq '\| +tg4 \| +[0-9.]+ ± [0-9.]+ \| +[0-9]+% \|$' "$TMP/out" || fail "no tg4 row"
+grep -Eq '^memory read bandwidth \(16 MiB buffer, 1 threads\): [0-9.]+ GB/s \(cpu [0-9]+%\)$' "$TMP/out" \
     || fail "no bandwidth line"
 grep -Eq '^\| llama .* \| +[0-9.]+ +\| +[0-9.]+ +\| +[0-9.]+% \|$' "$TMP/out" \
     || fail "no limit row"
@@ -42,6 +42,7 @@ expect_in "$TMP/out" '"threads":2'
 expect_in "$TMP/out" '"test":"pp8","n_prompt":8,"n_gen":0'
 expect_in "$TMP/out" '"test":"tg4","n_prompt":0,"n_gen":4'
 expect_in "$TMP/out" '"tg_fraction":'
+expect_in "$TMP/out" '"cpu_share":'
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["models"][0]["tests"][1]["ts_mean"] > 0' \
         "$TMP/out" || fail "--json output is not the expected JSON: $(cat "$TMP/out")"
