@@ -727,6 +727,96 @@ static void test_agent_write_uses_constraint(void **state)
     assert_true(seen);
 }
 
+/* A constraint that allows only "})" from its third step on (a complete call), while the
+ * model prefers other tokens: late stopping must take "})" (it is the only allowed token,
+ * so the step is a candidate cut and nothing else can follow). */
+struct close_only {
+    int32_t close;
+    int steps;
+};
+
+static enum status close_only_mask(void *ctx, struct samp *s)
+{
+    struct close_only *c = ctx;
+    if (++c->steps >= 3)
+        samp_mask_allow(s, &c->close, 1);
+    return STATUS_OK;
+}
+
+static void test_agent_write_constraint_only_close_allowed(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"A", ">>", "r", ">>", "B", "})", NULL};
+    fake_script(&x->f, script);
+    x->p.min_cuts = 5;
+    x->p.dry_run = true;
+    fx_agent(x);
+    struct close_only co = {id_of(x->tk, "})"), 0};
+    struct agent_constraint c = {0};
+    c.mask = close_only_mask;
+    c.ctx = &co;
+    agent_set_constraint(x->a, &c);
+    const char *text = "A sentence.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), NULL, NULL, &ws), STATUS_OK);
+    bool seen = false;
+    for (size_t i = 0; i < x->n_ev; i++) {
+        assert_int_not_equal(x->ev[i].kind, AGENT_EVENT_ERROR);
+        if (x->ev[i].kind == AGENT_EVENT_WRITE) {
+            /* cut right where only "})" was allowed, though the model wanted ">>" */
+            assert_string_equal(x->ev[i].text, "({MEM_WRITE-->A>>})");
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    /* three steps; the third asked twice (the best token, then the best non-closing one,
+     * of which there was none) */
+    assert_int_equal(co.steps, 4);
+}
+
+static void test_agent_memory_names_bounded_and_on_word_boundaries(void **state)
+{
+    struct fx *x = *state;
+    const struct ctrl_triple_in facts[] = {
+        {"Apple Inc.", "founder", "Steve Jobs"},
+        {"Apple", "color", "red"},
+        {"Applebee's", "country", "United States"},
+        {"The Who", "genre", "rock"},
+    };
+    assert_int_equal(ctrl_write(x->c, facts, 4, NULL, NULL), STATUS_OK);
+    char **names = NULL;
+    size_t n = 0;
+    const char *q = "Who founded apple inc. with steve?";
+    assert_int_equal(agent_memory_names(x->m, q, strlen(q), AGENT_NAMES_MAX,
+                                        AGENT_NAMES_BYTES, &names, &n),
+                     STATUS_OK);
+    bool apple_inc = false, apple = false, steve = false;
+    for (size_t i = 0; i < n; i++) {
+        apple_inc |= strcmp(names[i], "Apple Inc.") == 0;
+        apple |= strcmp(names[i], "Apple") == 0;
+        steve |= strcmp(names[i], "Steve Jobs") == 0;
+        assert_string_not_equal(names[i], "Applebee's"); /* not on a word boundary */
+        assert_string_not_equal(names[i], "The Who");    /* "who" is a function word */
+        assert_string_not_equal(names[i], "France");     /* shares no word */
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(names[i], names[j]);
+    }
+    assert_true(apple_inc);
+    assert_true(apple);
+    assert_true(steve);
+    agent_names_free(names, n);
+    /* bounds: one name, then too few bytes for any */
+    assert_int_equal(agent_memory_names(x->m, q, strlen(q), 1, AGENT_NAMES_BYTES, &names, &n),
+                     STATUS_OK);
+    assert_int_equal(n, 1);
+    agent_names_free(names, n);
+    assert_int_equal(agent_memory_names(x->m, q, strlen(q), 8, 3, &names, &n), STATUS_OK);
+    assert_int_equal(n, 0);
+    agent_names_free(names, n);
+    assert_int_equal(agent_memory_names(NULL, q, strlen(q), 8, 100, &names, &n), STATUS_OK);
+    assert_int_equal(n, 0);
+}
+
 static void test_agent_templates(void **state)
 {
     struct fx *x = *state;
@@ -835,6 +925,10 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_uses_constraint, fx_setup,
                                         fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_constraint_only_close_allowed,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_memory_names_bounded_and_on_word_boundaries,
+                                        fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),

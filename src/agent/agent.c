@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent/split.h"
 #include "engine/gguf.h"
@@ -1822,5 +1823,146 @@ enum status agent_audit(struct mem *m, int64_t run_id, bool json, FILE *f)
     if (json)
         fputs("]}\n", f);
     mem_run_free(run);
+    return STATUS_OK;
+}
+
+/* ---- memory names for the constraint ------------------------------------------------------ */
+
+/* Words that never start an entity name worth looking up (lower case). */
+static const char *const names_stop[] = {
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for",
+    "from", "had", "has", "have", "he", "her", "his", "how", "in", "is", "it", "its", "of",
+    "on", "or", "she", "that", "the", "their", "they", "this", "to", "was", "were", "what",
+    "when", "where", "which", "who", "whom", "whose", "why", "with",
+};
+
+struct names_acc {
+    char **names;
+    size_t n, bytes, max_names, max_bytes, per_query, got;
+    const char *prefix;
+    size_t plen;
+    bool nomem;
+};
+
+static bool names_word_byte(unsigned char b)
+{
+    return b >= 0x80 || (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') ||
+           (b >= 'A' && b <= 'Z') || b == '-' || b == '\'' || b == '.' || b == '&';
+}
+
+static int names_collect(void *ctx, const struct mem_named *row)
+{
+    struct names_acc *acc = ctx;
+    unsigned char next = (unsigned char)row->name[acc->plen];
+    /* the prefix must end on a word boundary of the name ("Paris" not "Parisian") */
+    if (next >= 0x80 || (next >= '0' && next <= '9') || (next >= 'a' && next <= 'z') ||
+        (next >= 'A' && next <= 'Z'))
+        return 0;
+    for (size_t i = 0; i < acc->n; i++)
+        if (strcmp(acc->names[i], row->name) == 0)
+            return 0;
+    size_t l = strlen(row->name);
+    if (acc->n == acc->max_names || acc->bytes + l > acc->max_bytes)
+        return 1;
+    char *d = strdup(row->name);
+    if (!d) {
+        acc->nomem = true;
+        return 1;
+    }
+    acc->names[acc->n++] = d;
+    acc->bytes += l;
+    return ++acc->got >= acc->per_query;
+}
+
+static enum status names_query(struct mem *m, struct names_acc *acc, const char *prefix,
+                               size_t plen)
+{
+    if (acc->n == acc->max_names || acc->bytes >= acc->max_bytes)
+        return STATUS_OK;
+    char *p = strndup(prefix, plen);
+    if (!p)
+        return STATUS_NOMEM;
+    acc->got = 0;
+    acc->plen = plen;
+    /* a few more rows than wanted: some fail the word-boundary test */
+    enum status st = mem_entity_prefix(m, p, NULL, acc->per_query * 4, names_collect, acc);
+    free(p);
+    if (st == STATUS_OK && acc->nomem)
+        st = STATUS_NOMEM;
+    return st;
+}
+
+void agent_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+enum status agent_memory_names(struct mem *m, const char *text, size_t len, size_t max_names,
+                               size_t max_bytes, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    if (!m || !text || !max_names || !max_bytes)
+        return STATUS_OK;
+    struct names_acc acc = {0};
+    acc.max_names = max_names;
+    acc.max_bytes = max_bytes;
+    acc.per_query = AGENT_NAMES_PER_WORD;
+    if (!(acc.names = calloc(max_names, sizeof *acc.names)))
+        return STATUS_NOMEM;
+    /* words: runs of letters, digits and - ' . & (a trailing '.' or '\'' is cut) */
+    size_t ws[64], wl[64], nw = 0;
+    for (size_t i = 0; i < len && nw < 64;) {
+        while (i < len && !names_word_byte((unsigned char)text[i]))
+            i++;
+        size_t s = i;
+        while (i < len && names_word_byte((unsigned char)text[i]))
+            i++;
+        size_t e = i;
+        while (e > s && (text[e - 1] == '.' || text[e - 1] == '\'' || text[e - 1] == '-'))
+            e--;
+        if (e > s) {
+            ws[nw] = s;
+            wl[nw++] = e - s;
+        }
+    }
+    enum status st = STATUS_OK;
+    char buf[256];
+    for (size_t w = 0; w < nw && st == STATUS_OK; w++) {
+        const char *word = text + ws[w];
+        size_t l = wl[w];
+        if (l >= 128)
+            continue;
+        bool stop = false;
+        for (size_t k = 0; k < sizeof names_stop / sizeof names_stop[0] && !stop; k++)
+            stop = strlen(names_stop[k]) == l && strncasecmp(names_stop[k], word, l) == 0;
+        if (stop || (l < 2 && !(word[0] >= '0' && word[0] <= '9')))
+            continue;
+        /* two-word prefix first (it names the entity more precisely), then the word; a
+         * lower-case word is also tried capitalized ("paris" -> "Paris") */
+        for (int cap = 0; cap < 2 && st == STATUS_OK; cap++) {
+            if (cap && !(word[0] >= 'a' && word[0] <= 'z'))
+                break;
+            memcpy(buf, word, l);
+            if (cap)
+                buf[0] = (char)(buf[0] - 'a' + 'A');
+            size_t bl = l;
+            if (w + 1 < nw && wl[w + 1] < 100) {
+                buf[bl] = ' ';
+                memcpy(buf + bl + 1, text + ws[w + 1], wl[w + 1]);
+                st = names_query(m, &acc, buf, bl + 1 + wl[w + 1]);
+            }
+            if (st == STATUS_OK)
+                st = names_query(m, &acc, buf, bl);
+        }
+    }
+    if (st != STATUS_OK) {
+        agent_names_free(acc.names, acc.n);
+        return st;
+    }
+    *names = acc.names;
+    *n = acc.n;
     return STATUS_OK;
 }

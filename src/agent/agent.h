@@ -249,6 +249,26 @@ struct agent_write_stats {
 enum status agent_write_text(struct agent *a, const char *text, size_t len, const char *file,
                              const char *title, struct agent_write_stats *stats);
 
+/* ---- memory names for the constraint -------------------------------------------------- */
+
+/* The constraint (agent/constrain.h) lets a read name an entity that is a word span of the
+ * question or one of a list of memory names; its cost grows with the list's total length,
+ * so the list is bounded.  Choice: names from the store that share a leading word with
+ * the text.  For each word of text[0..len) (runs of letters, digits and - ' . &; function
+ * words such as "the", "who", "of" and one-letter words skipped), the entities whose name
+ * starts with that word and the next one ("Apple Inc" -> "Apple Inc."), then with that
+ * word alone ("Apple" -> "Apple", "Apple Records"), each prefix ending on a word boundary
+ * of the name; a lower-case word is also tried capitalized.  At most AGENT_NAMES_PER_WORD
+ * names per prefix, max_names names and max_bytes bytes in all, first found first (the
+ * order of the text).  Cheap: SQLite prefix queries on the unique name index.
+ * *names: owned array of owned strings (free with agent_names_free()); none for a NULL m. */
+#define AGENT_NAMES_PER_WORD 8
+#define AGENT_NAMES_MAX 64      /* suggested max_names */
+#define AGENT_NAMES_BYTES 2048  /* suggested max_bytes */
+enum status agent_memory_names(struct mem *m, const char *text, size_t len, size_t max_names,
+                               size_t max_bytes, char ***names, size_t *n);
+void agent_names_free(char **names, size_t n);
+
 /* ---- audit ---------------------------------------------------------------------------- */
 
 /* Show run run_id (0: the newest) of m: the prompt, the answer, and per call its raw text

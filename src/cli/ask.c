@@ -31,6 +31,7 @@ void cli_agent_args_init(struct cli_agent_args *x)
     memset(x, 0, sizeof *x);
     agent_params_init(&x->p);
     x->p.stops = x->stops;
+    x->constrain = true;
 }
 
 static bool parse_float(const char *s, double lo, double hi, float *out)
@@ -167,8 +168,8 @@ void cli_agent_help(bool sampling)
     puts(_("      --ignore-eos         do not stop at the end-of-text token"));
     puts(_("      --max-calls=N        memory reads per answer (default 5)"));
     puts(_("      --no-read            answer without reading memory"));
-    puts(_("      --constrain=on|off   keep memory calls well-formed with token masks\n"
-           "                           (default off)"));
+    puts(_("      --constrain=on|off   keep memory calls well-formed with token masks: reads\n"
+           "                           name entities of the question or of memory (default on)"));
 }
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -218,10 +219,46 @@ static int collect_relation(void *ctx, const struct mem_named *row)
     return 0;
 }
 
-/* The question or sentence the constraint takes its entity spans from. */
+/* The question or sentence the constraint takes its entity spans from, with the memory
+ * names that share a word with it (agent_memory_names(): bounded list). */
 static enum status cons_source(void *ctx, const char *text, size_t len)
 {
-    return constrain_set_source(ctx, text, len, NULL, 0);
+    struct cli_agent *ca = ctx;
+    char **names = NULL;
+    size_t n = 0;
+    enum status st = STATUS_OK;
+    if (ca->cons_names)
+        st = agent_memory_names(ca->mc.m, text, len, AGENT_NAMES_MAX, AGENT_NAMES_BYTES, &names,
+                                &n);
+    if (st == STATUS_OK)
+        st = constrain_set_source(ca->cons, text, len, (const char *const *)names, n);
+    agent_names_free(names, n);
+    return st;
+}
+
+/* The rest of the hook is constrain's own (constrain_as_agent_constraint()). */
+static enum status cons_begin(void *ctx, int kind, const char *context, size_t len)
+{
+    struct cli_agent *ca = ctx;
+    return ca->cons_hook.begin(ca->cons_hook.ctx, kind, context, len);
+}
+
+static enum status cons_mask(void *ctx, struct samp *s)
+{
+    struct cli_agent *ca = ctx;
+    return ca->cons_hook.mask(ca->cons_hook.ctx, s);
+}
+
+static bool cons_accept(void *ctx, int32_t token)
+{
+    struct cli_agent *ca = ctx;
+    return ca->cons_hook.accept(ca->cons_hook.ctx, token);
+}
+
+static void cons_end(void *ctx)
+{
+    struct cli_agent *ca = ctx;
+    ca->cons_hook.end(ca->cons_hook.ctx);
 }
 
 static enum status open_constrain(struct cli_agent *ca)
@@ -244,7 +281,13 @@ static enum status open_constrain(struct cli_agent *ca)
         return st;
     struct agent_constraint ac;
     constrain_as_agent_constraint(ca->cons, &ac);
+    ca->cons_hook = ac;
     ac.source = cons_source;
+    ac.begin = cons_begin;
+    ac.mask = cons_mask;
+    ac.accept = cons_accept;
+    ac.end = cons_end;
+    ac.ctx = ca;
     agent_set_constraint(ca->a, &ac);
     return STATUS_OK;
 }
@@ -284,6 +327,7 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     x->p.template_ask = ca->t_ask;
     x->p.template_write = ca->t_write;
     x->p.constrain = x->constrain;
+    ca->cons_names = x->p.read;
     struct agent_lm lm;
     agent_lm_from_model(ca->m, &lm);
     if ((st = agent_new(&lm, ca->tk, ca->mc.c, &x->p, &ca->a)) != STATUS_OK) {

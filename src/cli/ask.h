@@ -17,7 +17,7 @@
 struct cli_agent_args {
     const char *model;   /* -m; NULL = global/bundled */
     size_t ctx;          /* --ctx; 0 = the model's, at most 4096 */
-    bool constrain;      /* --constrain on|off */
+    bool constrain;      /* --constrain on|off (default on) */
     bool have_seed;
     struct agent_params p;
     const char *stops[CLI_AGENT_MAX_STOPS];
@@ -30,6 +30,8 @@ struct cli_agent {
     struct cli_mem mc;
     struct agent *a;
     struct constrain *cons;
+    struct agent_constraint cons_hook; /* constrain's own hook, wrapped to add memory names */
+    bool cons_names;                   /* look up memory names for reads (read mode on) */
     char *t_ask, *t_write; /* templates from the GGUF (owned) */
     bool json;
 };

@@ -31,7 +31,7 @@ static void write_help(void)
     putchar('\n');
     cli_agent_help(false);
     puts(_("      --constrain=on|off   keep write calls well-formed with token masks (triples\n"
-           "                           from whole-word spans of the sentence; default off)"));
+           "                           from whole-word spans of the sentence; default on)"));
     puts(_("      --dry-run            show the triples without storing them"));
     puts(_("      --context-sents=N    earlier sentences given as context (default 25)"));
     puts(_("      --min-cuts=N         late stopping: candidate ends to collect (default 5)"));
@@ -247,6 +247,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
     }
     struct cli_agent ca;
     int rc = cli_agent_open(g, &x, &ca);
+    ca.cons_names = false; /* write calls name spans of the sentence, not memory */
     if (rc != CLI_EXIT_OK) {
         free(text);
         return rc;

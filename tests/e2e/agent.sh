@@ -58,6 +58,13 @@ expect_in "$TMP/out" "prompt: Who founded Apple Inc.?"
 expect_rc 0 "$M" --db "$DB" --json audit 1
 expect_in "$TMP/out" '"run":1'
 expect_in "$TMP/out" '"calls":['
+# constrained decoding is on by default; --constrain off turns it off (run settings)
+expect_in "$TMP/out" 'constrain\":true'
+expect_rc 0 "$M" --db "$DB" --json ask --model "$G" -n 2 --temp 0 --constrain off "Hi"
+tail -n 1 "$TMP/out" >"$TMP/last"
+expect_in "$TMP/last" '"run":3'
+expect_rc 0 "$M" --db "$DB" --json audit 3
+expect_in "$TMP/out" 'constrain\":false'
 # write: a dry run stores nothing; a real run is recorded
 printf 'Paris is the capital of France. Dr. Smith lives there.\n\nIt rains.\n' >"$TMP/doc.txt"
 expect_rc 0 "$M" --db "$DB" write --dry-run --model "$G" --max-tokens 8 "$TMP/doc.txt"
