@@ -1,10 +1,13 @@
 /* store.h -- memllm's explicit memory: a SQLite triple store with provenance and history.
  *
- * One SQLite file (WAL journal, foreign keys on, schema version in PRAGMA user_version,
- * application_id "MLLM").  Tables:
+ * One SQLite file (WAL journal, synchronous=NORMAL, foreign keys on, schema version in
+ * PRAGMA user_version, application_id "MLLM", 8 KiB pages in new files; older files keep
+ * theirs).  A commit that returned survives a crash
+ * of the process; a power loss may lose the last commits, never part of one.  Tables:
  *   1. meta(key, value)                     "embedder.id", "embedder.dim",
  *                                           "schema.created_by"; callers may add keys
- *   2. entities(id, name UNIQUE, emb)       emb: float32 vector BLOB or NULL
+ *   2. entities(id, name UNIQUE, emb)       emb: float32 vector BLOB or NULL (NULL for
+ *                                           embedders whose vectors are computed at open)
  *   3. relations(id, name UNIQUE, emb, single_valued, wikidata_id)
  *   4. sources(id, kind, text, file, line, run_id, created_at)
  *   5. triples(id, subj, rel, obj, source_id, created_at, retired_at, retire_reason,
@@ -25,7 +28,8 @@
  * STATUS_DB_SCHEMA for a database from a newer memllm, STATUS_DB for other SQLite
  * failures (SQLite's message in the detail and the log).
  *
- * A struct mem is used by one thread at a time. */
+ * A struct mem is used by one thread at a time (the connection is opened without
+ * SQLite's per-connection mutex). */
 #ifndef MEMLLM_STORE_H
 #define MEMLLM_STORE_H
 
