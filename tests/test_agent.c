@@ -817,6 +817,40 @@ static void test_agent_memory_names_bounded_and_on_word_boundaries(void **state)
     assert_int_equal(n, 0);
 }
 
+static void test_agent_parse_special_prompt(void **state)
+{
+    struct fx *x = *state;
+    x->p.template_ask = "</s>{question}";
+    x->p.parse_special = true;
+    x->p.prompted = true;
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    free(out);
+    /* BOS, then the control token itself (not the characters "</s>") */
+    assert_int_equal(x->f.ctx[0], 1);
+    assert_int_equal(x->f.ctx[1], 2);
+    assert_int_equal(x->f.ctx[2], id_of(x->tk, "Q"));
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_non_null(strstr(r->settings, "\"mode\":\"prompted\""));
+    mem_run_free(r);
+    /* without it the text is text */
+    x->f.cursor = 0;
+    x->f.n_calls = 0;
+    x->f.n_past = 0;
+    x->p.parse_special = false;
+    x->p.prompted = false;
+    fx_agent(x);
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    free(out);
+    assert_int_equal(x->f.ctx[1], id_of(x->tk, "<"));
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_non_null(strstr(r->settings, "\"mode\":\"native\""));
+    mem_run_free(r);
+}
+
 static void test_agent_templates(void **state)
 {
     struct fx *x = *state;
@@ -929,6 +963,7 @@ int main(void)
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_memory_names_bounded_and_on_word_boundaries,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_parse_special_prompt, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),

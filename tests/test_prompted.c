@@ -52,6 +52,44 @@ static void test_prompted_detect_needs_user_defined_open(void **state)
     }
 }
 
+static void test_prompted_mode_auto_resolves_by_vocabulary(void **state)
+{
+    (void)state;
+    enum prompted_mode m = PROMPTED_MODE_NATIVE;
+    assert_true(prompted_mode_parse("auto", &m));
+    assert_int_equal(m, PROMPTED_MODE_AUTO);
+    assert_true(prompted_mode_parse("prompted", &m));
+    assert_int_equal(m, PROMPTED_MODE_PROMPTED);
+    assert_true(prompted_mode_parse("native", &m));
+    assert_int_equal(m, PROMPTED_MODE_NATIVE);
+    assert_false(prompted_mode_parse("Native", &m));
+    assert_false(prompted_mode_parse("", &m));
+    assert_false(prompted_mode_parse(NULL, &m));
+    assert_string_equal(prompted_mode_name(PROMPTED_MODE_PROMPTED), "prompted");
+    /* a hand-built memllm vocabulary: auto is native; overrides are kept */
+    struct tok *t = vocab(true);
+    assert_int_equal(prompted_mode_resolve(PROMPTED_MODE_AUTO, t), PROMPTED_MODE_NATIVE);
+    assert_int_equal(prompted_mode_resolve(PROMPTED_MODE_PROMPTED, t), PROMPTED_MODE_PROMPTED);
+    tok_free(t);
+    t = vocab(false);
+    assert_int_equal(prompted_mode_resolve(PROMPTED_MODE_AUTO, t), PROMPTED_MODE_PROMPTED);
+    assert_int_equal(prompted_mode_resolve(PROMPTED_MODE_NATIVE, t), PROMPTED_MODE_NATIVE);
+    tok_free(t);
+    /* the golden tiny model has no "({" token: auto picks prompted */
+    char *path = test_shared_path("golden/tiny-mistral-a-f32.gguf");
+    if (path) {
+        struct gguf *g = NULL;
+        assert_int_equal(gguf_open(path, &g), STATUS_OK);
+        assert_int_equal(tok_from_gguf(g, &t), STATUS_OK);
+        int32_t open = tok_find(t, "({", 2);
+        assert_true(open < 0 || tok_token_type(t, open) != TOK_TYPE_USER_DEFINED);
+        assert_int_equal(prompted_mode_resolve(PROMPTED_MODE_AUTO, t), PROMPTED_MODE_PROMPTED);
+        tok_free(t);
+        gguf_close(g);
+        free(path);
+    }
+}
+
 static void test_prompted_format_from_template(void **state)
 {
     (void)state;
@@ -294,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prompted_detect_needs_user_defined_open),
+        cmocka_unit_test(test_prompted_mode_auto_resolves_by_vocabulary),
         cmocka_unit_test(test_prompted_format_from_template),
         cmocka_unit_test(test_prompted_read_prompt),
         cmocka_unit_test(test_prompted_write_prompt),

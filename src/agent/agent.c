@@ -480,7 +480,8 @@ static enum status toks_set_prompt(struct agent *a, const char *text, size_t len
     int32_t *ids = malloc(cap * sizeof *ids);
     if (!ids)
         return STATUS_NOMEM;
-    enum status st = tok_encode(a->tk, text, len, TOK_ENCODE_ADD_SPECIAL, ids, cap, &n);
+    unsigned flags = TOK_ENCODE_ADD_SPECIAL | (a->p.parse_special ? TOK_ENCODE_PARSE_SPECIAL : 0u);
+    enum status st = tok_encode(a->tk, text, len, flags, ids, cap, &n);
     if (st == STATUS_OK) {
         size_t lcp = 0;
         while (lcp < n && lcp < a->n_toks && ids[lcp] == a->toks[lcp])
@@ -538,12 +539,13 @@ static char *settings_json(const struct agent *a)
     int n = snprintf(buf, sizeof buf,
                      "{\"temp\":%g,\"top_k\":%d,\"top_p\":%g,\"min_p\":%g,\"repeat_penalty\":%g,"
                      "\"seed\":%llu,\"max_tokens\":%zu,\"max_calls\":%zu,\"read\":%s,"
-                     "\"constrain\":%s",
+                     "\"constrain\":%s,\"mode\":\"%s\"",
                      (double)p->samp.temp, (int)p->samp.top_k, (double)p->samp.top_p,
                      (double)p->samp.min_p, (double)p->samp.repeat_penalty,
                      (unsigned long long)p->samp.seed, p->max_tokens, p->max_calls,
                      p->read ? "true" : "false",
-                     p->constrain && a->has_cons ? "true" : "false");
+                     p->constrain && a->has_cons ? "true" : "false",
+                     p->prompted ? "prompted" : "native");
     if (a->ctrl && n > 0 && (size_t)n < sizeof buf) {
         const struct ctrl_params *cp = ctrl_params_get(a->ctrl);
         snprintf(buf + n, sizeof buf - (size_t)n,

@@ -195,6 +195,12 @@ struct agent_params {
     const char *model_name;   /* recorded with runs (borrowed; may be NULL) */
     const char *template_ask;   /* NULL: "{question}" */
     const char *template_write; /* NULL: "{context}({USER_ST}){sentence}({USER_END})" */
+    /* Encode the filled prompt with TOK_ENCODE_PARSE_SPECIAL (false): control pieces
+     * written in it ("[INST]" where it is a control token, ChatML markers) become their
+     * tokens.  For prompted mode (agent/prompted.h); the question's text is then parsed
+     * too. */
+    bool parse_special;
+    bool prompted;              /* recorded with runs as "mode":"prompted" (else "native") */
 };
 
 void agent_params_init(struct agent_params *p);

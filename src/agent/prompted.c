@@ -108,6 +108,31 @@ bool prompted_detect(const struct tok *t)
     return id < 0 || tok_token_type(t, id) != TOK_TYPE_USER_DEFINED;
 }
 
+bool prompted_mode_parse(const char *s, enum prompted_mode *out)
+{
+    static const char *const names[] = {"auto", "native", "prompted"};
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum prompted_mode)i;
+            return true;
+        }
+    return false;
+}
+
+const char *prompted_mode_name(enum prompted_mode m)
+{
+    return m == PROMPTED_MODE_NATIVE     ? "native"
+           : m == PROMPTED_MODE_PROMPTED ? "prompted"
+                                         : "auto";
+}
+
+enum prompted_mode prompted_mode_resolve(enum prompted_mode m, const struct tok *t)
+{
+    if (m != PROMPTED_MODE_AUTO)
+        return m;
+    return prompted_detect(t) ? PROMPTED_MODE_PROMPTED : PROMPTED_MODE_NATIVE;
+}
+
 enum prompted_format prompted_format_from_template(const char *tmpl)
 {
     if (tmpl && strstr(tmpl, "<|im_start|>") && !strstr(tmpl, "[INST]"))

@@ -39,6 +39,20 @@ enum prompted_format {
  * prompted mode is needed. */
 bool prompted_detect(const struct tok *t);
 
+/* Which way the agent talks to a model: native (memllm-trained: its own templates or the
+ * default ones, calls as special tokens) or prompted (the few-shot prompts below). */
+enum prompted_mode {
+    PROMPTED_MODE_AUTO,     /* prompted exactly when prompted_detect() says so */
+    PROMPTED_MODE_NATIVE,
+    PROMPTED_MODE_PROMPTED,
+};
+
+/* "auto", "native", "prompted" -> *out; false for anything else. */
+bool prompted_mode_parse(const char *s, enum prompted_mode *out);
+const char *prompted_mode_name(enum prompted_mode m);
+/* The mode to use for vocabulary t: AUTO becomes NATIVE or PROMPTED; the others stay. */
+enum prompted_mode prompted_mode_resolve(enum prompted_mode m, const struct tok *t);
+
 /* The format for a chat template text (NULL: the default, Mistral). */
 enum prompted_format prompted_format_from_template(const char *chat_template);
 /* The same from `tokenizer.chat_template` in g (absent: Mistral). */

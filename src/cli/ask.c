@@ -23,6 +23,8 @@
 #include "util/timing.h"
 
 #define CLI_AGENT_CTX_MAX 4096
+#define CLI_PROMPTED_CTX_MIN 1024  /* default context in prompted mode, at least */
+#define CLI_PROMPTED_RELATIONS 128 /* relations listed in a prompted write prompt */
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -83,6 +85,10 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
             x->constrain = false;
         else
             bad = "--constrain";
+        break;
+    case CLI_AGENT_OPT_MODE:
+        if (!prompted_mode_parse(arg, &x->mode))
+            bad = "--mode";
         break;
     case CLI_AGENT_OPT_NO_RECORD:
         x->p.record = false;
@@ -152,8 +158,12 @@ void cli_agent_help(bool sampling)
     puts(_("  -m, --model=FILE         GGUF model (default: the global --model or the bundled\n"
            "                           one)"));
     puts(_("      --ctx=N              context length in tokens (default: the model's, at most\n"
-           "                           4096)"));
+           "                           4096; in prompted mode at least 1024)"));
     puts(_("      --no-record          do not record the run in the memory database"));
+    puts(_("      --mode=auto|native|prompted  native: a memllm-trained model (calls are special\n"
+           "                           tokens); prompted: few-shot instructions in the model's\n"
+           "                           chat template, for any instruct model; auto (default):\n"
+           "                           prompted when the vocabulary lacks the call tokens"));
     if (!sampling)
         return;
     puts(_("  -n, --n-predict=N        most tokens to generate, calls included (default 256)"));
@@ -292,6 +302,30 @@ static enum status open_constrain(struct cli_agent *ca)
     return STATUS_OK;
 }
 
+/* Prompted mode: the few-shot templates of agent/prompted.h in the model's chat format
+ * replace the GGUF's own; the write prompt lists the relations of the memory. */
+static enum status open_prompted(struct cli_agent *ca)
+{
+    struct rel_list l = {0};
+    enum status st = mem_relation_each(ca->mc.m, false, collect_relation, &l);
+    if (st == STATUS_OK && l.nomem)
+        st = STATUS_NOMEM;
+    ca->fmt = prompted_format_from_gguf(ca->gf);
+    free(ca->t_ask);
+    free(ca->t_write);
+    ca->t_ask = ca->t_write = NULL;
+    if (st == STATUS_OK)
+        st = prompted_template_read(ca->fmt, &ca->t_ask);
+    if (st == STATUS_OK)
+        st = prompted_template_write(ca->fmt, (const char *const *)l.names,
+                                     l.n < CLI_PROMPTED_RELATIONS ? l.n : CLI_PROMPTED_RELATIONS,
+                                     &ca->t_write);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.names[i]);
+    free(l.names);
+    return st;
+}
+
 int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_agent *ca)
 {
     memset(ca, 0, sizeof *ca);
@@ -309,9 +343,13 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     model_params_init(&mp);
     mp.n_threads = g->threads;
     mp.n_ctx = x->ctx;
+    ca->prompted = prompted_mode_resolve(x->mode, ca->tk) == PROMPTED_MODE_PROMPTED;
     if (!mp.n_ctx) {
         size_t fc = file_ctx(ca->gf);
         mp.n_ctx = fc && fc < CLI_AGENT_CTX_MAX ? fc : CLI_AGENT_CTX_MAX;
+        /* the few-shot prompts alone take ~350 tokens */
+        if (ca->prompted && mp.n_ctx < CLI_PROMPTED_CTX_MIN)
+            mp.n_ctx = CLI_PROMPTED_CTX_MIN;
     }
     if ((st = model_open(ca->gf, &mp, &ca->m)) != STATUS_OK) {
         cli_status_error(path, st);
@@ -320,6 +358,10 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     if ((rc = cli_mem_open(g, true, true, &ca->mc)) != CLI_EXIT_OK)
         goto fail;
     rc = CLI_EXIT_FAILURE;
+    if (ca->prompted && (st = open_prompted(ca)) != STATUS_OK) {
+        cli_status_error(path, st);
+        goto fail;
+    }
     if (!x->have_seed)
         x->p.samp.seed = (uint64_t)time(NULL) ^ timing_now_ns();
     const char *base = strrchr(path, '/');
@@ -327,6 +369,8 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     x->p.template_ask = ca->t_ask;
     x->p.template_write = ca->t_write;
     x->p.constrain = x->constrain;
+    x->p.prompted = ca->prompted;
+    x->p.parse_special = ca->prompted;
     ca->cons_names = x->p.read;
     struct agent_lm lm;
     agent_lm_from_model(ca->m, &lm);
@@ -491,6 +535,7 @@ static const struct option ask_longopts[] = {
     {"max-calls", required_argument, NULL, CLI_AGENT_OPT_MAX_CALLS},
     {"no-read", no_argument, NULL, CLI_AGENT_OPT_NO_READ},
     {"ignore-eos", no_argument, NULL, CLI_AGENT_OPT_IGNORE_EOS},
+    {"mode", required_argument, NULL, CLI_AGENT_OPT_MODE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };

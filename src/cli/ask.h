@@ -8,6 +8,7 @@
 #include <getopt.h>
 
 #include "agent/agent.h"
+#include "agent/prompted.h"
 #include "cli/mem.h"
 #include "cli/opts.h"
 
@@ -18,6 +19,7 @@ struct cli_agent_args {
     const char *model;   /* -m; NULL = global/bundled */
     size_t ctx;          /* --ctx; 0 = the model's, at most 4096 */
     bool constrain;      /* --constrain on|off (default on) */
+    enum prompted_mode mode; /* --mode native|prompted|auto (default auto) */
     bool have_seed;
     struct agent_params p;
     const char *stops[CLI_AGENT_MAX_STOPS];
@@ -34,6 +36,8 @@ struct cli_agent {
     bool cons_names;                   /* look up memory names for reads (read mode on) */
     char *t_ask, *t_write; /* templates from the GGUF (owned) */
     bool json;
+    bool prompted;             /* prompted mode in use (agent/prompted.h) */
+    enum prompted_format fmt;  /* its chat format */
 };
 
 void cli_agent_args_init(struct cli_agent_args *x);
@@ -57,6 +61,7 @@ enum {
     CLI_AGENT_OPT_MAX_CALLS,
     CLI_AGENT_OPT_NO_READ,
     CLI_AGENT_OPT_IGNORE_EOS,
+    CLI_AGENT_OPT_MODE,
 };
 
 /* Help lines of the shared options; sampling: also those of read mode. */

@@ -17,6 +17,8 @@ expect_rc 1 "$M" ask --temp=abc x
 expect_in "$TMP/err" "invalid value for --temp"
 expect_rc 1 "$M" ask --constrain=maybe x
 expect_in "$TMP/err" "--constrain"
+expect_rc 1 "$M" ask --mode=maybe x
+expect_in "$TMP/err" "--mode"
 expect_rc 1 "$M" write
 expect_in "$TMP/err" "Try 'memllm write --help'"
 expect_rc 1 "$M" write "$TMP/absent.txt"
@@ -60,11 +62,18 @@ expect_in "$TMP/out" '"run":1'
 expect_in "$TMP/out" '"calls":['
 # constrained decoding is on by default; --constrain off turns it off (run settings)
 expect_in "$TMP/out" 'constrain\":true'
+# the golden model's vocabulary has no memllm call tokens: auto picks the prompted mode
+expect_in "$TMP/out" 'mode\":\"prompted'
 expect_rc 0 "$M" --db "$DB" --json ask --model "$G" -n 2 --temp 0 --constrain off "Hi"
 tail -n 1 "$TMP/out" >"$TMP/last"
 expect_in "$TMP/last" '"run":3'
 expect_rc 0 "$M" --db "$DB" --json audit 3
 expect_in "$TMP/out" 'constrain\":false'
+expect_rc 0 "$M" --db "$DB" --json ask --model "$G" -n 2 --temp 0 --mode native --no-record "Hi"
+expect_rc 0 "$M" --db "$DB" ask --model "$G" -n 2 --temp 0 --mode native "Hi"
+expect_in "$TMP/err" "run 4 recorded"
+expect_rc 0 "$M" --db "$DB" --json audit 4
+expect_in "$TMP/out" 'mode\":\"native'
 # write: a dry run stores nothing; a real run is recorded
 printf 'Paris is the capital of France. Dr. Smith lives there.\n\nIt rains.\n' >"$TMP/doc.txt"
 expect_rc 0 "$M" --db "$DB" write --dry-run --model "$G" --max-tokens 8 "$TMP/doc.txt"
