@@ -98,7 +98,7 @@ static bool model_try(const struct opts *g, struct ctrl *c, struct tui_model *tm
 fail: {
     const char *d = status_detail();
     /* the detail names the file when it is about the file */
-    snprintf(msg, size, _("no model (%s: %s): memory browsing only; start with --model=FILE"),
+    snprintf(msg, size, _("memory browsing only: no model (%s: %s); start with --model=FILE"),
              status_str(st), d[0] ? d : path);
     model_free(tm);
     return false;

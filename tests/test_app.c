@@ -1,0 +1,586 @@
+/* test_app.c -- the TUI model without a terminal: commands, text input, events from a
+ * (fake) worker, and the triple table's keyset paging over a store of 10,000 triples. */
+#include "config.h"
+
+#include "test_util.h"
+
+#include "memory/store.h"
+#include "tui/app.h"
+#include "tui/keymap.h"
+#include "util/utf8.h"
+
+#define N_BIG 10000
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+struct app_fixture {
+    struct mem *m;
+    struct app *a;
+};
+
+static void type(struct app *a, const char *s)
+{
+    for (size_t i = 0; s[i];) {
+        uint32_t cp;
+        int k = utf8_decode(s + i, strlen(s + i), &cp);
+        assert_true(k > 0);
+        app_key(a, (int)cp);
+        i += (size_t)k;
+    }
+}
+
+static struct app *open_app(struct mem *m)
+{
+    struct app_config cfg = {.m = m};
+    struct app *a = NULL;
+    assert_int_equal(app_new(&cfg, &a), STATUS_OK);
+    return a;
+}
+
+/* The full order of the store, as mem_triple_list gives it (ids). */
+struct ids {
+    int64_t *v;
+    size_t n;
+};
+
+static int ids_cb(void *ctx, const struct mem_triple *t)
+{
+    struct ids *s = ctx;
+    s->v[s->n++] = t->id;
+    return 0;
+}
+
+static struct ids full_order(struct mem *m, enum mem_sort sort, size_t n)
+{
+    struct ids s = {calloc(n + 1, sizeof(int64_t)), 0};
+    assert_non_null(s.v);
+    struct mem_filter f = {.match = MEM_MATCH_SUBSTRING};
+    struct mem_page p = {.sort = sort};
+    assert_int_equal(mem_triple_list(m, &f, &p, ids_cb, &s), STATUS_OK);
+    assert_int_equal(s.n, n);
+    return s;
+}
+
+/* The page shown equals order[from .. from + n). */
+static void assert_page(struct app *a, const struct ids *order, size_t from, size_t page)
+{
+    const struct app_row *rows;
+    size_t n = app_table_rows(a, &rows);
+    size_t want = order->n - from < page ? order->n - from : page;
+    assert_int_equal(n, want);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(rows[i].id, order->v[from + i]);
+}
+
+static int big_setup(void **state)
+{
+    struct app_fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    assert_int_equal(mem_open(":memory:", &fx->m), STATUS_OK);
+    assert_int_equal(mem_begin(fx->m), STATUS_OK);
+    for (int i = 0; i < N_BIG; i++) {
+        char s[32], o[32];
+        /* subjects in a scrambled order so the name sorts differ from id order; some
+           subjects repeat so ties are broken by id */
+        snprintf(s, sizeof s, "e%05d", (i * 7919) % 3001);
+        snprintf(o, sizeof o, "v%05d", (i * 104729) % N_BIG);
+        const char *rel = i % 3 == 0 ? "capital" : i % 3 == 1 ? "continent" : "currency";
+        int64_t id;
+        enum mem_outcome oc;
+        assert_int_equal(mem_triple_add(fx->m, s, rel, o, 0, &id, &oc), STATUS_OK);
+    }
+    assert_int_equal(mem_commit(fx->m), STATUS_OK);
+    fx->a = open_app(fx->m);
+    app_apply(fx->a, CMD_SCREEN_TABLE);
+    *state = fx;
+    return 0;
+}
+
+static int big_teardown(void **state)
+{
+    struct app_fixture *fx = *state;
+    app_free(fx->a);
+    mem_close(fx->m);
+    free(fx);
+    return 0;
+}
+
+/* ---- paging -------------------------------------------------------------------------- */
+
+static void check_paging(struct app_fixture *fx, enum mem_sort sort, size_t page)
+{
+    struct app *a = fx->a;
+    while (app_table_sort(a) != sort)
+        app_apply(a, CMD_SORT_NEXT);
+    app_set_page_rows(a, page, page);
+    struct ids order = full_order(fx->m, sort, N_BIG);
+    app_apply(a, CMD_HOME);
+    assert_page(a, &order, 0, page);
+    assert_int_equal(app_table_total(a), N_BIG);
+
+    /* page down through everything: consecutive pages, the last one full (ends at the end) */
+    size_t from = 0;
+    for (;;) {
+        app_apply(a, CMD_PAGE_DOWN);
+        size_t next = from + page;
+        if (next + page > N_BIG)
+            next = N_BIG - page;
+        if (from + page >= N_BIG)
+            next = from;
+        assert_page(a, &order, next, page);
+        if (next == from)
+            break;
+        from = next;
+    }
+    assert_int_equal(from, N_BIG - page);
+    /* end is the same last page, the cursor on the last row */
+    app_apply(a, CMD_END);
+    assert_page(a, &order, N_BIG - page, page);
+    assert_int_equal(app_table_cursor(a), page - 1);
+    /* page up all the way back */
+    for (;;) {
+        app_apply(a, CMD_PAGE_UP);
+        size_t prev = from >= page ? from - page : 0;
+        assert_page(a, &order, prev, page);
+        if (prev == from)
+            break;
+        from = prev;
+    }
+    assert_int_equal(from, 0);
+    /* row by row across a page boundary and back */
+    app_apply(a, CMD_HOME);
+    for (size_t i = 0; i < page + 3; i++)
+        app_apply(a, CMD_DOWN);
+    assert_page(a, &order, 4, page); /* page - 1 moves of the cursor, 4 scrolls */
+    assert_int_equal(app_table_cursor(a), page - 1);
+    const struct app_row *rows;
+    app_table_rows(a, &rows);
+    assert_int_equal(rows[app_table_cursor(a)].id, order.v[page + 3]);
+    for (size_t i = 0; i < page + 1; i++) /* page - 1 moves, 2 scrolls */
+        app_apply(a, CMD_UP);
+    assert_page(a, &order, 2, page);
+    assert_int_equal(app_table_cursor(a), 0);
+    app_apply(a, CMD_HOME);
+    assert_page(a, &order, 0, page);
+    app_apply(a, CMD_UP); /* at the top: stays */
+    assert_page(a, &order, 0, page);
+    assert_int_equal(app_table_cursor(a), 0);
+    app_apply(a, CMD_END);
+    app_apply(a, CMD_DOWN); /* at the bottom: stays */
+    assert_page(a, &order, N_BIG - page, page);
+    free(order.v);
+}
+
+static void test_app_table_paging_by_id(void **state)
+{
+    check_paging(*state, MEM_SORT_ID, 25);
+}
+
+static void test_app_table_paging_by_subject(void **state)
+{
+    check_paging(*state, MEM_SORT_SUBJECT, 37);
+}
+
+static void test_app_table_paging_by_object(void **state)
+{
+    check_paging(*state, MEM_SORT_OBJECT, 100);
+}
+
+static void test_app_table_resize_keeps_position(void **state)
+{
+    struct app_fixture *fx = *state;
+    struct app *a = fx->a;
+    while (app_table_sort(a) != MEM_SORT_ID)
+        app_apply(a, CMD_SORT_NEXT);
+    app_set_page_rows(a, 10, 10);
+    struct ids order = full_order(fx->m, MEM_SORT_ID, N_BIG);
+    app_apply(a, CMD_HOME);
+    app_apply(a, CMD_PAGE_DOWN);
+    app_apply(a, CMD_PAGE_DOWN);
+    assert_page(a, &order, 20, 10);
+    app_set_page_rows(a, 30, 30); /* a taller terminal: same first row */
+    assert_page(a, &order, 20, 30);
+    app_set_page_rows(a, 1, 1); /* a tiny one */
+    assert_page(a, &order, 20, 1);
+    app_set_page_rows(a, 0, 0); /* nonsense sizes count as 1 */
+    assert_page(a, &order, 20, 1);
+    free(order.v);
+}
+
+static void test_app_table_filter_incremental(void **state)
+{
+    struct app_fixture *fx = *state;
+    struct app *a = fx->a;
+    app_set_page_rows(a, 20, 20);
+    app_apply(a, CMD_FILTER);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    type(a, "e0001");
+    /* every key narrows the table at once */
+    const struct app_row *rows;
+    size_t n = app_table_rows(a, &rows);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(strstr(rows[i].subj, "e0001"));
+    struct mem_filter f = {.subj = "e0001", .match = MEM_MATCH_SUBSTRING};
+    int64_t want;
+    assert_int_equal(mem_triple_count(fx->m, &f, &want), STATUS_OK);
+    assert_int_equal(app_table_total(a), want);
+    /* Tab to the relation field, filter on it as well */
+    app_key(a, KEYMAP_KEY_TAB);
+    type(a, "CAPITAL"); /* ASCII case-insensitive */
+    n = app_table_rows(a, &rows);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(rows[i].rel, "capital");
+    assert_non_null(strstr(app_table_filter_text(a), "e0001"));
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    /* clear both fields again */
+    app_apply(a, CMD_FILTER);
+    app_apply(a, CMD_KILL_LINE);
+    app_key(a, KEYMAP_KEY_TAB);
+    app_apply(a, CMD_KILL_LINE);
+    app_key(a, KEYMAP_KEY_ESC);
+    assert_int_equal(app_table_total(a), N_BIG);
+    assert_string_equal(app_table_filter_text(a), "");
+}
+
+/* ---- editing with confirmation ------------------------------------------------------- */
+
+static void test_app_add_edit_retire(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    int64_t id0;
+    enum mem_outcome oc0;
+    assert_int_equal(mem_triple_add(m, "Zürich", "country", "Switzerland", 0, &id0, &oc0),
+                     STATUS_OK);
+    struct app *a = open_app(m);
+    app_apply(a, CMD_SCREEN_TABLE);
+    app_set_page_rows(a, 10, 10);
+    /* add: form, then a question; 'n' goes back to the form, 'y' stores */
+    app_key(a, 'a');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    assert_int_equal(app_prompt_fields(a), 3);
+    type(a, "東京");
+    app_key(a, KEYMAP_KEY_TAB);
+    type(a, "country");
+    app_key(a, KEYMAP_KEY_RETURN); /* object empty: refused */
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    app_key(a, KEYMAP_KEY_TAB);
+    type(a, "Japan");
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_CONFIRM);
+    assert_non_null(strstr(app_confirm_text(a), "東京"));
+    app_key(a, 'n');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    app_key(a, KEYMAP_KEY_RETURN);
+    app_key(a, 'y');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    struct mem_filter f = {.match = MEM_MATCH_EXACT, .subj = "東京"};
+    int64_t n;
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(app_table_total(a), 2);
+
+    /* edit the selected (first) row: the object becomes "Schweiz" */
+    app_apply(a, CMD_HOME);
+    app_key(a, 'e');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    app_key(a, KEYMAP_KEY_TAB);
+    app_key(a, KEYMAP_KEY_TAB);
+    app_apply(a, CMD_KILL_LINE);
+    type(a, "Schweiz");
+    app_key(a, KEYMAP_KEY_RETURN);
+    app_key(a, 'y');
+    f.subj = "Zürich";
+    f.obj = "Schweiz";
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 1);
+    f.obj = "Switzerland";
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 0); /* retired by the edit */
+
+    /* retire: 'n' keeps it, 'y' retires it; retired rows show on request */
+    const struct app_row *rows;
+    size_t before = app_table_rows(a, &rows);
+    assert_int_equal(before, 2);
+    app_apply(a, CMD_HOME);
+    app_table_rows(a, &rows); /* rows are valid until the next app_ call */
+    int64_t id = rows[0].id;
+    app_key(a, 'd');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_CONFIRM);
+    app_key(a, 'n');
+    assert_int_equal(app_table_rows(a, &rows), 2);
+    app_key(a, 'd');
+    app_key(a, 'y');
+    assert_int_equal(app_table_rows(a, &rows), 1);
+    assert_true(rows[0].id != id);
+    app_key(a, 'r');
+    assert_true(app_table_retired_shown(a));
+    size_t all = app_table_rows(a, &rows);
+    assert_int_equal(all, 3); /* the edited original, the edit, the retired one */
+    bool seen = false;
+    for (size_t i = 0; i < all; i++)
+        if (rows[i].id == id) {
+            seen = true;
+            assert_true(rows[i].retired);
+            assert_int_equal(app_row_style(a, &rows[i], NULL), APP_STYLE_DIM);
+        }
+    assert_true(seen);
+
+    /* details: source, history */
+    app_apply(a, CMD_HOME);
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_VIEWER);
+    const struct app_line *l;
+    size_t nl = app_viewer_lines(a, &l);
+    bool hist = false;
+    for (size_t i = 0; i < nl; i++)
+        if (strstr(l[i].text, "Schweiz"))
+            hist = true;
+    assert_true(hist); /* the first row's history names its successor */
+    app_key(a, 'q');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    app_free(a);
+    mem_close(m);
+}
+
+/* ---- input, help, palette, modes ----------------------------------------------------- */
+
+static void test_app_input_editing_and_history(void **state)
+{
+    (void)state;
+    struct app *a = open_app(NULL);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    type(a, "Wo liegt Zürich?");
+    const uint32_t *cps;
+    size_t n, cur;
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 16);
+    assert_int_equal(cur, 16);
+    assert_int_equal(cps[10], 0xFC); /* ü is one code point */
+    app_key(a, KEYMAP_KEY_LEFT);
+    app_key(a, KEYMAP_KEY_BACKSPACE);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 15);
+    assert_int_equal(cps[14], '?');
+    assert_int_equal(cps[13], 'c');
+    app_key(a, KEYMAP_KEY_NEWLINE);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(cps[14], '\n');
+    /* submit without a model: refused with a message, but kept in the history */
+    app_key(a, KEYMAP_KEY_RETURN);
+    enum app_style st;
+    assert_non_null(strstr(app_status_text(a, &st), "model"));
+    assert_int_equal(st, APP_STYLE_ERROR);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 0);
+    type(a, "second");
+    app_key(a, KEYMAP_KEY_RETURN);
+    app_key(a, KEYMAP_KEY_UP);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 6);
+    app_key(a, KEYMAP_KEY_UP);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 16);
+    app_key(a, KEYMAP_KEY_DOWN);
+    app_key(a, KEYMAP_KEY_DOWN);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 0);
+    /* 'q' is text here, Ctrl-Q quits */
+    assert_false(app_key(a, 'q') & REACT_QUIT);
+    assert_true(app_key(a, KEYMAP_CTRL('q')) & REACT_QUIT);
+    app_free(a);
+}
+
+static void test_app_help_lists_every_action(void **state)
+{
+    (void)state;
+    struct app *a = open_app(NULL);
+    app_key(a, KEYMAP_KEY_F1);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_HELP);
+    const struct app_line *l;
+    size_t n = app_viewer_lines(a, &l);
+    for (int c = CMD_NONE + 1; c < CMD_COUNT_; c++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            if (strstr(l[i].text, keymap_cmd_desc((enum cmd)c)))
+                found = true;
+        if (!found)
+            fail_msg("help lacks '%s'", keymap_cmd_desc((enum cmd)c));
+    }
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_viewer_scroll(a), 1);
+    app_key(a, KEYMAP_KEY_ESC);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    app_free(a);
+}
+
+static void test_app_palette_runs_a_command(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    struct app *a = open_app(m);
+    app_key(a, KEYMAP_KEY_F(3));
+    assert_int_equal(app_screen_get(a), APP_SCREEN_TABLE);
+    app_key(a, KEYMAP_CTRL('p'));
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PALETTE);
+    const enum cmd *items;
+    size_t all = app_palette_items(a, &items);
+    type(a, "sort");
+    size_t n = app_palette_items(a, &items);
+    assert_true(n >= 1 && n < all);
+    assert_int_equal(items[0], CMD_SORT_NEXT);
+    assert_int_equal(app_table_sort(a), MEM_SORT_ID);
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    assert_int_equal(app_table_sort(a), MEM_SORT_SUBJECT);
+    /* screens and focus */
+    app_key(a, KEYMAP_KEY_F(2));
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    assert_int_equal(app_mode_get(a), APP_MODE_ASK);
+    app_key(a, KEYMAP_CTRL('t'));
+    assert_int_equal(app_mode_get(a), APP_MODE_TEACH);
+    app_key(a, KEYMAP_CTRL('t'));
+    assert_int_equal(app_mode_get(a), APP_MODE_CHAT);
+    app_key(a, KEYMAP_CTRL('t'));
+    assert_int_equal(app_mode_get(a), APP_MODE_ASK);
+    app_key(a, KEYMAP_KEY_F(4));
+    assert_int_equal(app_screen_get(a), APP_SCREEN_AUDIT);
+    app_key(a, KEYMAP_KEY_F(5));
+    assert_int_equal(app_screen_get(a), APP_SCREEN_SETTINGS);
+    app_free(a);
+    mem_close(m);
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+static void test_app_events_stream_into_the_transcript(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    int64_t id_paris, id_other;
+    enum mem_outcome oc;
+    assert_int_equal(mem_triple_add(m, "France", "capital", "Paris", 0, &id_paris, &oc),
+                     STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Spain", "capital", "Madrid", 0, &id_other, &oc),
+                     STATUS_OK);
+    struct app *a = open_app(m);
+    app_set_page_rows(a, 10, 10);
+
+    struct agent_event ev = {.kind = AGENT_EVENT_TOKEN, .text = "The capital is ", .len = 15};
+    app_event_cb(a, &ev);
+    assert_int_equal(app_span_count(a), 0); /* nothing until drained */
+    assert_true(app_drain(a) & REACT_REDRAW);
+    assert_int_equal(app_span_count(a), 1);
+
+    struct ctrl_candidate ents[2] = {{1, "France", 0.0, true}, {3, "Franc", 0.4, false}};
+    struct ctrl_candidate rels[1] = {{2, "capital", 0.0, true}};
+    struct ctrl_found found[1] = {{id_paris, 1, 2, 3, "France", "capital", "Paris", 0.0, 0.0,
+                                   0.0, true}};
+    struct ctrl_answer ans[1] = {{4, "Paris", 0.0, id_paris}};
+    struct ctrl_read rd = {
+        .want = CTRL_WANT_OBJECT, .name = "France", .relation = "capital",
+        .entities = ents, .n_entities = 2, .n_entities_passed = 1,
+        .relations = rels, .n_relations = 1, .n_relations_passed = 1,
+        .found = found, .n_found = 1, .answers = ans, .n_answers = 1,
+    };
+    struct ctrl_read *reads[1] = {&rd};
+    struct agent_event cs = {.kind = AGENT_EVENT_CALL_START, .text = "({MEM_READ(France>>capital>>)-->",
+                             .call_no = 1};
+    cs.len = strlen(cs.text);
+    app_event_cb(a, &cs);
+    struct agent_event rv = {.kind = AGENT_EVENT_READ, .call_no = 1, .reads = reads,
+                             .n_reads = 1, .results = "Paris"};
+    app_event_cb(a, &rv);
+    struct agent_event t2 = {.kind = AGENT_EVENT_TOKEN, .text = "Paris.", .len = 6};
+    app_event_cb(a, &t2);
+    struct agent_timing tm = {.n_prompt = 5, .n_gen = 10, .t_prompt = 0.1, .t_gen = 0.5,
+                              .t_total = 0.6};
+    struct agent_event done = {.kind = AGENT_EVENT_DONE, .stop = "eos", .timing = &tm,
+                               .run_id = 7};
+    app_event_cb(a, &done);
+    app_drain(a);
+
+    /* transcript: text, the read span, more text, the done note */
+    struct sbuf_check { char all[1024]; } c = {{0}};
+    for (size_t i = 0; i < app_span_count(a); i++) {
+        struct app_span s = app_span_get(a, i);
+        strncat(c.all, s.text, sizeof c.all - strlen(c.all) - 1);
+    }
+    assert_non_null(strstr(c.all, "The capital is ({MEM_READ(France>>capital>>?)-->Paris})Paris."));
+    assert_non_null(strstr(app_speed_text(a), "20.0 tok/s"));
+    /* folded: the call shows as a short label */
+    app_key(a, KEYMAP_CTRL('f'));
+    c.all[0] = '\0';
+    for (size_t i = 0; i < app_span_count(a); i++) {
+        struct app_span s = app_span_get(a, i);
+        strncat(c.all, s.text, sizeof c.all - strlen(c.all) - 1);
+    }
+    assert_null(strstr(c.all, "MEM_READ"));
+    assert_non_null(strstr(c.all, "Paris."));
+
+    /* the call panel: one read with candidates and pass/fail marks */
+    assert_int_equal(app_call_count(a), 1);
+    enum app_style st;
+    assert_non_null(strstr(app_call_title(a, 0, &st), "France>>capital>>?"));
+    assert_int_equal(st, APP_STYLE_READ);
+    const struct app_line *l;
+    size_t n = app_call_lines(a, 0, &l);
+    bool cand = false, trip = false;
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(l[i].text, "Franc (0.400 \u2717)"))
+            cand = true;
+        if (strstr(l[i].text, "France | capital | Paris"))
+            trip = true;
+    }
+    assert_true(cand);
+    assert_true(trip);
+
+    /* the table marks the triple that grounded the answer */
+    const struct app_row *rows;
+    size_t nr = app_table_rows(a, &rows);
+    assert_int_equal(nr, 2);
+    for (size_t i = 0; i < nr; i++) {
+        bool g = false;
+        enum app_style rs = app_row_style(a, &rows[i], &g);
+        assert_int_equal(g, rows[i].id == id_paris);
+        assert_int_equal(rs, rows[i].id == id_paris ? APP_STYLE_MARK : APP_STYLE_NORMAL);
+    }
+    /* selecting the call in the panel expands it */
+    app_key(a, KEYMAP_KEY_TAB);
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_call_selected(a), 0);
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_true(app_call_expanded(a));
+    app_free(a);
+    mem_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest big[] = {
+        cmocka_unit_test(test_app_table_paging_by_id),
+        cmocka_unit_test(test_app_table_paging_by_subject),
+        cmocka_unit_test(test_app_table_paging_by_object),
+        cmocka_unit_test(test_app_table_resize_keeps_position),
+        cmocka_unit_test(test_app_table_filter_incremental),
+    };
+    const struct CMUnitTest small[] = {
+        cmocka_unit_test(test_app_add_edit_retire),
+        cmocka_unit_test(test_app_input_editing_and_history),
+        cmocka_unit_test(test_app_help_lists_every_action),
+        cmocka_unit_test(test_app_palette_runs_a_command),
+        cmocka_unit_test(test_app_events_stream_into_the_transcript),
+    };
+    int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
+    rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);
+    return rc;
+}
