@@ -6,8 +6,11 @@
 
 #include "test_util.h"
 
+#include "engine/dtype.h"
 #include "engine/gguf.h"
+#include "engine/lora.h"
 #include "engine/model.h"
+#include "engine/quant.h"
 #include "engine/tok.h"
 #include "engine/train.h"
 
@@ -665,6 +668,494 @@ static void test_train_data_masks_and_packs(void **state)
     tok_free(t);
 }
 
+/* ---- LoRA ------------------------------------------------------------------------------ */
+
+/* A base model as a GGUF image (owned, free()): dims that Q8_0 blocks divide; with q8 every
+ * matrix (embedding and head included) is stored as Q8_0, the norms as F32. */
+static void *lora_base(uint64_t seed, bool q8, size_t *size)
+{
+    struct train_config c;
+    train_config_init(&c);
+    c.n_vocab = 40;
+    c.dim = 32;
+    c.n_layer = 2;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.n_ff = 64;
+    c.n_ctx = 16;
+    struct train_model *m;
+    assert_int_equal(train_model_new(&c, seed, &m), STATUS_OK);
+    struct gguf_writer *w;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(train_add_to_writer(m, w, false), STATUS_OK);
+    void *buf;
+    assert_int_equal(gguf_writer_to_buffer(w, &buf, size), STATUS_OK);
+    gguf_writer_free(w);
+    train_model_free(m);
+    if (!q8)
+        return buf;
+    struct gguf *g;
+    assert_int_equal(gguf_open_buffer(buf, *size, &g), STATUS_OK);
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    assert_int_equal(gguf_writer_copy_kv(w, g, NULL), STATUS_OK);
+    int64_t nt = gguf_n_tensors(g);
+    void **blobs = calloc((size_t)nt, sizeof *blobs);
+    quant_init();
+    for (int64_t i = 0; i < nt; i++) {
+        uint64_t dims[2] = {gguf_tensor_dim(g, i, 0), gguf_tensor_dim(g, i, 1)};
+        uint32_t nd = gguf_tensor_n_dims(g, i);
+        if (nd == 1) {
+            assert_int_equal(gguf_writer_add_tensor(w, gguf_tensor_name(g, i), DTYPE_F32, 1,
+                                                    dims, gguf_tensor_data(g, i),
+                                                    gguf_tensor_size(g, i)),
+                             STATUS_OK);
+            continue;
+        }
+        size_t rb;
+        assert_int_equal(dtype_row_bytes(DTYPE_Q8_0, dims[0], &rb), STATUS_OK);
+        unsigned char *q = malloc(rb * dims[1]);
+        blobs[i] = q;
+        const float *src = gguf_tensor_data(g, i);
+        for (uint64_t r = 0; r < dims[1]; r++)
+            quant_quantize_row(DTYPE_Q8_0, src + r * dims[0], q + r * rb, dims[0]);
+        assert_int_equal(gguf_writer_add_tensor(w, gguf_tensor_name(g, i), DTYPE_Q8_0, 2, dims,
+                                                q, rb * dims[1]),
+                         STATUS_OK);
+    }
+    void *out;
+    assert_int_equal(gguf_writer_to_buffer(w, &out, size), STATUS_OK);
+    gguf_writer_free(w);
+    for (int64_t i = 0; i < nt; i++)
+        free(blobs[i]);
+    free(blobs);
+    gguf_close(g);
+    free(buf);
+    return out;
+}
+
+#define LORA_ALL                                                                              \
+    (1u << TRAIN_TENSOR_ATTN_Q | 1u << TRAIN_TENSOR_ATTN_K | 1u << TRAIN_TENSOR_ATTN_V |       \
+     1u << TRAIN_TENSOR_ATTN_OUTPUT | 1u << TRAIN_TENSOR_FFN_GATE | 1u << TRAIN_TENSOR_FFN_UP | \
+     1u << TRAIN_TENSOR_FFN_DOWN | 1u << TRAIN_TENSOR_OUTPUT)
+
+static const enum train_tensor lora_kinds[] = {
+    TRAIN_TENSOR_ATTN_Q, TRAIN_TENSOR_ATTN_K, TRAIN_TENSOR_ATTN_V, TRAIN_TENSOR_ATTN_OUTPUT,
+    TRAIN_TENSOR_FFN_GATE, TRAIN_TENSOR_FFN_UP, TRAIN_TENSOR_FFN_DOWN, TRAIN_TENSOR_OUTPUT,
+};
+
+/* B of every target filled with seeded values of size `amp` (B = 0 hides A's gradient) */
+static void lora_fill_b(struct train_lora *l, float amp, uint64_t seed)
+{
+    for (size_t k = 0; k < sizeof lora_kinds / sizeof lora_kinds[0]; k++) {
+        for (size_t layer = 0; layer < 2; layer++) {
+            size_t n;
+            float *b = train_lora_param(l, lora_kinds[k], layer, 1, &n);
+            for (size_t i = 0; b && i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                b[i] = amp * ((float)(seed >> 40) / (float)(1ull << 24) - 0.5f);
+            }
+        }
+    }
+}
+
+static void lora_eval(const struct gguf *g, const struct lora_set *set, const int32_t *tokens,
+                      size_t n, float *logits)
+{
+    struct model_params mp;
+    model_params_init(&mp);
+    mp.n_threads = 1;
+    mp.lora = set;
+    struct model *mod;
+    assert_int_equal(model_open(g, &mp, &mod), STATUS_OK);
+    assert_int_equal(model_eval(mod, tokens, n, 0, logits, true), STATUS_OK);
+    model_close(mod);
+}
+
+/* Step 0: an adapter with B = 0 leaves the logits of the base bit for bit (dropout on or
+ * off); the quantized base's own forward agrees with model_eval of the same file and with
+ * the base dequantized to F32 as a whole. */
+static void test_train_lora_untrained_adapter_keeps_base_logits(void **state)
+{
+    (void)state;
+    size_t V = 40, n = 12;
+    int32_t tokens[12], targets[12], pos[12];
+    for (size_t i = 0; i < n; i++) {
+        tokens[i] = (int32_t)((i * 13 + 5) % V);
+        targets[i] = -1;
+        pos[i] = (int32_t)i;
+    }
+    struct train_batch b = {1, n, tokens, targets, pos};
+    float *base = malloc(n * V * sizeof(float)), *with = malloc(n * V * sizeof(float));
+    float *ref = malloc(n * V * sizeof(float)), *f32 = malloc(n * V * sizeof(float));
+    for (int q8 = 0; q8 < 2; q8++) {
+        size_t size;
+        void *buf = lora_base(5, q8, &size);
+        struct gguf *g;
+        assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+        struct train_model *m, *full;
+        assert_int_equal(train_model_from_gguf_quant(g, 0, &m), STATUS_OK);
+        assert_true(train_model_is_quant(m));
+        assert_null(train_param(m, TRAIN_TENSOR_ATTN_Q, 0, NULL));
+        assert_int_equal(train_model_set_threads(m, 2), STATUS_OK);
+        assert_int_equal(train_forward(m, &b, NULL, NULL, base), STATUS_OK);
+        assert_int_equal(train_model_from_gguf(g, 0, &full), STATUS_OK);
+        assert_int_equal(train_forward(full, &b, NULL, NULL, f32), STATUS_OK);
+        lora_eval(g, NULL, tokens, n, ref);
+        double worst = 0;
+        for (size_t i = 0; i < n * V; i++) {
+            assert_float_equal(base[i], f32[i], 1e-4);
+            double d = fabs((double)base[i] - ref[i]);
+            worst = d > worst ? d : worst;
+        }
+        /* model_eval multiplies Q8_0 rows with Q8_0-quantized activations: not exact */
+        if (worst > (q8 ? 3e-2 : 1e-4))
+            fail_msg("base %s: |train - model_eval| up to %g", q8 ? "Q8_0" : "F32", worst);
+
+        struct train_lora_params lp;
+        train_lora_params_init(&lp);
+        lp.rank = 4;
+        lp.dropout = 0.5f;
+        lp.targets = LORA_ALL;
+        struct train_lora *l;
+        assert_int_equal(train_lora_new(m, &lp, &l), STATUS_OK);
+        /* per layer r (n_in + n_out) for q k v o gate up down, then the head */
+        assert_int_equal(train_lora_n_params(l),
+                         2 * 4 * (64 + 48 + 48 + 64 + 96 + 96 + 96) + 4 * (32 + 40));
+        for (int training = 0; training < 2; training++) {
+            train_lora_set_training(l, training, 3);
+            assert_int_equal(train_forward(m, &b, NULL, NULL, with), STATUS_OK);
+            for (size_t i = 0; i < n * V; i++)
+                assert_true(with[i] == base[i]);
+        }
+        train_lora_free(l);
+        train_model_free(full);
+        train_model_free(m);
+        gguf_close(g);
+        free(buf);
+    }
+    free(base);
+    free(with);
+    free(ref);
+    free(f32);
+}
+
+/* Gradients of A and B (every target, dropout on with a fixed round) against central
+ * differences, on an F32 and a Q8_0 base. */
+static void test_train_lora_gradients_match_finite_differences(void **state)
+{
+    (void)state;
+    for (int q8 = 0; q8 < 2; q8++) {
+        size_t size;
+        void *buf = lora_base(9, q8, &size);
+        struct gguf *g;
+        assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+        struct train_model *m;
+        assert_int_equal(train_model_from_gguf_quant(g, 0, &m), STATUS_OK);
+        struct train_lora_params lp;
+        train_lora_params_init(&lp);
+        lp.rank = 2;
+        lp.alpha = 4;
+        lp.dropout = 0.25f;
+        lp.targets = LORA_ALL;
+        struct train_lora *l;
+        assert_int_equal(train_lora_new(m, &lp, &l), STATUS_OK);
+        lora_fill_b(l, 0.6f, 77);
+        train_lora_set_training(l, true, 11);
+        struct tiny_batch tb;
+        tiny_batch(&tb, 2);
+        double sum;
+        size_t cnt;
+        assert_int_equal(train_forward(m, &tb.b, &sum, &cnt, NULL), STATUS_OK);
+        train_lora_zero_grad(l);
+        assert_int_equal(train_backward(m, &tb.b, 1.0f / (float)cnt, NULL, NULL), STATUS_OK);
+        assert_int_equal(train_lora_status(l), STATUS_OK);
+        const float h = 1e-2f;
+        for (size_t k = 0; k < sizeof lora_kinds / sizeof lora_kinds[0]; k++) {
+            for (size_t layer = 0; layer < 2; layer++) {
+                for (int which = 0; which < 2; which++) {
+                    size_t np;
+                    float *w = train_lora_param(l, lora_kinds[k], layer, which, &np);
+                    const float *gr = train_lora_grad(l, lora_kinds[k], layer, which, NULL);
+                    if (!w) {
+                        assert_true(lora_kinds[k] == TRAIN_TENSOR_OUTPUT && layer == 1);
+                        continue;
+                    }
+                    float gmax = 0;
+                    for (size_t i = 0; i < np; i++)
+                        gmax = fabsf(gr[i]) > gmax ? fabsf(gr[i]) : gmax;
+                    assert_true(gmax > 1e-6f);
+                    double worst = 0;
+                    for (size_t i = 0; i < np; i++) {
+                        float w0 = w[i];
+                        w[i] = w0 + h;
+                        double lp1 = loss_of(m, &tb.b);
+                        w[i] = w0 - h;
+                        double lm1 = loss_of(m, &tb.b);
+                        w[i] = w0;
+                        double err = fabs((lp1 - lm1) / (2.0 * h) - gr[i]) / gmax;
+                        worst = err > worst ? err : worst;
+                    }
+                    if (worst > 1e-2)
+                        fail_msg("%s base, kind %d layer %zu %s: gradient error %.3g of %.3g",
+                                 q8 ? "Q8_0" : "F32", (int)lora_kinds[k], layer,
+                                 which ? "B" : "A", worst, (double)gmax);
+                }
+            }
+        }
+        train_lora_free(l);
+        train_model_free(m);
+        gguf_close(g);
+        free(buf);
+    }
+}
+
+/* The adapter file: lora.c opens it, model_eval with it (--lora) gives the trainer's
+ * logits, lora-merge's merged model too, and train_lora_load() restores it; a checkpoint
+ * restores the Adam state and step. */
+static void test_train_lora_adapter_loads_in_engine_and_merges(void **state)
+{
+    (void)state;
+    size_t V = 40, n = 10;
+    int32_t tokens[10], targets[10], pos[10];
+    for (size_t i = 0; i < n; i++) {
+        tokens[i] = (int32_t)((i * 7 + 2) % V);
+        targets[i] = -1;
+        pos[i] = (int32_t)i;
+    }
+    struct train_batch b = {1, n, tokens, targets, pos};
+    float *ours = malloc(n * V * sizeof(float)), *theirs = malloc(n * V * sizeof(float));
+    for (int q8 = 0; q8 < 2; q8++) {
+        size_t size;
+        void *buf = lora_base(3, q8, &size);
+        struct gguf *g;
+        assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+        struct train_model *m;
+        assert_int_equal(train_model_from_gguf_quant(g, 0, &m), STATUS_OK);
+        struct train_lora_params lp;
+        train_lora_params_init(&lp);
+        lp.rank = 4;
+        lp.alpha = 8;
+        lp.targets = LORA_ALL;
+        struct train_lora *l;
+        assert_int_equal(train_lora_new(m, &lp, &l), STATUS_OK);
+        lora_fill_b(l, 0.5f, 5);
+        assert_int_equal(train_forward(m, &b, NULL, NULL, ours), STATUS_OK);
+
+        struct gguf_writer *w;
+        assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+        assert_int_equal(train_lora_add_to_writer(l, w, "llama", false), STATUS_OK);
+        void *abuf;
+        size_t asize;
+        assert_int_equal(gguf_writer_to_buffer(w, &abuf, &asize), STATUS_OK);
+        gguf_writer_free(w);
+        struct gguf *ga;
+        assert_int_equal(gguf_open_buffer(abuf, asize, &ga), STATUS_OK);
+        struct lora *la;
+        assert_int_equal(lora_open_gguf(ga, &la), STATUS_OK);
+        assert_int_equal(lora_check_base(la, g), STATUS_OK);
+        assert_int_equal(lora_n_targets(la), 2 * 7 + 1);
+        assert_float_equal(lora_alpha(la), 8.0, 0);
+        struct lora_set *set;
+        assert_int_equal(lora_set_new(&set), STATUS_OK);
+        assert_int_equal(lora_set_add(set, la, 1.0f), STATUS_OK);
+        lora_eval(g, set, tokens, n, theirs);
+        /* model_eval multiplies Q8_0 rows with Q8_0-quantized activations: 2.5 % of the
+         * largest logit (the F32 base checks the adapter to 1e-4) */
+        double worst = 0, big = 0;
+        for (size_t i = 0; i < n * V; i++) {
+            double d = fabs((double)ours[i] - theirs[i]);
+            worst = d > worst ? d : worst;
+            big = fabs(ours[i]) > big ? fabs(ours[i]) : big;
+        }
+        if (worst > (q8 ? 2.5e-2 * big : 1e-4))
+            fail_msg("%s base with --lora: |train - model_eval| up to %g (logits up to %g)",
+                     q8 ? "Q8_0" : "F32", worst, big);
+        if (!q8) { /* merging into F32 is exact up to rounding */
+            struct lora_merge_params mp;
+            lora_merge_params_init(&mp);
+            void *mbuf;
+            size_t msize;
+            assert_int_equal(lora_merge_to_buffer(g, set, &mp, &mbuf, &msize), STATUS_OK);
+            struct gguf *gm;
+            assert_int_equal(gguf_open_buffer(mbuf, msize, &gm), STATUS_OK);
+            lora_eval(gm, NULL, tokens, n, theirs);
+            for (size_t i = 0; i < n * V; i++)
+                assert_float_equal(ours[i], theirs[i], 1e-4);
+            gguf_close(gm);
+            free(mbuf);
+        }
+        /* the file back into a fresh adapter: same parameters */
+        struct train_lora_params lp2 = lp;
+        lp2.seed = 99;
+        struct train_model *m2;
+        assert_int_equal(train_model_from_gguf_quant(g, 0, &m2), STATUS_OK);
+        struct train_lora *l2;
+        assert_int_equal(train_lora_new(m2, &lp2, &l2), STATUS_OK);
+        assert_int_equal(train_lora_load(l2, ga), STATUS_OK);
+        size_t na;
+        const float *a1 = train_lora_param(l, TRAIN_TENSOR_FFN_UP, 1, 0, &na);
+        assert_memory_equal(a1, train_lora_param(l2, TRAIN_TENSOR_FFN_UP, 1, 0, NULL),
+                            na * sizeof(float));
+        lp2.alpha = 16; /* another alpha is refused */
+        struct train_lora *l3;
+        train_lora_free(l2);
+        assert_int_equal(train_lora_new(m2, &lp2, &l3), STATUS_OK);
+        assert_int_equal(train_lora_load(l3, ga), STATUS_INVALID);
+        train_lora_free(l3);
+
+        /* a checkpoint (with Adam state) after two steps resumes the step and moments */
+        struct train_opt_params op;
+        train_opt_params_init(&op);
+        op.warmup = 1;
+        struct tiny_batch tb;
+        tiny_batch(&tb, 1);
+        for (int s = 0; s < 2; s++) {
+            train_lora_zero_grad(l);
+            assert_int_equal(train_backward(m, &tb.b, 0.1f, NULL, NULL), STATUS_OK);
+            train_lora_opt_step(l, &op, NULL);
+        }
+        assert_int_equal(train_lora_step(l), 2);
+        assert_int_equal(train_model_step(m), 2);
+        assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+        assert_int_equal(train_lora_add_to_writer(l, w, "llama", true), STATUS_OK);
+        void *cbuf;
+        size_t csize;
+        assert_int_equal(gguf_writer_to_buffer(w, &cbuf, &csize), STATUS_OK);
+        gguf_writer_free(w);
+        struct gguf *gc;
+        assert_int_equal(gguf_open_buffer(cbuf, csize, &gc), STATUS_OK);
+        lp2.alpha = lp.alpha;
+        assert_int_equal(train_lora_new(m2, &lp2, &l2), STATUS_OK);
+        assert_int_equal(train_lora_load(l2, gc), STATUS_OK);
+        assert_int_equal(train_lora_step(l2), 2);
+        for (int s = 0; s < 2; s++) { /* one more step each: the same weights */
+            struct train_lora *x = s ? l2 : l;
+            struct train_model *xm = s ? m2 : m;
+            train_lora_zero_grad(x);
+            assert_int_equal(train_backward(xm, &tb.b, 0.1f, NULL, NULL), STATUS_OK);
+            train_lora_opt_step(x, &op, NULL);
+        }
+        const float *b1 = train_lora_param(l, TRAIN_TENSOR_ATTN_V, 0, 1, &na);
+        assert_memory_equal(b1, train_lora_param(l2, TRAIN_TENSOR_ATTN_V, 0, 1, NULL),
+                            na * sizeof(float));
+        train_lora_free(l2);
+        gguf_close(gc);
+        free(cbuf);
+        train_model_free(m2);
+        lora_set_free(set);
+        lora_close(la);
+        gguf_close(ga);
+        free(abuf);
+        train_lora_free(l);
+        train_model_free(m);
+        gguf_close(g);
+        free(buf);
+    }
+    free(ours);
+    free(theirs);
+}
+
+/* Target lists, bad settings. */
+static void test_train_lora_targets_and_settings(void **state)
+{
+    (void)state;
+    unsigned mask;
+    assert_int_equal(train_lora_targets_parse("q,k,v,o,gate,up,down,output", &mask), STATUS_OK);
+    assert_int_equal(mask, LORA_ALL);
+    assert_int_equal(train_lora_targets_parse("all", &mask), STATUS_OK);
+    assert_int_equal(mask, LORA_ALL);
+    assert_int_equal(train_lora_targets_parse("down,q", &mask), STATUS_OK);
+    assert_int_equal(mask, 1u << TRAIN_TENSOR_FFN_DOWN | 1u << TRAIN_TENSOR_ATTN_Q);
+    assert_int_equal(train_lora_targets_parse("q,,k", &mask), STATUS_USAGE);
+    assert_int_equal(train_lora_targets_parse("qq", &mask), STATUS_USAGE);
+    assert_non_null(strstr(status_detail(), "qq"));
+    struct train_model *m = tiny_model(1);
+    struct train_lora_params lp;
+    train_lora_params_init(&lp);
+    struct train_lora *l;
+    lp.rank = 17; /* above dim 16 */
+    assert_int_equal(train_lora_new(m, &lp, &l), STATUS_INVALID);
+    lp.rank = 2;
+    lp.dropout = 1.0f;
+    assert_int_equal(train_lora_new(m, &lp, &l), STATUS_INVALID);
+    lp.dropout = 0;
+    lp.targets = 0;
+    assert_int_equal(train_lora_new(m, &lp, &l), STATUS_INVALID);
+    lp.targets = 1u << TRAIN_TENSOR_TOK_EMBD;
+    assert_int_equal(train_lora_new(m, &lp, &l), STATUS_INVALID);
+    train_model_free(m);
+}
+
+/* A few hundred LoRA steps on a Q8_0 base fit one repeated batch: the loss falls far. */
+static void test_train_lora_learns_on_quantized_base(void **state)
+{
+    (void)state;
+    size_t size;
+    void *buf = lora_base(4, true, &size);
+    struct gguf *g;
+    assert_int_equal(gguf_open_buffer(buf, size, &g), STATUS_OK);
+    struct train_model *m;
+    assert_int_equal(train_model_from_gguf_quant(g, 0, &m), STATUS_OK);
+    struct train_lora_params lp;
+    train_lora_params_init(&lp);
+    lp.rank = 4;
+    lp.alpha = 8;
+    lp.dropout = 0;
+    lp.targets = LORA_ALL;
+    struct train_lora *l;
+    assert_int_equal(train_lora_new(m, &lp, &l), STATUS_OK);
+    struct train_opt_params op;
+    train_opt_params_init(&op);
+    op.lr = 2e-2f;
+    op.warmup = 5;
+    op.total = 150;
+    op.weight_decay = 0;
+    struct tiny_batch tb;
+    tiny_batch(&tb, 3);
+    double first = loss_of(m, &tb.b);
+    for (int s = 0; s < 150; s++) {
+        train_lora_set_training(l, true, (uint64_t)s);
+        train_lora_zero_grad(l);
+        assert_int_equal(train_backward(m, &tb.b, 0.1f, NULL, NULL), STATUS_OK);
+        train_lora_opt_step(l, &op, NULL);
+    }
+    train_lora_set_training(l, false, 0);
+    double last = loss_of(m, &tb.b);
+    if (!(last < first / 4))
+        fail_msg("LoRA loss %.4f -> %.4f", first, last);
+    train_lora_free(l);
+    train_model_free(m);
+    gguf_close(g);
+    free(buf);
+}
+
+/* The issue's sanity check: a tiny model trained on one small repeated batch drives its
+ * loss near zero (in well under a second). */
+static void test_train_overfits_repeated_corpus_to_near_zero_loss(void **state)
+{
+    (void)state;
+    struct train_model *m = tiny_model(8);
+    struct train_opt_params op;
+    train_opt_params_init(&op);
+    op.lr = 1e-2f;
+    op.lr_min = 1e-3f;
+    op.warmup = 10;
+    op.total = 300;
+    op.weight_decay = 0;
+    struct tiny_batch tb;
+    tiny_batch(&tb, 4);
+    double first = loss_of(m, &tb.b);
+    for (int s = 0; s < 300; s++) {
+        train_zero_grad(m);
+        assert_int_equal(train_backward(m, &tb.b, 0.1f, NULL, NULL), STATUS_OK);
+        train_opt_step(m, &op, NULL);
+    }
+    double last = loss_of(m, &tb.b);
+    if (!(first > 2.0 && last < 0.05))
+        fail_msg("loss %.4f -> %.4f", first, last);
+    train_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +1170,12 @@ int main(void)
         cmocka_unit_test(test_train_deterministic_and_resumes_bit_identically),
         cmocka_unit_test(test_train_data_masks_and_packs),
         cmocka_unit_test(test_train_threads_agree),
+        cmocka_unit_test(test_train_lora_untrained_adapter_keeps_base_logits),
+        cmocka_unit_test(test_train_lora_gradients_match_finite_differences),
+        cmocka_unit_test(test_train_lora_adapter_loads_in_engine_and_merges),
+        cmocka_unit_test(test_train_lora_targets_and_settings),
+        cmocka_unit_test(test_train_lora_learns_on_quantized_base),
+        cmocka_unit_test(test_train_overfits_repeated_corpus_to_near_zero_loss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

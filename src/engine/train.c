@@ -58,6 +58,18 @@ struct train_model {
     float *dp;    /* (n_parts, 2, T, T) attention backward scratch */
     float *dwpart; /* (n_parts, max(dim, ...)) partial norm-weight gradients */
 
+    /* Quantized frozen base (train_model_from_gguf_quant()): the matrices stay in the
+     * borrowed GGUF, w/grad/m1/m2 hold only the norm weights, and every product
+     * dequantizes row chunks of W into wbuf (per call, in parallel) before sgemm. */
+    bool quant;
+    struct qweight {
+        const unsigned char *data; /* (rows) rows of row_bytes, borrowed from the GGUF */
+        enum dtype type;
+        size_t row_bytes;
+    } *qw;        /* (TRAIN_TENSOR_COUNT_ * n_layer), see qslot() */
+    float *wbuf;  /* (wbuf_n) dequantized row chunk of a matrix */
+    size_t wbuf_n;
+
     /* Work is cut into n_parts = 2 * threads fixed parts (pool_split), whatever thread runs
      * them, and partial sums are added in part order: bit-identical for a thread count. */
     struct pool *pool;
@@ -74,6 +86,11 @@ static bool is_norm_kind(enum train_tensor t)
 {
     return t == TRAIN_TENSOR_ATTN_NORM || t == TRAIN_TENSOR_FFN_NORM ||
            t == TRAIN_TENSOR_OUTPUT_NORM;
+}
+
+static size_t qslot(const struct train_model *m, enum train_tensor t, size_t layer)
+{
+    return (size_t)t * m->c.n_layer + (is_layer_kind(t) ? layer : 0);
 }
 
 /* Shape (rows = n_out, cols = n_in; 1-D tensors have rows 1). */
@@ -104,6 +121,12 @@ static size_t tensor_n(const struct train_model *m, enum train_tensor t)
     return r * k;
 }
 
+/* Values stored in w for t: none for the matrices of a quantized base. */
+static size_t stored_n(const struct train_model *m, enum train_tensor t)
+{
+    return m->quant && !is_norm_kind(t) ? 0 : tensor_n(m, t);
+}
+
 static size_t tensor_off(const struct train_model *m, enum train_tensor t, size_t layer)
 {
     return m->off[t] + (is_layer_kind(t) ? layer * m->layer_stride : 0);
@@ -128,7 +151,8 @@ void train_tensor_name(enum train_tensor t, size_t layer, char *buf, size_t cap)
         snprintf(buf, cap, "%s.weight", names[t]);
 }
 
-static enum status model_alloc(const struct train_config *c, struct train_model **out)
+static enum status model_alloc(const struct train_config *c, bool quant,
+                               struct train_model **out)
 {
     if (c->n_vocab == 0 || c->dim == 0 || c->n_layer == 0 || c->n_head == 0 ||
         c->n_head_kv == 0 || c->n_ff == 0 || c->n_ctx == 0 || c->n_head % c->n_head_kv != 0 ||
@@ -141,24 +165,25 @@ static enum status model_alloc(const struct train_config *c, struct train_model 
     if (!m)
         return STATUS_NOMEM;
     m->c = *c;
+    m->quant = quant;
     m->hd = c->dim / c->n_head;
     m->q_dim = c->dim;
     m->kv_dim = c->n_head_kv * m->hd;
     m->theta_scale = powf(c->rope_base, -2.0f / (float)m->hd);
     size_t o = 0;
     m->off[TRAIN_TENSOR_TOK_EMBD] = o;
-    o += tensor_n(m, TRAIN_TENSOR_TOK_EMBD);
+    o += stored_n(m, TRAIN_TENSOR_TOK_EMBD);
     size_t l0 = o;
     for (int t = TRAIN_TENSOR_ATTN_NORM; t <= TRAIN_TENSOR_FFN_DOWN; t++) {
         m->off[t] = o;
-        o += tensor_n(m, (enum train_tensor)t);
+        o += stored_n(m, (enum train_tensor)t);
     }
     m->layer_stride = o - l0;
     o = l0 + m->layer_stride * c->n_layer;
     m->off[TRAIN_TENSOR_OUTPUT_NORM] = o;
     o += c->dim;
     m->off[TRAIN_TENSOR_OUTPUT] = o;
-    o += tensor_n(m, TRAIN_TENSOR_OUTPUT);
+    o += stored_n(m, TRAIN_TENSOR_OUTPUT);
     m->n_params = o;
     m->w = calloc(o, sizeof(float));
     m->grad = calloc(o, sizeof(float));
@@ -166,6 +191,16 @@ static enum status model_alloc(const struct train_config *c, struct train_model 
     m->m2 = calloc(o, sizeof(float));
     m->rope = malloc(c->n_ctx * m->hd * sizeof(float));
     m->la = calloc(c->n_layer, sizeof *m->la);
+    if (quant) {
+        size_t big = c->n_ff > c->dim ? c->n_ff : c->dim;
+        m->wbuf_n = ((size_t)1 << 20) + 16 * big;
+        m->wbuf = malloc(m->wbuf_n * sizeof(float));
+        m->qw = calloc(TRAIN_TENSOR_COUNT_ * c->n_layer, sizeof *m->qw);
+        if (!m->wbuf || !m->qw) {
+            train_model_free(m);
+            return STATUS_NOMEM;
+        }
+    }
     m->n_parts = 2;
     if (pool_new(1, &m->pool) != STATUS_OK)
         m->pool = NULL;
@@ -198,6 +233,8 @@ void train_model_free(struct train_model *m)
     free(m->rope);
     free(m->la);
     free(m->act_mem);
+    free(m->wbuf);
+    free(m->qw);
     pool_free(m->pool);
     free(m);
 }
@@ -221,7 +258,7 @@ static double rand_normal(uint64_t *s)
 enum status train_model_new(const struct train_config *c, uint64_t seed, struct train_model **out)
 {
     struct train_model *m;
-    enum status st = model_alloc(c, &m);
+    enum status st = model_alloc(c, false, &m);
     if (st != STATUS_OK)
         return st;
     uint64_t s = seed;
@@ -290,7 +327,8 @@ static enum status load_tensor(const struct gguf *g, const char *name, size_t ro
     return STATUS_OK;
 }
 
-enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct train_model **out)
+/* Hyper-parameters of a GGUF llama/mistral model. */
+static enum status config_from_gguf(const struct gguf *g, size_t n_ctx, struct train_config *cp)
 {
     quant_init();
     const char *arch;
@@ -337,9 +375,18 @@ enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct tra
                                  "token_embd.weight");
     c.n_vocab = (size_t)gguf_tensor_dim(g, ti, 1);
     c.n_ctx = n_ctx ? n_ctx : ctx_file;
+    *cp = c;
+    return STATUS_OK;
+}
 
+enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct train_model **out)
+{
+    struct train_config c;
+    enum status st = config_from_gguf(g, n_ctx, &c);
+    if (st != STATUS_OK)
+        return st;
     struct train_model *m;
-    if ((st = model_alloc(&c, &m)) != STATUS_OK)
+    if ((st = model_alloc(&c, false, &m)) != STATUS_OK)
         return st;
     for (int t = 0; t < TRAIN_TENSOR_COUNT_; t++) {
         size_t nl = is_layer_kind((enum train_tensor)t) ? c.n_layer : 1;
@@ -362,6 +409,69 @@ enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct tra
     return STATUS_OK;
 }
 
+/* Point m's quantized slot for (t, l) at tensor name of g, checking its shape and type. */
+static enum status quant_ref(struct train_model *m, const struct gguf *g, const char *name,
+                             enum train_tensor t, size_t l)
+{
+    size_t rows, cols;
+    tensor_shape(m, t, &rows, &cols);
+    int64_t i = gguf_find_tensor(g, name);
+    if (i < 0)
+        return status_detail_set(STATUS_NOT_FOUND, _("model tensor %s is missing"), name);
+    enum dtype ty = gguf_tensor_type(g, i);
+    if (gguf_tensor_dim(g, i, 0) != cols || gguf_tensor_n_elements(g, i) != (uint64_t)rows * cols)
+        return status_detail_set(STATUS_FORMAT, _("model tensor %s has the wrong shape"), name);
+    if (!quant_weight_supported(ty))
+        return status_detail_set(STATUS_UNSUPPORTED, _("model tensor %s has unsupported type %s"),
+                                 name, dtype_name(ty));
+    struct qweight *q = &m->qw[qslot(m, t, l)];
+    enum status st = dtype_row_bytes(ty, cols, &q->row_bytes);
+    if (st != STATUS_OK)
+        return st;
+    q->data = gguf_tensor_data(g, i);
+    q->type = ty;
+    return STATUS_OK;
+}
+
+enum status train_model_from_gguf_quant(const struct gguf *g, size_t n_ctx,
+                                        struct train_model **out)
+{
+    struct train_config c;
+    enum status st = config_from_gguf(g, n_ctx, &c);
+    if (st != STATUS_OK)
+        return st;
+    struct train_model *m;
+    if ((st = model_alloc(&c, true, &m)) != STATUS_OK)
+        return st;
+    m->frozen = true;
+    for (int t = 0; t < TRAIN_TENSOR_COUNT_ && st == STATUS_OK; t++) {
+        enum train_tensor kind = (enum train_tensor)t;
+        size_t nl = is_layer_kind(kind) ? c.n_layer : 1, rows, cols;
+        tensor_shape(m, kind, &rows, &cols);
+        for (size_t l = 0; l < nl && st == STATUS_OK; l++) {
+            char name[96];
+            train_tensor_name(kind, l, name, sizeof name);
+            if (is_norm_kind(kind)) /* small: copied to F32 */
+                st = load_tensor(g, name, rows, cols, m->w + tensor_off(m, kind, l));
+            else if (kind == TRAIN_TENSOR_OUTPUT && gguf_find_tensor(g, name) < 0)
+                st = quant_ref(m, g, "token_embd.weight", kind, l); /* tied head */
+            else
+                st = quant_ref(m, g, name, kind, l);
+        }
+    }
+    if (st != STATUS_OK) {
+        train_model_free(m);
+        return st;
+    }
+    *out = m;
+    return STATUS_OK;
+}
+
+bool train_model_is_quant(const struct train_model *m)
+{
+    return m->quant;
+}
+
 const struct train_config *train_model_config(const struct train_model *m)
 {
     return &m->c;
@@ -369,26 +479,30 @@ const struct train_config *train_model_config(const struct train_model *m)
 
 size_t train_model_n_params(const struct train_model *m)
 {
-    return m->n_params;
+    size_t n = 0;
+    for (int t = 0; t < TRAIN_TENSOR_COUNT_; t++)
+        n += tensor_n(m, (enum train_tensor)t) *
+             (is_layer_kind((enum train_tensor)t) ? m->c.n_layer : 1);
+    return n;
 }
 
 size_t train_model_n_params_nonembd(const struct train_model *m)
 {
-    return m->n_params - tensor_n(m, TRAIN_TENSOR_TOK_EMBD);
+    return train_model_n_params(m) - tensor_n(m, TRAIN_TENSOR_TOK_EMBD);
 }
 
 float *train_param(struct train_model *m, enum train_tensor t, size_t layer, size_t *n)
 {
     if (n)
-        *n = tensor_n(m, t);
-    return m->w + tensor_off(m, t, layer);
+        *n = stored_n(m, t);
+    return stored_n(m, t) ? m->w + tensor_off(m, t, layer) : NULL;
 }
 
 float *train_grad(struct train_model *m, enum train_tensor t, size_t layer, size_t *n)
 {
     if (n)
-        *n = tensor_n(m, t);
-    return m->grad + tensor_off(m, t, layer);
+        *n = stored_n(m, t);
+    return stored_n(m, t) ? m->grad + tensor_off(m, t, layer) : NULL;
 }
 
 void train_set_hook(struct train_model *m, const struct train_hook *h)
@@ -400,7 +514,7 @@ void train_set_hook(struct train_model *m, const struct train_hook *h)
 
 void train_set_frozen(struct train_model *m, bool frozen)
 {
-    m->frozen = frozen;
+    m->frozen = frozen || m->quant;
 }
 
 enum status train_model_set_threads(struct train_model *m, int n_threads)
@@ -568,13 +682,73 @@ static void lin_dw_part(void *ctx, size_t b, size_t e, size_t part)
                 (int)j->n_in);
 }
 
+/* ---- Products with a quantized W: row chunks dequantized into wbuf, then sgemm ---- */
+
+struct qlin_job {
+    const struct qweight *q;
+    const float *x, *dy;
+    float *y, *dx, *wbuf;
+    size_t n, n_in, n_out, r0, rows;
+    float beta;
+};
+
+static void qdeq_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct qlin_job *j = ctx;
+    for (size_t r = b; r < e; r++)
+        quant_dequantize_row(j->q->type, j->q->data + (j->r0 + r) * j->q->row_bytes,
+                             j->wbuf + r * j->n_in, j->n_in);
+}
+
+/* rows [b, e) of y[:, r0 .. r0 + rows) = x Wc^T */
+static void qfwd_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct qlin_job *j = ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(e - b), (int)j->rows,
+                (int)j->n_in, 1.0f, j->x + b * j->n_in, (int)j->n_in, j->wbuf, (int)j->n_in,
+                0.0f, j->y + b * j->n_out + j->r0, (int)j->n_out);
+}
+
+/* rows [b, e) of dx = beta dx + dy[:, r0 .. r0 + rows) Wc */
+static void qdx_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct qlin_job *j = ctx;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b), (int)j->n_in,
+                (int)j->rows, 1.0f, j->dy + b * j->n_out + j->r0, (int)j->n_out, j->wbuf,
+                (int)j->n_in, j->beta, j->dx + b * j->n_in, (int)j->n_in);
+}
+
+/* y = x W^T (dx NULL) or dx = beta dx + dy W, W quantized: the whole of W is dequantized
+ * once per call, a chunk of rows at a time (no F32 copy of the model is kept). */
+static void qlin(struct train_model *m, enum train_tensor kind, size_t layer, const float *x,
+                 float *y, const float *dy, float *dx, float beta, size_t n, size_t n_in,
+                 size_t n_out)
+{
+    struct qlin_job j = {.q = &m->qw[qslot(m, kind, layer)], .x = x, .dy = dy, .y = y,
+                         .dx = dx, .wbuf = m->wbuf, .n = n, .n_in = n_in, .n_out = n_out};
+    size_t chunk = m->wbuf_n / n_in;
+    for (size_t r0 = 0; r0 < n_out; r0 += chunk) {
+        j.r0 = r0;
+        j.rows = n_out - r0 < chunk ? n_out - r0 : chunk;
+        j.beta = r0 == 0 ? beta : 1.0f;
+        par_run(m, j.rows, qdeq_part, &j);
+        par_run(m, n, dx ? qdx_part : qfwd_part, &j);
+    }
+}
+
 /* y (n, n_out) = x (n, n_in) W^T, W (n_out, n_in) */
 static void lin_fwd(struct train_model *m, enum train_tensor kind, size_t layer, const float *x,
                     size_t n, size_t n_in, float *y, size_t n_out)
 {
     struct gemm_job j = {.x = x, .w = m->w + tensor_off(m, kind, layer), .y = y, .n = n,
                          .n_in = n_in, .n_out = n_out};
-    par_run(m, n, lin_fwd_part, &j);
+    if (m->quant)
+        qlin(m, kind, layer, x, y, NULL, NULL, 0.0f, n, n_in, n_out);
+    else
+        par_run(m, n, lin_fwd_part, &j);
     if (m->has_hook && m->hook.fwd)
         m->hook.fwd(m->hook.ctx, kind, layer, n, x, n_in, y, n_out);
 }
@@ -588,7 +762,10 @@ static void lin_bwd(struct train_model *m, enum train_tensor kind, size_t layer,
                          .n_in = n_in, .n_out = n_out, .beta = beta};
     if (!m->frozen)
         par_run(m, n_out, lin_dw_part, &j);
-    par_run(m, n, lin_dx_part, &j);
+    if (m->quant)
+        qlin(m, kind, layer, NULL, NULL, dy, dx, beta, n, n_in, n_out);
+    else
+        par_run(m, n, lin_dx_part, &j);
     if (m->has_hook && m->hook.bwd)
         m->hook.bwd(m->hook.ctx, kind, layer, n, x, n_in, dy, n_out, dx);
 }
@@ -871,9 +1048,15 @@ static void forward(struct train_model *m, const struct train_batch *b)
     size_t T = b->seq_len, n = b->n_seq * T, D = c->dim, F = c->n_ff;
     size_t QD = m->q_dim, KD = m->kv_dim;
     const float *emb = m->w + tensor_off(m, TRAIN_TENSOR_TOK_EMBD, 0);
+    const struct qweight *qe = m->quant ? &m->qw[qslot(m, TRAIN_TENSOR_TOK_EMBD, 0)] : NULL;
     float *x0 = m->la[0].x;
-    for (size_t i = 0; i < n; i++)
-        memcpy(x0 + i * D, emb + (size_t)b->tokens[i] * D, D * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        if (qe)
+            quant_dequantize_row(qe->type, qe->data + (size_t)b->tokens[i] * qe->row_bytes,
+                                 x0 + i * D, D);
+        else
+            memcpy(x0 + i * D, emb + (size_t)b->tokens[i] * D, D * sizeof(float));
+    }
     for (size_t l = 0; l < c->n_layer; l++) {
         struct layer_act *a = &m->la[l];
         float *xnext = l + 1 < c->n_layer ? m->la[l + 1].x : m->xfin;
@@ -1134,6 +1317,9 @@ enum status train_add_to_writer(struct train_model *m, struct gguf_writer *w, bo
 {
     const struct train_config *c = &m->c;
     enum status st;
+    if (m->quant)
+        return status_detail_set(STATUS_UNSUPPORTED,
+                                 _("a quantized frozen base model is not written by training"));
     if ((st = gguf_writer_set_str(w, "general.architecture", "llama")) != STATUS_OK ||
         (st = gguf_writer_set_u32(w, "general.file_type", 0)) != STATUS_OK ||
         (st = gguf_writer_set_u32(w, "llama.context_length", (uint32_t)c->n_ctx)) != STATUS_OK ||
@@ -1180,6 +1366,9 @@ enum status train_add_to_writer(struct train_model *m, struct gguf_writer *w, bo
 enum status train_load_opt(struct train_model *m, const struct gguf *g)
 {
     int64_t step;
+    if (m->quant)
+        return status_detail_set(STATUS_UNSUPPORTED,
+                                 _("a quantized frozen base model has no optimizer state"));
     enum status st = gguf_get_int(g, "train.step", &step);
     if (st != STATUS_OK || step < 0)
         return status_detail_set(STATUS_NOT_FOUND, _("no optimizer state (train.step) in the "

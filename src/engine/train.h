@@ -94,6 +94,17 @@ enum status train_model_new(const struct train_config *c, uint64_t seed, struct 
 /* The weights of a GGUF model (arch llama/mistral; any type quant.h dequantizes), as F32.
  * n_ctx 0 = the file's context length.  A tied output head becomes an untied copy. */
 enum status train_model_from_gguf(const struct gguf *g, size_t n_ctx, struct train_model **out);
+/* A frozen base for LoRA over g's weights as they are stored (any type quant.h
+ * dequantizes; F32 included): the matrices and the token embedding stay in g, which is
+ * borrowed and must outlive m; only the norm weights are copied to F32.  Every product
+ * dequantizes W a chunk of rows at a time into a scratch of about 4 MiB and runs sgemm on
+ * it, for y = x W^T and for dx = dy W alike, so no F32 copy of the model is ever made.
+ * The model is frozen for good (train_set_frozen(false) has no effect); train_param() and
+ * train_grad() of a matrix give NULL and *n = 0; train_add_to_writer() and
+ * train_load_opt() give STATUS_UNSUPPORTED.  A tied output head reads token_embd. */
+enum status train_model_from_gguf_quant(const struct gguf *g, size_t n_ctx,
+                                        struct train_model **out);
+bool train_model_is_quant(const struct train_model *m);
 void train_model_free(struct train_model *m); /* NULL is a no-op */
 
 const struct train_config *train_model_config(const struct train_model *m);
@@ -152,6 +163,78 @@ float train_lr(const struct train_opt_params *p, size_t step);
  * before clipping in *grad_norm (may be NULL).  Increments the step counter. */
 void train_opt_step(struct train_model *m, const struct train_opt_params *p, float *grad_norm);
 size_t train_model_step(const struct train_model *m); /* optimizer steps taken */
+
+/* ---- LoRA finetuning (train_lora.c) ---------------------------------------------------
+ *
+ * Low-rank adapters (Hu et al. 2021) on a frozen base (train_model_from_gguf_quant() or any
+ * model; train_lora_new() freezes it): for each targeted linear layer W (n_out, n_in),
+ *   y = W x + (alpha / r) B (A drop(x)),   A (r, n_in), B (n_out, r),
+ * with drop() inverted dropout on the adapter's input while training (probability
+ * dropout, kept values scaled by 1 / (1 - dropout)), as in PEFT.  A starts uniform in
+ * +-1/sqrt(n_in) (seeded), B at zero, so the untrained adapter changes nothing: the
+ * logits are bit-identical to the base's.  Only A and B have gradients and AdamW state;
+ * the hook is struct train_hook, so train_forward()/train_backward() drive everything.
+ * The dropout mask is a hash of (seed, round, layer, element): train_lora_set_training()
+ * names the round (the micro-batch number), so a resumed run draws the same masks. */
+struct train_lora; /* opaque */
+
+struct train_lora_params {
+    size_t rank;      /* r (default 16) */
+    float alpha;      /* the adapter's output is scaled by alpha / r (default 32) */
+    float dropout;    /* [0, 1) on the adapter input while training (default 0.05) */
+    unsigned targets; /* bit (1u << enum train_tensor) per targeted kind (default q,k,v,o) */
+    uint64_t seed;    /* A's initialization and the dropout masks */
+};
+
+/* rank 16, alpha 32, dropout 0.05, targets q,k,v,o, seed 1. */
+void train_lora_params_init(struct train_lora_params *p);
+/* "q,k,v,o,gate,up,down,output" (any subset, any order; "all" = all eight) into a target
+ * mask.  STATUS_USAGE with a detail naming a bad item. */
+enum status train_lora_targets_parse(const char *s, unsigned *mask);
+
+/* Adapters on every targeted layer of m; installs the hook and freezes m (borrowed: m must
+ * outlive the adapter and gets no other hook).  STATUS_INVALID for rank 0, a rank above
+ * min(n_in, n_out) of a target, dropout outside [0, 1), no targets or the token embedding
+ * as a target.  Free with train_lora_free() (which removes the hook). */
+enum status train_lora_new(struct train_model *m, const struct train_lora_params *p,
+                           struct train_lora **out);
+void train_lora_free(struct train_lora *l); /* NULL is a no-op */
+
+/* Dropout on (training, with masks of that round) or off (evaluation; the default). */
+void train_lora_set_training(struct train_lora *l, bool training, uint64_t round);
+/* Scratch for micro-batches of up to n_tokens tokens (otherwise grown on first use).
+ * STATUS_NOMEM. */
+enum status train_lora_reserve(struct train_lora *l, size_t n_tokens);
+/* STATUS_NOMEM when a hook call could not grow its scratch since the last call (that
+ * call then added nothing); clears the flag. */
+enum status train_lora_status(struct train_lora *l);
+
+size_t train_lora_n_params(const struct train_lora *l);
+/* A (which 0) or B (which 1) of a target, and its gradient: borrowed from l; NULL when
+ * (kind, layer) is not targeted.  *n gets the element count. */
+float *train_lora_param(struct train_lora *l, enum train_tensor kind, size_t layer, int which,
+                        size_t *n);
+float *train_lora_grad(struct train_lora *l, enum train_tensor kind, size_t layer, int which,
+                       size_t *n);
+void train_lora_zero_grad(struct train_lora *l);
+/* One AdamW step on A and B (clipping by p->clip first, weight decay p->weight_decay on
+ * both), with train_lr(p, step); *grad_norm (may be NULL) before clipping.  Also counts the
+ * base model's step. */
+void train_lora_opt_step(struct train_lora *l, const struct train_opt_params *p,
+                         float *grad_norm);
+size_t train_lora_step(const struct train_lora *l);
+
+/* An adapter file in llama.cpp's layout (see lora.h): general.architecture = arch,
+ * general.type "adapter", adapter.type "lora", adapter.lora.alpha, and per target
+ * "<W>.lora_a" dims [n_in, r] and "<W>.lora_b" dims [r, n_out] (F32).  With optimizer
+ * state (a checkpoint: not loadable with --lora) also "train.m.<...>"/"train.v.<...>",
+ * train.step, train.lora.rank/targets/dropout/seed.  Data borrowed from l until the write. */
+enum status train_lora_add_to_writer(struct train_lora *l, struct gguf_writer *w,
+                                     const char *arch, bool with_opt);
+/* A and B (and, when g has them, the Adam moments and step) from an adapter or checkpoint
+ * written by train_lora_add_to_writer() for the same base and targets.  STATUS_FORMAT
+ * naming a missing or malformed tensor; STATUS_INVALID for another alpha or rank. */
+enum status train_lora_load(struct train_lora *l, const struct gguf *g);
 
 /* ---- Files --------------------------------------------------------------------------- */
 

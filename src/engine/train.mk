@@ -1,5 +1,5 @@
 ## src/engine/train -- backward pass, AdamW, checkpoints; `memllm train`.
-src_libmemllm_a_SOURCES += src/engine/train.c src/engine/train.h
+src_libmemllm_a_SOURCES += src/engine/train.c src/engine/train.h src/engine/train_lora.c
 
 check_PROGRAMS += tests/test_train
 tests_test_train_SOURCES = tests/test_train.c
