@@ -491,6 +491,21 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
         else if (bw_mib)
             print_limits(bms, n_models, bw, bw_cpu, threads, (size_t)bw_mib, bp.n_gen);
     }
+    if (rc == CLI_EXIT_OK && !json) {
+        double low = 1.0;
+        for (size_t i = 0; i < n_models; i++) {
+            if (bp.n_prompt && bms[i].r.pp.cpu_share < low)
+                low = bms[i].r.pp.cpu_share;
+            if (bp.n_gen && bms[i].r.tg.cpu_share < low)
+                low = bms[i].r.tg.cpu_share;
+        }
+        if (low < 0.8)
+            /* TRANSLATORS: percentage of CPU time the slowest-served test got */
+            printf(_("\nnote: a test got only %.0f%% of its threads' CPU time: other programs "
+                     "may have\nbeen using the cores, and then its speed understates the "
+                     "engine.\n"),
+                   100.0 * low);
+    }
     free(bms);
     return rc;
 }
