@@ -227,7 +227,9 @@ static void test_bench_bandwidth_measures_something(void **state)
     double bw = -1;
     double share = -1;
     assert_int_equal(bench_bandwidth(1, 4u << 20, 2, &bw, &share), STATUS_OK);
-    assert_true(share > 0 && share < 1.5);
+    /* the process's CPU time over the wall time (threads of libraries such as OpenBLAS,
+     * spinning just after their start, also count: no upper bound here) */
+    assert_true(share > 0 && isfinite(share));
     /* 4 MiB read in finite time: more than 10 MB/s on any machine, less than 10 TB/s */
     assert_true(bw > 1e7 && bw < 1e13);
     assert_int_equal(bench_bandwidth(2, 1, 1, &bw, NULL), STATUS_OK);
@@ -255,9 +257,9 @@ static void test_bench_model_run_counts_and_resets(void **state)
     assert_int_equal(r.tg.n, 3);
     for (size_t i = 0; i < 3; i++)
         assert_true(r.pp.ts[i] > 0 && r.tg.ts[i] > 0);
-    /* a share of the cores, measured (above 1 only by clock granularity) */
-    assert_true(r.pp.cpu_share > 0 && r.pp.cpu_share < 1.5);
-    assert_true(r.tg.cpu_share > 0 && r.tg.cpu_share < 1.5);
+    /* measured (see test_bench_bandwidth_measures_something on the upper bound) */
+    assert_true(r.pp.cpu_share > 0 && isfinite(r.pp.cpu_share));
+    assert_true(r.tg.cpu_share > 0 && isfinite(r.tg.cpu_share));
     double mean, sd;
     bench_stats(r.tg.ts, 3, &mean, &sd);
     assert_float_equal(r.tg.mean, mean, 1e-9);

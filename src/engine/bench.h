@@ -74,9 +74,10 @@ struct bench_params {
 };
 
 /* Per-test results: tokens per second of each repetition, and their mean and sample
- * standard deviation (0 for one repetition).  cpu_share: the process's CPU time over
- * (wall time x threads) summed over the repetitions; well below 1 means other processes
- * took the cores (a shared machine) and the speed understates the engine. */
+ * standard deviation (0 for one repetition).  cpu_share: the process's CPU time (all its
+ * threads, a library's too) over (wall time x threads) summed over the repetitions; well
+ * below 1 means other processes took the cores (a shared machine) or the threads waited,
+ * and the speed may understate the engine. */
 struct bench_series {
     size_t n;
     double ts[BENCH_MAX_REPS];
