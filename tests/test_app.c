@@ -4,6 +4,11 @@
 
 #include "test_util.h"
 
+#include <time.h>
+
+#include "engine/tok.h"
+#include "memory/ctrl.h"
+#include "memory/embed.h"
 #include "memory/store.h"
 #include "tui/app.h"
 #include "tui/keymap.h"
@@ -564,6 +569,244 @@ static void test_app_events_stream_into_the_transcript(void **state)
     mem_close(m);
 }
 
+/* ---- the worker: a real agent over a scripted fake model ----------------------------- */
+
+/* Vocabulary: <unk> <s> </s> "({" "})" "-->", U+2581, printable ASCII, a few words, bytes. */
+static struct tok *make_tok(void)
+{
+    static const char *const words[] = {"MEM_READ(", "France", "capital", "Paris", ">>",
+                                        "\xE2\x96\x81" "is", "The", "zz"};
+    const char *toks[512];
+    int32_t types[512];
+    static char chars[128][2];
+    static char bytes[256][8];
+    size_t n = 0;
+    toks[n] = "<unk>", types[n++] = TOK_TYPE_UNKNOWN;
+    toks[n] = "<s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "</s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "({", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "})", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "-->", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "\xE2\x96\x81", types[n++] = TOK_TYPE_NORMAL;
+    for (int c = 0x21; c < 0x7f; c++) {
+        chars[c][0] = (char)c;
+        toks[n] = chars[c], types[n++] = TOK_TYPE_NORMAL;
+    }
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        toks[n] = words[i], types[n++] = TOK_TYPE_NORMAL;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        toks[n] = bytes[b], types[n++] = TOK_TYPE_BYTE;
+    }
+    struct tok_vocab_desc d;
+    tok_vocab_desc_init(&d);
+    d.n_tokens = n;
+    d.tokens = toks;
+    d.types = types;
+    d.bos_id = 1;
+    d.eos_id = 2;
+    d.unk_id = 0;
+    d.add_bos = true;
+    struct tok *t = NULL;
+    assert_int_equal(tok_new(&d, &t), STATUS_OK);
+    return t;
+}
+
+/* The fake proposes script[cursor] and moves on at every evaluation after the first;
+ * after the script: EOS, or "zz" forever (slowly) when endless. */
+struct fake {
+    struct tok *tk;
+    size_t n_vocab, n_script, cursor, n_calls, n_past;
+    int32_t script[64];
+    bool endless;
+};
+
+static enum status fake_eval(void *ctxp, const int32_t *tokens, size_t n, size_t pos,
+                             float *logits)
+{
+    struct fake *f = ctxp;
+    (void)tokens;
+    if (f->n_calls++ > 0)
+        f->cursor++;
+    f->n_past = pos + n;
+    for (size_t i = 0; i < f->n_vocab; i++)
+        logits[i] = 0.0f;
+    if (f->cursor < f->n_script) {
+        logits[f->script[f->cursor]] = 10.0f;
+    } else if (f->endless) {
+        logits[tok_find(f->tk, "zz", 2)] = 10.0f;
+        struct timespec ts = {0, 2000000L};
+        nanosleep(&ts, NULL);
+    } else {
+        logits[2] = 10.0f;
+    }
+    return STATUS_OK;
+}
+
+struct live {
+    struct tok *tk;
+    struct fake f;
+    struct agent_lm lm;
+    struct mem *m;
+    struct embedder e;
+    struct ctrl *c;
+    struct agent *ag;
+    struct app *a;
+    int64_t id_paris;
+};
+
+static void live_open(struct live *x, const char *const *script, bool endless)
+{
+    memset(x, 0, sizeof *x);
+    x->tk = make_tok();
+    x->f.tk = x->tk;
+    x->f.n_vocab = (size_t)tok_n_vocab(x->tk);
+    x->f.endless = endless;
+    for (size_t i = 0; script[i]; i++) {
+        x->f.script[x->f.n_script] = tok_find(x->tk, script[i], strlen(script[i]));
+        assert_true(x->f.script[x->f.n_script] >= 0);
+        x->f.n_script++;
+    }
+    x->lm.n_vocab = x->f.n_vocab;
+    x->lm.n_ctx = 4096;
+    x->lm.eval = fake_eval;
+    x->lm.ctx = &x->f;
+    assert_int_equal(mem_open(":memory:", &x->m), STATUS_OK);
+    assert_int_equal(embed_hash_new(0, &x->e), STATUS_OK);
+    assert_int_equal(ctrl_open(x->m, &x->e, &x->c), STATUS_OK);
+    const struct ctrl_triple_in facts[] = {{"France", "capital", "Paris"},
+                                           {"Spain", "capital", "Madrid"}};
+    struct ctrl_written w[2];
+    assert_int_equal(ctrl_write(x->c, facts, 2, NULL, w), STATUS_OK);
+    x->id_paris = w[0].triple_id;
+    struct agent_params p;
+    agent_params_init(&p);
+    p.samp.temp = 0;
+    p.model_name = "fake";
+    assert_int_equal(agent_new(&x->lm, x->tk, x->c, &p, &x->ag), STATUS_OK);
+    struct app_config cfg = {.m = x->m, .ctrl = x->c, .agent = x->ag};
+    assert_int_equal(app_new(&cfg, &x->a), STATUS_OK);
+    agent_set_events(x->ag, app_event_cb, x->a);
+    app_set_page_rows(x->a, 10, 10);
+}
+
+static void live_close(struct live *x)
+{
+    app_free(x->a);
+    agent_free(x->ag);
+    ctrl_close(x->c);
+    embed_free(&x->e);
+    mem_close(x->m);
+    tok_free(x->tk);
+}
+
+/* Drain until the worker is done (at most ~10 s). */
+static void live_wait(struct live *x)
+{
+    for (int i = 0; i < 10000 && app_busy(x->a); i++) {
+        app_drain(x->a);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    app_drain(x->a);
+    assert_false(app_busy(x->a));
+}
+
+static char *transcript(const struct app *a)
+{
+    static char all[4096];
+    all[0] = '\0';
+    for (size_t i = 0; i < app_span_count(a); i++) {
+        struct app_span s = app_span_get(a, i);
+        strncat(all, s.text, sizeof all - strlen(all) - 1);
+    }
+    return all;
+}
+
+static void test_app_worker_answers_with_a_read(void **state)
+{
+    (void)state;
+    static const char *const script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital",
+                                         ">>", ")", "-->", "\xE2\x96\x81" "is", ".", NULL};
+    struct live x;
+    live_open(&x, script, false);
+    type(x.a, "Capital of France?");
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    live_wait(&x);
+    const char *t = transcript(x.a);
+    assert_non_null(strstr(t, "> Capital of France?"));
+    assert_non_null(strstr(t, "The({MEM_READ(France>>capital>>?)-->Paris}) is."));
+    assert_int_equal(app_call_count(x.a), 1);
+    assert_non_null(strstr(app_speed_text(x.a), "tok/s"));
+    /* the grounding triple is marked in the table */
+    const struct app_row *rows;
+    size_t n = app_table_rows(x.a, &rows);
+    size_t marked = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool g;
+        app_row_style(x.a, &rows[i], &g);
+        if (g) {
+            marked++;
+            assert_int_equal(rows[i].id, x.id_paris);
+        }
+    }
+    assert_int_equal(marked, 1);
+    /* the run is in the audit screen with the triple and the answer span after the read */
+    app_key(x.a, KEYMAP_KEY_F(4));
+    const struct app_line *l;
+    assert_int_equal(app_audit_runs(x.a, &l), 1);
+    assert_non_null(strstr(l[0].text, "Capital of France?"));
+    n = app_audit_detail(x.a, &l);
+    bool triple = false, span = false;
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(l[i].text, "France | capital | Paris"))
+            triple = true;
+        if (strstr(l[i].text, " is."))
+            span = true;
+    }
+    assert_true(triple);
+    assert_true(span);
+    /* run it again from the settings screen: a second run */
+    app_key(x.a, KEYMAP_KEY_F(5));
+    x.f.cursor = 0;
+    x.f.n_calls = 0;
+    app_key(x.a, KEYMAP_CTRL('r'));
+    assert_int_equal(app_screen_get(x.a), APP_SCREEN_GEN);
+    live_wait(&x);
+    app_key(x.a, KEYMAP_KEY_F(4));
+    assert_int_equal(app_audit_runs(x.a, &l), 2);
+    live_close(&x);
+}
+
+static void test_app_worker_stops_on_ctrl_c(void **state)
+{
+    (void)state;
+    static const char *const script[] = {"The", NULL};
+    struct live x;
+    live_open(&x, script, true);
+    type(x.a, "Talk forever");
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    assert_true(app_busy(x.a));
+    /* edits wait while the worker owns the controller */
+    app_key(x.a, KEYMAP_KEY_F(3));
+    app_key(x.a, 'a');
+    assert_int_equal(app_overlay_get(x.a), APP_OVERLAY_NONE);
+    enum app_style st;
+    assert_non_null(strstr(app_status_text(x.a, &st), "busy"));
+    app_key(x.a, KEYMAP_KEY_F(2));
+    /* tokens stream in while it runs */
+    for (int i = 0; i < 5000 && !strstr(transcript(x.a), "zzzz"); i++) {
+        app_drain(x.a);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_non_null(strstr(transcript(x.a), "Thezzzz"));
+    app_key(x.a, KEYMAP_CTRL('c'));
+    live_wait(&x);
+    assert_non_null(strstr(transcript(x.a), "cancelled"));
+    live_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest big[] = {
@@ -579,6 +822,8 @@ int main(void)
         cmocka_unit_test(test_app_help_lists_every_action),
         cmocka_unit_test(test_app_palette_runs_a_command),
         cmocka_unit_test(test_app_events_stream_into_the_transcript),
+        cmocka_unit_test(test_app_worker_answers_with_a_read),
+        cmocka_unit_test(test_app_worker_stops_on_ctrl_c),
     };
     int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
     rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);
