@@ -851,6 +851,83 @@ static void test_agent_parse_special_prompt(void **state)
     mem_run_free(r);
 }
 
+static void test_agent_history_formats_strips_calls_and_keeps_recent(void **state)
+{
+    (void)state;
+    struct agent_history *h = NULL;
+    assert_int_equal(agent_history_new(AGENT_HISTORY_PLAIN, &h), STATUS_OK);
+    char *p = NULL;
+    size_t kept = 9;
+    assert_int_equal(agent_history_prompt(h, NULL, "Q0?", 1000, &p, &kept), STATUS_OK);
+    assert_string_equal(p, "Q0?");
+    assert_int_equal(kept, 0);
+    free(p);
+    assert_int_equal(agent_history_add(h, "Q1?", " It is ({MEM_READ(France>>capital>>)-->Paris})"
+                                                  "Paris. ({MEM_READ(x"),
+                     STATUS_OK);
+    assert_int_equal(agent_history_add(h, "Q2?", "A2"), STATUS_OK);
+    assert_int_equal(agent_history_count(h), 2);
+    assert_int_equal(agent_history_prompt(h, NULL, "Q3?", 1000, &p, &kept), STATUS_OK);
+    assert_string_equal(p, "Q1?\nIt is Paris.\n\nQ2?\nA2\n\nQ3?");
+    assert_int_equal(kept, 2);
+    free(p);
+    /* a budget (bytes without a tokenizer) for the newest turn only: "Q2?\nA2\n\n" is 8 */
+    assert_int_equal(agent_history_prompt(h, NULL, "Q3?", 10, &p, &kept), STATUS_OK);
+    assert_string_equal(p, "Q2?\nA2\n\nQ3?");
+    assert_int_equal(kept, 1);
+    free(p);
+    assert_int_equal(agent_history_prompt(h, NULL, "Q3?", 0, &p, &kept), STATUS_OK);
+    assert_string_equal(p, "Q3?");
+    free(p);
+    agent_history_clear(h);
+    assert_int_equal(agent_history_count(h), 0);
+    assert_int_equal(agent_history_prompt(h, NULL, "Q3?", 1000, &p, &kept), STATUS_OK);
+    assert_string_equal(p, "Q3?");
+    free(p);
+    agent_history_free(h);
+    /* Mistral: earlier answers close the [INST] turn and a new one opens */
+    assert_int_equal(agent_history_new(AGENT_HISTORY_MISTRAL, &h), STATUS_OK);
+    assert_int_equal(agent_history_add(h, "Q1?", "A1"), STATUS_OK);
+    assert_int_equal(agent_history_prompt(h, NULL, "Q2?", 1000, &p, NULL), STATUS_OK);
+    assert_string_equal(p, "Q1? [/INST] A1</s>[INST] Q2?");
+    free(p);
+    agent_history_free(h);
+    assert_int_equal(agent_history_new(AGENT_HISTORY_CHATML, &h), STATUS_OK);
+    assert_int_equal(agent_history_add(h, "Q1?", "A1"), STATUS_OK);
+    assert_int_equal(agent_history_prompt(h, NULL, "Q2?", 1000, &p, NULL), STATUS_OK);
+    assert_string_equal(p, "Q1?<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+                           "<|im_start|>user\nQ2?");
+    free(p);
+    agent_history_free(h);
+}
+
+static void test_agent_history_budget_counts_tokens(void **state)
+{
+    struct fx *x = *state;
+    struct agent_history *h = NULL;
+    assert_int_equal(agent_history_new(AGENT_HISTORY_PLAIN, &h), STATUS_OK);
+    /* each turn is "-->-->\nA\n\n" (10 bytes): count its tokens with the encoder */
+    const char *turn = "-->-->\nA\n\n";
+    int32_t ids[64];
+    size_t nt = 0;
+    assert_int_equal(tok_encode(x->tk, turn, strlen(turn), 0, ids, 64, &nt), STATUS_OK);
+    assert_true(nt < strlen(turn)); /* tokens, not bytes, are counted below */
+    assert_int_equal(agent_history_add(h, "-->-->", "A"), STATUS_OK);
+    assert_int_equal(agent_history_add(h, "-->-->", "({MEM_READ(x)-->y})A"), STATUS_OK);
+    char *p = NULL;
+    size_t kept = 0;
+    assert_int_equal(agent_history_prompt(h, x->tk, "Q3?", 2 * nt, &p, &kept), STATUS_OK);
+    assert_int_equal(kept, 2);
+    free(p);
+    assert_int_equal(agent_history_prompt(h, x->tk, "Q3?", 2 * nt - 1, &p, &kept), STATUS_OK);
+    assert_int_equal(kept, 1);
+    free(p);
+    assert_int_equal(agent_history_prompt(h, x->tk, "Q3?", nt - 1, &p, &kept), STATUS_OK);
+    assert_int_equal(kept, 0);
+    free(p);
+    agent_history_free(h);
+}
+
 static void test_agent_templates(void **state)
 {
     struct fx *x = *state;
@@ -964,6 +1041,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_memory_names_bounded_and_on_word_boundaries,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_parse_special_prompt, fx_setup, fx_teardown),
+        cmocka_unit_test(test_agent_history_formats_strips_calls_and_keeps_recent),
+        cmocka_unit_test_setup_teardown(test_agent_history_budget_counts_tokens, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),

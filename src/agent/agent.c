@@ -1968,3 +1968,141 @@ enum status agent_memory_names(struct mem *m, const char *text, size_t len, size
     *n = acc.n;
     return STATUS_OK;
 }
+
+/* ---- chat history ------------------------------------------------------------------------- */
+
+struct agent_history {
+    enum agent_history_format f;
+    char **turns; /* formatted turn texts, oldest first */
+    size_t n, cap;
+};
+
+enum status agent_history_new(enum agent_history_format f, struct agent_history **out)
+{
+    struct agent_history *h = calloc(1, sizeof *h);
+    if (!h)
+        return STATUS_NOMEM;
+    h->f = f;
+    *out = h;
+    return STATUS_OK;
+}
+
+void agent_history_clear(struct agent_history *h)
+{
+    for (size_t i = 0; h && i < h->n; i++)
+        free(h->turns[i]);
+    if (h)
+        h->n = 0;
+}
+
+void agent_history_free(struct agent_history *h)
+{
+    if (!h)
+        return;
+    agent_history_clear(h);
+    free(h->turns);
+    free(h);
+}
+
+size_t agent_history_count(const struct agent_history *h)
+{
+    return h ? h->n : 0;
+}
+
+/* Append answer a without its "({" .. "})" spans (an unclosed "({" cuts the rest),
+ * trimmed of surrounding whitespace. */
+static bool hist_strip(struct sbuf *b, const char *a)
+{
+    struct sbuf t = {0};
+    bool ok = sb_add(&t, "", 0);
+    while (ok && *a) {
+        const char *o = strstr(a, CALL_OPEN);
+        if (!o) {
+            ok = sb_addz(&t, a);
+            break;
+        }
+        ok = sb_add(&t, a, (size_t)(o - a));
+        const char *c = strstr(o + strlen(CALL_OPEN), CALL_CLOSE);
+        if (!c)
+            break;
+        a = c + strlen(CALL_CLOSE);
+    }
+    if (ok) {
+        size_t s0 = 0, e = t.n;
+        while (s0 < e && (t.s[s0] == ' ' || t.s[s0] == '\n' || t.s[s0] == '\t'))
+            s0++;
+        while (e > s0 && (t.s[e - 1] == ' ' || t.s[e - 1] == '\n' || t.s[e - 1] == '\t'))
+            e--;
+        ok = sb_add(b, t.s + s0, e - s0);
+    }
+    free(t.s);
+    return ok;
+}
+
+enum status agent_history_add(struct agent_history *h, const char *question,
+                              const char *answer)
+{
+    if (!h || !question)
+        return status_detail_set(STATUS_INVALID, "agent_history_add: question");
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        char **nt = realloc(h->turns, cap * sizeof *nt);
+        if (!nt)
+            return STATUS_NOMEM;
+        h->turns = nt;
+        h->cap = cap;
+    }
+    static const char *const mid[] = {"\n", " [/INST] ",
+                                      "<|im_end|>\n<|im_start|>assistant\n"};
+    static const char *const tail[] = {"\n\n", "</s>[INST] ",
+                                       "<|im_end|>\n<|im_start|>user\n"};
+    struct sbuf b = {0};
+    if (!sb_addz(&b, question) || !sb_addz(&b, mid[h->f]) ||
+        !hist_strip(&b, answer ? answer : "") || !sb_addz(&b, tail[h->f])) {
+        free(b.s);
+        return STATUS_NOMEM;
+    }
+    h->turns[h->n++] = sb_take(&b);
+    return STATUS_OK;
+}
+
+static size_t hist_tokens(struct tok *tk, const char *s)
+{
+    size_t len = strlen(s);
+    if (!tk)
+        return len;
+    size_t cap = tok_encode_bound(len) + 2, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids || tok_encode(tk, s, len, TOK_ENCODE_PARSE_SPECIAL, ids, cap, &n) != STATUS_OK)
+        n = len; /* an upper bound of sorts: keeps the budget honest */
+    free(ids);
+    return n;
+}
+
+enum status agent_history_prompt(const struct agent_history *h, struct tok *tk,
+                                 const char *question, size_t max_tokens, char **out,
+                                 size_t *n_kept)
+{
+    if (!question)
+        return status_detail_set(STATUS_INVALID, "agent_history_prompt: question");
+    size_t first = h ? h->n : 0, used = 0;
+    while (first > 0) {
+        size_t t = hist_tokens(tk, h->turns[first - 1]);
+        if (used + t > max_tokens)
+            break;
+        used += t;
+        first--;
+    }
+    struct sbuf b = {0};
+    bool ok = sb_add(&b, "", 0);
+    for (size_t i = first; ok && h && i < h->n; i++)
+        ok = sb_addz(&b, h->turns[i]);
+    if (!ok || !sb_addz(&b, question)) {
+        free(b.s);
+        return STATUS_NOMEM;
+    }
+    *out = sb_take(&b);
+    if (n_kept)
+        *n_kept = (h ? h->n : 0) - first;
+    return STATUS_OK;
+}

@@ -275,6 +275,42 @@ enum status agent_memory_names(struct mem *m, const char *text, size_t len, size
                                size_t max_bytes, char ***names, size_t *n);
 void agent_names_free(char **names, size_t n);
 
+/* ---- chat history --------------------------------------------------------------------- */
+
+/* Earlier turns of a conversation (memllm chat), put before a new question so the model
+ * sees them.  A turn is a question and the answer text with its read calls removed (only
+ * the current answer's latest call stays in a context, DESIGN.md section 3).  The text
+ * goes into the ask template's {question}, so the formats close and reopen the template's
+ * user turn around earlier answers:
+ *   PLAIN (native models):  "<q1>\n<a1>\n\n<q2>\n<a2>\n\n<question>"
+ *   MISTRAL (prompted, "[INST] ... [/INST]"): "<q1> [/INST] <a1></s>[INST] <question>"
+ *   CHATML (prompted): "<q1><|im_end|>\n<|im_start|>assistant\n<a1><|im_end|>\n"
+ *                      "<|im_start|>user\n<question>"
+ * (the markers are control tokens where the vocabulary has them: encode with
+ * agent_params.parse_special). */
+enum agent_history_format {
+    AGENT_HISTORY_PLAIN,
+    AGENT_HISTORY_MISTRAL,
+    AGENT_HISTORY_CHATML,
+};
+
+struct agent_history; /* opaque */
+
+enum status agent_history_new(enum agent_history_format f, struct agent_history **out);
+void agent_history_free(struct agent_history *h); /* NULL is a no-op */
+/* Append a turn (both copied; answer may contain calls, which are removed: every
+ * "({" .. "})" span, and an unclosed "({" to the end). */
+enum status agent_history_add(struct agent_history *h, const char *question,
+                              const char *answer);
+void agent_history_clear(struct agent_history *h);
+size_t agent_history_count(const struct agent_history *h);
+/* The text for {question}: as many of the most recent turns as fit max_tokens tokens
+ * (counted with tk's encoder, no BOS; NULL tk: bytes), oldest first, then question.
+ * Owned result (free()); *n_kept (may be NULL): turns included. */
+enum status agent_history_prompt(const struct agent_history *h, struct tok *tk,
+                                 const char *question, size_t max_tokens, char **out,
+                                 size_t *n_kept);
+
 /* ---- audit ---------------------------------------------------------------------------- */
 
 /* Show run run_id (0: the newest) of m: the prompt, the answer, and per call its raw text

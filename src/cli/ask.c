@@ -86,6 +86,14 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
         else
             bad = "--constrain";
         break;
+    case CLI_AGENT_OPT_HISTORY:
+        if (strcmp(cmd, "chat") != 0)
+            return 0;
+        if (!parse_u64(arg, 1u << 20, &u))
+            bad = "--history";
+        x->history = (size_t)u;
+        x->have_history = true;
+        break;
     case CLI_AGENT_OPT_MODE:
         if (!prompted_mode_parse(arg, &x->mode))
             bad = "--mode";
@@ -434,7 +442,22 @@ void cli_agent_on_event(void *user, const struct agent_event *ev)
         cli_last_call = strndup(ev->text, ev->len);
         break;
     case AGENT_EVENT_READ:
-        if (!ev->failed) {
+        if (!ev->failed && ca->chat) {
+            /* a marked note: [memory: QUERIES -> RESULTS] */
+            const char *q = cli_last_call ? cli_last_call : "";
+            size_t ql = strlen(q), pl = strlen(CALL_READ_PREFIX), al = strlen(")" CALL_ARROW);
+            bool tty = isatty(STDOUT_FILENO);
+            if (ql >= pl + al && strncmp(q, CALL_READ_PREFIX, pl) == 0)
+                q += pl, ql -= pl + al;
+            fputs(tty ? "\033[36m[" : "[", stdout);
+            /* TRANSLATORS: shown before a memory read's query in chat */
+            fputs(_("memory: "), stdout);
+            fwrite(q, 1, ql, stdout);
+            fputs(" -> ", stdout);
+            fputs(ev->results ? ev->results : "", stdout);
+            fputs(tty ? "]\033[0m" : "]", stdout);
+            fflush(stdout);
+        } else if (!ev->failed) {
             fputs(cli_last_call ? cli_last_call : "", stdout);
             fputs(ev->results ? ev->results : "", stdout);
             fputs(CALL_CLOSE, stdout);
@@ -536,6 +559,7 @@ static const struct option ask_longopts[] = {
     {"no-read", no_argument, NULL, CLI_AGENT_OPT_NO_READ},
     {"ignore-eos", no_argument, NULL, CLI_AGENT_OPT_IGNORE_EOS},
     {"mode", required_argument, NULL, CLI_AGENT_OPT_MODE},
+    {"history", required_argument, NULL, CLI_AGENT_OPT_HISTORY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -565,6 +589,12 @@ int cli_agent_parse(const char *cmd, int argc, char **argv, struct cli_agent_arg
         int r = cli_agent_option(cmd, c, optarg, x);
         if (r < 0)
             return CLI_EXIT_USAGE;
+        if (r == 0) { /* an option of another subcommand (--history) */
+            /* TRANSLATORS: first %s is the subcommand, second an option */
+            cli_error(_("%s: unrecognized option '%s'"), cmd, "--history");
+            cli_try_help(cmd);
+            return CLI_EXIT_USAGE;
+        }
     }
     return -1;
 }

@@ -20,6 +20,8 @@ struct cli_agent_args {
     size_t ctx;          /* --ctx; 0 = the model's, at most 4096 */
     bool constrain;      /* --constrain on|off (default on) */
     enum prompted_mode mode; /* --mode native|prompted|auto (default auto) */
+    bool have_history;
+    size_t history;      /* chat: --history=N tokens of earlier turns */
     bool have_seed;
     struct agent_params p;
     const char *stops[CLI_AGENT_MAX_STOPS];
@@ -38,6 +40,7 @@ struct cli_agent {
     bool json;
     bool prompted;             /* prompted mode in use (agent/prompted.h) */
     enum prompted_format fmt;  /* its chat format */
+    bool chat;                 /* print read calls as marked notes (memllm chat) */
 };
 
 void cli_agent_args_init(struct cli_agent_args *x);
@@ -62,6 +65,7 @@ enum {
     CLI_AGENT_OPT_NO_READ,
     CLI_AGENT_OPT_IGNORE_EOS,
     CLI_AGENT_OPT_MODE,
+    CLI_AGENT_OPT_HISTORY, /* chat only */
 };
 
 /* Help lines of the shared options; sampling: also those of read mode. */

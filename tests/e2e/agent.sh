@@ -92,6 +92,24 @@ printf 'hello\n\n/quit\nnot asked\n' >"$TMP/chat.in"
     fail "chat failed: $(head -c 300 "$TMP/err")"
 n=$(grep -c "recorded" "$TMP/err")
 [ "$n" -eq 1 ] || fail "chat answered $n questions, expected 1"
+# chat keeps history: the second question's prompt holds the first turn; /reset forgets it
+printf 'hello there\n/help\nsecond question\n/reset\nthird\n/bogus\n/quit\n' >"$TMP/chat.in"
+"$M" --db "$DB" --json chat --model "$G" -n 3 --temp 0 <"$TMP/chat.in" >"$TMP/out" 2>"$TMP/err" ||
+    fail "chat --json failed: $(head -c 300 "$TMP/err")"
+expect_in "$TMP/out" '{"event":"turn","turn":1,"history":0}'
+expect_in "$TMP/out" '{"event":"help"}'
+expect_in "$TMP/out" '{"event":"turn","turn":2,"history":1}'
+expect_in "$TMP/out" '{"event":"reset"}'
+expect_in "$TMP/out" '{"event":"turn","turn":3,"history":0}'
+expect_in "$TMP/err" "/bogus"
+run=$(grep -o '"event":"done","stop":"[a-z]*","run":[0-9]*' "$TMP/out" | sed -n 2p | sed 's/.*"run"://')
+expect_rc 0 "$M" --db "$DB" --json audit "$run"
+expect_in "$TMP/out" 'hello there [/INST] '
+expect_in "$TMP/out" '</s>[INST] second question'
+expect_rc 0 "$M" --db "$DB" --json audit "$((run + 1))"
+expect_in "$TMP/out" '"prompt":"third"'
+expect_rc 1 "$M" ask --history=3 x
+expect_in "$TMP/err" "unrecognized option '--history'"
 # delete a run
 expect_rc 0 "$M" --db "$DB" audit --delete 1
 expect_rc 1 "$M" --db "$DB" audit 1
