@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -27,9 +28,14 @@ static void train_on_sigint(int sig)
 static void train_help(void)
 {
     printf(_("Usage: %s train [OPTION]... --data FILE --out MODEL.gguf\n"), PACKAGE);
-    puts(_("Train a Llama/Mistral model on JSON lines ({\"text\": ..., \"loss_from\": N} or\n"
-           "{\"prompt\": ..., \"completion\": ...}), from scratch with the vocabulary of\n"
-           "--vocab-from, or continuing --init.  Progress goes to standard error."));
+    printf(_("  or:  %s train --init BASE.gguf --lora-rank N [OPTION]... --data FILE "
+             "--out ADAPTER.gguf\n"), PACKAGE);
+    puts(_("Train a Llama/Mistral model on JSON lines ({\"text\": ..., \"loss_from\": N,\n"
+           "\"loss_spans\": [[BEGIN, END], ...]} or {\"prompt\": ..., \"completion\": ...}),\n"
+           "from scratch with the vocabulary of --vocab-from, or continuing --init; or\n"
+           "finetune LoRA adapters on --init, whose weights stay frozen and quantized.\n"
+           "Offsets are in characters; with loss_spans only tokens that lie wholly inside\n"
+           "a span get a loss.  Progress goes to standard error."));
     putchar('\n');
     puts(_("Model (from scratch):"));
     puts(_("      --vocab-from=FILE  GGUF whose tokenizer the model uses"));
@@ -63,10 +69,30 @@ static void train_help(void)
            "                         Ctrl-C and at the end)"));
     puts(_("      --checkpoint=FILE  checkpoint path (default OUT.ckpt)"));
     puts(_("      --stop-at=N        stop after step N with a checkpoint, as Ctrl-C does"));
+    puts(_("      --save-every-min=X  also write a checkpoint every X minutes (default 0 =\n"
+           "                         off)"));
     puts(_("      --log-every=N      progress line every N steps (default 10)"));
+    puts(_("      --json             progress as JSON lines on standard output (events\n"
+           "                         \"step\", \"checkpoint\", \"done\")"));
+    putchar('\n');
+    puts(_("LoRA finetuning (with --init; --out is then an adapter GGUF for --lora):"));
+    puts(_("      --lora-rank=N      train rank-N adapters on the frozen base (default 0 =\n"
+           "                         train all weights)"));
+    puts(_("      --lora-alpha=X     adapter output scale alpha / rank (default 2 * rank)"));
+    puts(_("      --lora-dropout=X   dropout on the adapter input (default 0.05)"));
+    puts(_("      --lora-targets=LIST  layers to adapt among q,k,v,o,gate,up,down,output\n"
+           "                         or all (default q,k,v,o)"));
     puts(_("  -h, --help             display this help and exit"));
     putchar('\n');
-    puts(_("The global --threads sets the threads of the matrix products."));
+    puts(_("The global --threads sets the threads of the matrix products.  Ctrl-C writes\n"
+           "a checkpoint and stops; continue with --resume=CHECKPOINT (for LoRA, with the\n"
+           "same --init and --lora-* options)."));
+    putchar('\n');
+    puts(_("A full training run writes F32 weights; make the model small and fast with\n"
+           "  memllm quantize MODEL.gguf MODEL-Q4_K_M.gguf Q4_K_M\n"
+           "(see 'memllm quantize --help').  An adapter is used as is with\n"
+           "  memllm --model BASE.gguf generate --lora ADAPTER.gguf ...\n"
+           "or merged into the base with 'memllm lora-merge' (then quantized)."));
 }
 
 enum {
@@ -74,15 +100,17 @@ enum {
     OPT_RESUME, OPT_DATA, OPT_OUT, OPT_STEPS, OPT_BATCH, OPT_ACCUM, OPT_LR, OPT_LR_MIN,
     OPT_WARMUP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_CLIP, OPT_SEED, OPT_EVAL_DATA, OPT_EVAL_FRAC,
     OPT_EVAL_EVERY, OPT_EVAL_BATCHES, OPT_SAVE_EVERY, OPT_CKPT, OPT_STOP_AT, OPT_LOG_EVERY,
+    OPT_SAVE_MIN, OPT_JSON, OPT_LORA_RANK, OPT_LORA_ALPHA, OPT_LORA_DROPOUT, OPT_LORA_TARGETS,
 };
 
 struct train_args {
     const char *vocab, *init, *resume, *data, *out, *eval_data, *ckpt;
     uint64_t dim, layers, heads, kv_heads, ffn, ctx, steps, batch, accum, seed;
     uint64_t eval_every, eval_batches, save_every, stop_at, log_every;
-    double eval_frac;
-    bool have_lr_min;
+    double eval_frac, save_min;
+    bool have_lr_min, json, have_alpha;
     struct train_opt_params op;
+    struct train_lora_params lp; /* lp.rank 0: no LoRA */
 };
 
 static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -149,11 +177,19 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         {"checkpoint", required_argument, NULL, OPT_CKPT},
         {"stop-at", required_argument, NULL, OPT_STOP_AT},
         {"log-every", required_argument, NULL, OPT_LOG_EVERY},
+        {"save-every-min", required_argument, NULL, OPT_SAVE_MIN},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"lora-rank", required_argument, NULL, OPT_LORA_RANK},
+        {"lora-alpha", required_argument, NULL, OPT_LORA_ALPHA},
+        {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
+        {"lora-targets", required_argument, NULL, OPT_LORA_TARGETS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     train_opt_params_init(&a->op);
+    train_lora_params_init(&a->lp);
+    a->lp.rank = 0;
     a->dim = 256;
     a->layers = 4;
     a->heads = 8;
@@ -200,6 +236,29 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         case OPT_STOP_AT: ok = parse_u64(optarg, 1, big * 64, &a->stop_at); break;
         case OPT_LOG_EVERY: ok = parse_u64(optarg, 1, big * 64, &a->log_every); break;
         case OPT_EVAL_FRAC: ok = parse_dbl(optarg, 0.0, 0.9, &a->eval_frac); break;
+        case OPT_SAVE_MIN: ok = parse_dbl(optarg, 0.0, 1e6, &a->save_min); break;
+        case OPT_JSON: a->json = true; break;
+        case OPT_LORA_RANK:
+            ok = parse_u64(optarg, 1, 1u << 16, &u);
+            a->lp.rank = (size_t)u;
+            break;
+        case OPT_LORA_ALPHA:
+            ok = parse_dbl(optarg, -1e6, 1e6, &d);
+            a->lp.alpha = (float)d;
+            a->have_alpha = true;
+            break;
+        case OPT_LORA_DROPOUT:
+            ok = parse_dbl(optarg, 0.0, 0.99, &d);
+            a->lp.dropout = (float)d;
+            break;
+        case OPT_LORA_TARGETS: {
+            enum status st = train_lora_targets_parse(optarg, &a->lp.targets);
+            if (st != STATUS_OK) {
+                cli_status_error("--lora-targets", st);
+                return usage_error();
+            }
+            break;
+        }
         case OPT_LR:
             ok = parse_dbl(optarg, 0.0, 10.0, &d);
             a->op.lr = (float)d;
@@ -254,6 +313,13 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         cli_error(_("train: give --vocab-from (a new model), --init or --resume"));
         return usage_error();
     }
+    if (a->lp.rank && !a->init) {
+        cli_error(_("train: --lora-rank needs --init (the base model)"));
+        return usage_error();
+    }
+    if (a->lp.rank && !a->have_alpha)
+        a->lp.alpha = 2.0f * (float)a->lp.rank;
+    a->lp.seed = a->seed;
     if (a->kv_heads == 0)
         a->kv_heads = a->heads;
     if (!a->have_lr_min)
@@ -281,6 +347,50 @@ static enum status write_model(struct train_model *m, const struct gguf *src, bo
 done:
     gguf_writer_free(w);
     return st;
+}
+
+/* Adapter (final) or adapter checkpoint (with_opt) of a LoRA run on base src. */
+static enum status write_adapter(struct train_lora *l, const struct gguf *src, bool with_opt,
+                                 uint64_t seed, const char *path)
+{
+    const char *arch = "llama";
+    gguf_get_cstr(src, "general.architecture", &arch);
+    struct gguf_writer *w;
+    enum status st = gguf_writer_new(&w);
+    if (st != STATUS_OK)
+        return st;
+    if ((st = train_lora_add_to_writer(l, w, arch, with_opt)) != STATUS_OK)
+        goto done;
+    if (with_opt && (st = gguf_writer_set_u64(w, "train.seed", seed)) != STATUS_OK)
+        goto done;
+    st = gguf_writer_write(w, path);
+done:
+    gguf_writer_free(w);
+    return st;
+}
+
+/* JSON string body of s (quotes, backslashes and control characters escaped). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* A finite number, or null. */
+static void json_num(FILE *f, double v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6g", v);
+    else
+        fputs("null", f);
 }
 
 /* Mean loss over up to n_batches micro-batches of held-out rows. */
@@ -316,6 +426,25 @@ static void fmt_eta(double s, char *buf, size_t cap)
     snprintf(buf, cap, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
 }
 
+/* A checkpoint (reason: "steps", "minutes", "interrupt", "stop-at", "end") or the final
+ * output (with_opt false). */
+static enum status save(struct train_model *m, struct train_lora *l, const struct gguf *src,
+                        bool with_opt, uint64_t seed, const char *path)
+{
+    return l ? write_adapter(l, src, with_opt, seed, path)
+             : write_model(m, src, with_opt, seed, path);
+}
+
+static void json_checkpoint(bool json, size_t step, const char *path, const char *reason)
+{
+    if (!json)
+        return;
+    printf("{\"event\":\"checkpoint\",\"step\":%zu,\"reason\":\"%s\",\"path\":", step, reason);
+    json_str(stdout, path);
+    fputs("}\n", stdout);
+    fflush(stdout);
+}
+
 int cli_train_run(const struct opts *g, int argc, char **argv)
 {
     struct train_args a;
@@ -323,15 +452,18 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = CLI_EXIT_FAILURE;
-    struct gguf *src = NULL;
+    struct gguf *src = NULL, *ck = NULL;
     struct tok *tk = NULL;
     struct train_model *m = NULL;
+    struct train_lora *lora = NULL;
     struct train_data *data = NULL, *ev = NULL;
     int32_t *buf = NULL;
     char *ckpt_alloc = NULL;
     enum status st;
     uint64_t seed = a.seed;
-    const char *src_path = a.resume ? a.resume : a.init ? a.init : a.vocab;
+    bool use_lora = a.lp.rank > 0;
+    /* a LoRA run keeps its base (--init) as the source; --resume is the adapter checkpoint */
+    const char *src_path = use_lora ? a.init : a.resume ? a.resume : a.init ? a.init : a.vocab;
     const char *ckpt = a.ckpt;
     if (!ckpt) {
         size_t l = strlen(a.out);
@@ -351,7 +483,28 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
         cli_status_error(src_path, st);
         goto done;
     }
-    if (a.resume || a.init) {
+    if (use_lora) {
+        if ((a.lp.targets & (1u << TRAIN_TENSOR_OUTPUT)) &&
+            gguf_find_tensor(src, "output.weight") < 0) {
+            /* TRANSLATORS: %s is the base model file; "output" is a --lora-targets item */
+            cli_error(_("train: %s has a tied output head (no output.weight); leave 'output' "
+                        "out of --lora-targets"), src_path);
+            goto done;
+        }
+        st = train_model_from_gguf_quant(src, (size_t)a.ctx, &m);
+        if (st == STATUS_OK)
+            st = train_lora_new(m, &a.lp, &lora);
+        if (st == STATUS_OK && a.resume) {
+            if ((st = gguf_open(a.resume, &ck)) != STATUS_OK ||
+                (st = train_lora_load(lora, ck)) != STATUS_OK) {
+                cli_status_error(a.resume, st);
+                goto done;
+            }
+            uint64_t sd;
+            if (gguf_get_u64(ck, "train.seed", &sd) == STATUS_OK)
+                seed = sd;
+        }
+    } else if (a.resume || a.init) {
         st = train_model_from_gguf(src, a.resume ? 0 : (size_t)a.ctx, &m);
         if (st == STATUS_OK && a.resume) {
             st = train_load_opt(m, src);
@@ -406,6 +559,12 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
               "%zu/%zu heads, ffn %zu, context %zu, vocabulary %zu\n"),
             train_model_n_params(m), nonemb, cfg->dim, cfg->n_layer, cfg->n_head,
             cfg->n_head_kv, cfg->n_ff, T, cfg->n_vocab);
+    if (lora)
+        fprintf(stderr,
+                /* TRANSLATORS: LoRA summary; the base weights are not trained */
+                _("LoRA: rank %zu, alpha %g, dropout %g, %zu trainable parameters; base "
+                  "frozen as stored\n"),
+                a.lp.rank, (double)a.lp.alpha, (double)a.lp.dropout, train_lora_n_params(lora));
     fprintf(stderr,
             _("data: %zu examples, %zu tokens (%zu with loss) in %zu rows; %zu cut, %zu "
               "skipped\n"),
@@ -421,6 +580,8 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
     buf = malloc(3 * A * per * sizeof(int32_t));
     if (!buf)
         goto nomem;
+    if (lora && (st = train_lora_reserve(lora, per)) != STATUS_OK)
+        goto nomem;
     struct sigaction sa, old_sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = train_on_sigint;
@@ -428,10 +589,11 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
     train_interrupted = 0;
     sigaction(SIGINT, &sa, &old_sa);
 
-    double flop_per_token = 6.0 * (double)nonemb + 12.0 * (double)cfg->n_layer *
+    /* a frozen base needs no weight gradients: about 4N per token instead of 6N */
+    double flop_per_token = (lora ? 4.0 : 6.0) * (double)nonemb + 12.0 * (double)cfg->n_layer *
                             (double)cfg->dim * (double)T;
-    uint64_t t_start = timing_now_ns(), t_last = t_start;
-    size_t first_step = train_model_step(m), tok_since = 0;
+    uint64_t t_start = timing_now_ns(), t_last = t_start, t_saved = t_start;
+    size_t first_step = lora ? train_lora_step(lora) : train_model_step(m), tok_since = 0;
     double last_loss = 0, last_eval = -1;
     bool stopped = false;
     for (size_t step = first_step + 1; step <= a.steps; step++) {
@@ -452,13 +614,22 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
             for (size_t i = 0; i < per; i++)
                 n_loss += bs[k].targets[i] >= 0;
         }
-        train_zero_grad(m);
+        if (lora)
+            train_lora_zero_grad(lora);
+        else
+            train_zero_grad(m);
         double loss = 0;
         for (size_t k = 0; k < A && st == STATUS_OK; k++) {
             double ls;
+            if (lora) /* dropout masks of micro-batch number (step - 1) * A + k */
+                train_lora_set_training(lora, true, (uint64_t)(step - 1) * A + k);
             st = train_backward(m, &bs[k], n_loss ? 1.0f / (float)n_loss : 0.0f, &ls, NULL);
+            if (st == STATUS_OK && lora)
+                st = train_lora_status(lora);
             loss += ls;
         }
+        if (lora)
+            train_lora_set_training(lora, false, 0);
         if (bs != mb)
             free(bs);
         if (st != STATUS_OK) {
@@ -466,7 +637,10 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
             goto restore;
         }
         float gnorm;
-        train_opt_step(m, &a.op, &gnorm);
+        if (lora)
+            train_lora_opt_step(lora, &a.op, &gnorm);
+        else
+            train_opt_step(m, &a.op, &gnorm);
         last_loss = n_loss ? loss / (double)n_loss : 0;
         tok_since += A * per;
         bool do_eval = ev && a.eval_every && (step % a.eval_every == 0 || step == a.steps);
@@ -483,26 +657,57 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
             double tps = dt > 0 ? (double)tok_since / dt : 0;
             double all = (double)(now - t_start) * 1e-9;
             double eta = all / (double)(step - first_step) * (double)(a.steps - step);
-            char etab[32];
-            fmt_eta(eta, etab, sizeof etab);
-            char evb[32] = "";
-            if (last_eval >= 0)
-                snprintf(evb, sizeof evb, "%.4f", last_eval);
-            /* TRANSLATORS: one progress line; tok/s = tokens per second, ETA = time left */
-            fprintf(stderr, _("step %zu/%" PRIu64 "  loss %.4f  eval %s  lr %.3g  gnorm %.3g  "
-                              "%.0f tok/s  %.1f GFLOP/s  ETA %s\n"),
-                    step, a.steps, last_loss, last_eval >= 0 ? evb : "-",
-                    (double)train_lr(&a.op, step), (double)gnorm, tps,
-                    tps * flop_per_token * 1e-9, etab);
+            if (a.json) {
+                printf("{\"event\":\"step\",\"step\":%zu,\"steps\":%" PRIu64 ",\"loss\":", step,
+                       a.steps);
+                json_num(stdout, last_loss);
+                fputs(",\"eval_loss\":", stdout);
+                if (last_eval >= 0)
+                    json_num(stdout, last_eval);
+                else
+                    fputs("null", stdout);
+                fputs(",\"lr\":", stdout);
+                json_num(stdout, (double)train_lr(&a.op, step));
+                fputs(",\"grad_norm\":", stdout);
+                json_num(stdout, (double)gnorm);
+                fputs(",\"tokens_per_s\":", stdout);
+                json_num(stdout, tps);
+                fputs(",\"gflops\":", stdout);
+                json_num(stdout, tps * flop_per_token * 1e-9);
+                fputs(",\"elapsed_s\":", stdout);
+                json_num(stdout, all);
+                fputs(",\"eta_s\":", stdout);
+                json_num(stdout, eta);
+                fputs("}\n", stdout);
+                fflush(stdout);
+            } else {
+                char etab[32];
+                fmt_eta(eta, etab, sizeof etab);
+                char evb[32] = "";
+                if (last_eval >= 0)
+                    snprintf(evb, sizeof evb, "%.4f", last_eval);
+                /* TRANSLATORS: one progress line; tok/s = tokens per second, ETA = time left */
+                fprintf(stderr, _("step %zu/%" PRIu64 "  loss %.4f  eval %s  lr %.3g  gnorm %.3g  "
+                                  "%.0f tok/s  %.1f GFLOP/s  ETA %s\n"),
+                        step, a.steps, last_loss, last_eval >= 0 ? evb : "-",
+                        (double)train_lr(&a.op, step), (double)gnorm, tps,
+                        tps * flop_per_token * 1e-9, etab);
+            }
             t_last = now;
             tok_since = 0;
         }
         bool stop = train_interrupted || (a.stop_at && step == a.stop_at && step < a.steps);
-        if (stop || (a.save_every && step % a.save_every == 0)) {
-            if ((st = write_model(m, src, true, seed, ckpt)) != STATUS_OK) {
+        uint64_t now = timing_now_ns();
+        bool by_time = a.save_min > 0 && (double)(now - t_saved) * 1e-9 >= a.save_min * 60.0;
+        bool by_steps = a.save_every && step % a.save_every == 0;
+        if (stop || by_steps || by_time) {
+            if ((st = save(m, lora, src, true, seed, ckpt)) != STATUS_OK) {
                 cli_status_error(ckpt, st);
                 goto restore;
             }
+            t_saved = timing_now_ns();
+            json_checkpoint(a.json, step, ckpt, train_interrupted ? "interrupt" : stop ?
+                            "stop-at" : by_steps ? "steps" : "minutes");
         }
         if (stop) {
             /* TRANSLATORS: %s is the checkpoint file */
@@ -513,19 +718,33 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
         }
     }
     if (!stopped) {
-        if (train_model_step(m) < a.steps || a.save_every) {
-            if ((st = write_model(m, src, true, seed, ckpt)) != STATUS_OK) {
+        size_t now_step = lora ? train_lora_step(lora) : train_model_step(m);
+        if (now_step < a.steps || a.save_every || a.save_min > 0) {
+            if ((st = save(m, lora, src, true, seed, ckpt)) != STATUS_OK) {
                 cli_status_error(ckpt, st);
                 goto restore;
             }
+            json_checkpoint(a.json, now_step, ckpt, "end");
         }
-        if ((st = write_model(m, src, false, seed, a.out)) != STATUS_OK) {
+        if ((st = save(m, lora, src, false, seed, a.out)) != STATUS_OK) {
             cli_status_error(a.out, st);
             goto restore;
         }
         double all = (double)(timing_now_ns() - t_start) * 1e-9;
-        size_t done_steps = train_model_step(m) - first_step;
+        size_t done_steps = now_step - first_step;
         double tps = all > 0 ? (double)(done_steps * A * per) / all : 0;
+        if (a.json) {
+            printf("{\"event\":\"done\",\"steps\":%zu,\"seconds\":", done_steps);
+            json_num(stdout, all);
+            fputs(",\"tokens_per_s\":", stdout);
+            json_num(stdout, tps);
+            fputs(",\"loss\":", stdout);
+            json_num(stdout, last_loss);
+            fputs(",\"out\":", stdout);
+            json_str(stdout, a.out);
+            fputs("}\n", stdout);
+            fflush(stdout);
+        }
         fprintf(stderr,
                 /* TRANSLATORS: final summary; %s is the output file */
                 _("trained %zu steps in %.1f s (%.0f tok/s, %.1f GFLOP/s); final loss %.4f; "
@@ -545,8 +764,10 @@ done:
     free(ckpt_alloc);
     train_data_free(data);
     train_data_free(ev);
+    train_lora_free(lora);
     train_model_free(m);
     tok_free(tk);
+    gguf_close(ck);
     gguf_close(src);
     return rc;
 }

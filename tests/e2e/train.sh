@@ -101,4 +101,46 @@ expect_in "$TMP/ierr" "checkpoint saved to"
 [ -f "$TMP/i.gguf.ckpt" ] || fail "no checkpoint after Ctrl-C"
 expect_rc 0 "$M" info "$TMP/i.gguf.ckpt"
 
+# LoRA on a Q8_0 base: JSON progress, an adapter that the engine loads and lora-merge merges,
+# stop + resume of the adapter byte-identical to a straight run
+expect_rc 0 "$M" --threads 1 train --vocab-from "$V" --data "$D" --out "$TMP/b.gguf" \
+    --dim 32 --layers 2 --heads 4 --kv-heads 2 --ffn 64 --ctx 16 --batch 4 --steps 4
+expect_rc 0 "$M" quantize -q "$TMP/b.gguf" "$TMP/b8.gguf" Q8_0
+LORA="--lora-rank 4 --lora-alpha 8 --lora-targets q,k,v,o,gate,up,down,output --batch 4"
+expect_rc 0 "$M" --threads 1 train --init "$TMP/b8.gguf" $LORA --data "$D" \
+    --out "$TMP/ad.gguf" --steps 30 --lr 1e-2 --warmup 2 --log-every 5 --json
+expect_in "$TMP/err" "LoRA: rank 4"
+expect_in "$TMP/out" '{"event":"step","step":1,"steps":30,"loss":'
+expect_in "$TMP/out" '{"event":"done","steps":30,'
+lines=$(grep -c '"event":"step"' "$TMP/out")
+[ "$lines" -eq 7 ] || fail "expected 7 JSON step lines, got $lines"
+grep -v '^{.*}$' "$TMP/out" && fail "a --json line that is not an object"
+first=$(grep '"step":1,' "$TMP/out" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+last=$(grep '"step":30,' "$TMP/out" | sed 's/.*"loss":\([0-9.e+-]*\).*/\1/')
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' ||
+    fail "LoRA loss did not fall: $first -> $last"
+expect_rc 0 "$M" info "$TMP/ad.gguf"
+expect_in "$TMP/out" "blk.1.ffn_down.weight.lora_b"
+expect_rc 0 "$M" generate --model "$TMP/b8.gguf" --lora "$TMP/ad.gguf" -p "a b" -n 4 --temp 0
+expect_rc 0 "$M" lora-merge --base "$TMP/b8.gguf" --lora "$TMP/ad.gguf" --out "$TMP/m8.gguf"
+expect_rc 0 "$M" generate --model "$TMP/m8.gguf" -p "a b" -n 4 --temp 0
+expect_rc 0 "$M" --threads 1 train --init "$TMP/b8.gguf" $LORA --data "$D" \
+    --out "$TMP/ad2.gguf" --steps 6 --lora-dropout 0.2
+expect_rc 0 "$M" --threads 1 train --init "$TMP/b8.gguf" $LORA --data "$D" \
+    --out "$TMP/ad3.gguf" --steps 6 --lora-dropout 0.2 --stop-at 2 --json
+expect_in "$TMP/out" '{"event":"checkpoint","step":2,"reason":"stop-at","path":'
+expect_rc 0 "$M" --threads 1 train --init "$TMP/b8.gguf" $LORA --data "$D" \
+    --out "$TMP/ad3.gguf" --steps 6 --lora-dropout 0.2 --resume "$TMP/ad3.gguf.ckpt"
+expect_in "$TMP/err" "step 3/6"
+cmp -s "$TMP/ad2.gguf" "$TMP/ad3.gguf" || fail "resumed LoRA run differs from the straight run"
+expect_rc 1 "$M" train --vocab-from "$V" --lora-rank 4 --data "$D" --out "$TMP/x.gguf"
+expect_in "$TMP/err" "--init"
+expect_rc 1 "$M" train --init "$TMP/b8.gguf" --lora-rank 4 --lora-targets q,x --data "$D" \
+    --out "$TMP/x.gguf"
+expect_in "$TMP/err" "'x'"
+# a time-based checkpoint: every 0 < X minutes writes one after the first step
+expect_rc 0 "$M" --threads 1 train --init "$TMP/b8.gguf" $LORA --data "$D" \
+    --out "$TMP/ad4.gguf" --steps 2 --save-every-min 0.000001 --json
+expect_in "$TMP/out" '"reason":"minutes"'
+
 finish
