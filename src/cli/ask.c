@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/constrain.h"
+#include "agent/embed_model.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "engine/gguf.h"
@@ -94,6 +95,11 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
         x->history = (size_t)u;
         x->have_history = true;
         break;
+    case CLI_AGENT_OPT_EMBEDDER:
+        if (!embed_model_name_ok(arg))
+            bad = "--embedder";
+        x->embed_model = arg && strcmp(arg, "model") == 0;
+        break;
     case CLI_AGENT_OPT_MODE:
         if (!prompted_mode_parse(arg, &x->mode))
             bad = "--mode";
@@ -168,6 +174,9 @@ void cli_agent_help(bool sampling)
     puts(_("      --ctx=N              context length in tokens (default: the model's, at most\n"
            "                           4096; in prompted mode at least 1024)"));
     puts(_("      --no-record          do not record the run in the memory database"));
+    puts(_("      --embedder=hash|model  how memory compares names: hash (default; no\n"
+           "                           weights) or model (the model's mean final hidden\n"
+           "                           state); a database keeps the embedder it was built with"));
     puts(_("      --mode=auto|native|prompted  native: a memllm-trained model (calls are special\n"
            "                           tokens); prompted: few-shot instructions in the model's\n"
            "                           chat template, for any instruct model; auto (default):\n"
@@ -334,6 +343,37 @@ static enum status open_prompted(struct cli_agent *ca)
     return st;
 }
 
+/* The memory with the model embedder (agent/embed_model.h) in place of the default one:
+ * opened without the controller and unseeded, then the controller over the model
+ * embedder (which a new database records), then the seed facts of a new default
+ * database (as cli_mem_open() seeds them, but embedded by the model). */
+static int open_mem_model_embedder(const struct opts *g, struct cli_agent *ca)
+{
+    int rc = cli_mem_open(g, false, false, &ca->mc);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    embed_free(&ca->mc.e);
+    enum status st = embed_model_new(ca->gf, g->threads, &ca->mc.e);
+    if (st != STATUS_OK) {
+        cli_status_error("--embedder=model", st);
+        return CLI_EXIT_FAILURE;
+    }
+    if ((st = ctrl_open(ca->mc.m, &ca->mc.e, &ca->mc.c)) != STATUS_OK) {
+        cli_status_error(ca->mc.path, st);
+        return CLI_EXIT_FAILURE;
+    }
+    if (ca->mc.created && !g->db_path) {
+        char *facts = cli_mem_data_file(CLI_MEM_SEED_FILE);
+        if (facts) {
+            rc = cli_mem_import_file(g, &ca->mc, facts, "tsv", CLI_MEM_SEED_SOURCE, true);
+            free(facts);
+            if (rc != CLI_EXIT_OK)
+                return CLI_EXIT_FAILURE;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_agent *ca)
 {
     memset(ca, 0, sizeof *ca);
@@ -363,7 +403,11 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
         cli_status_error(path, st);
         goto fail;
     }
-    if ((rc = cli_mem_open(g, true, true, &ca->mc)) != CLI_EXIT_OK)
+    if (x->embed_model)
+        rc = open_mem_model_embedder(g, ca);
+    else
+        rc = cli_mem_open(g, true, true, &ca->mc);
+    if (rc != CLI_EXIT_OK)
         goto fail;
     rc = CLI_EXIT_FAILURE;
     if (ca->prompted && (st = open_prompted(ca)) != STATUS_OK) {
@@ -559,6 +603,7 @@ static const struct option ask_longopts[] = {
     {"no-read", no_argument, NULL, CLI_AGENT_OPT_NO_READ},
     {"ignore-eos", no_argument, NULL, CLI_AGENT_OPT_IGNORE_EOS},
     {"mode", required_argument, NULL, CLI_AGENT_OPT_MODE},
+    {"embedder", required_argument, NULL, CLI_AGENT_OPT_EMBEDDER},
     {"history", required_argument, NULL, CLI_AGENT_OPT_HISTORY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

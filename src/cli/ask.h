@@ -20,6 +20,7 @@ struct cli_agent_args {
     size_t ctx;          /* --ctx; 0 = the model's, at most 4096 */
     bool constrain;      /* --constrain on|off (default on) */
     enum prompted_mode mode; /* --mode native|prompted|auto (default auto) */
+    bool embed_model;    /* --embedder model (else hash) */
     bool have_history;
     size_t history;      /* chat: --history=N tokens of earlier turns */
     bool have_seed;
@@ -66,6 +67,7 @@ enum {
     CLI_AGENT_OPT_IGNORE_EOS,
     CLI_AGENT_OPT_MODE,
     CLI_AGENT_OPT_HISTORY, /* chat only */
+    CLI_AGENT_OPT_EMBEDDER,
 };
 
 /* Help lines of the shared options; sampling: also those of read mode. */

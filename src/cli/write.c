@@ -161,6 +161,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
         {"no-record", no_argument, NULL, CLI_AGENT_OPT_NO_RECORD},
         {"constrain", required_argument, NULL, CLI_AGENT_OPT_CONSTRAIN},
         {"mode", required_argument, NULL, CLI_AGENT_OPT_MODE},
+        {"embedder", required_argument, NULL, CLI_AGENT_OPT_EMBEDDER},
         {"dry-run", no_argument, NULL, WRITE_OPT_DRY_RUN},
         {"context-sents", required_argument, NULL, WRITE_OPT_CONTEXT_SENTS},
         {"min-cuts", required_argument, NULL, WRITE_OPT_MIN_CUTS},

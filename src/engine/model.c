@@ -1033,6 +1033,63 @@ enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t 
     return STATUS_OK;
 }
 
+/* ---- Embeddings (for a model-based text embedder in the agent layer) ------------------ */
+
+enum status model_embed(struct model *m, const int32_t *tokens, size_t n, size_t n_skip,
+                        float *out)
+{
+    if (n == 0)
+        return status_detail_set(STATUS_INVALID, _("nothing to embed (no tokens)"));
+    if (n > m->n_ctx)
+        return status_detail_set(STATUS_CONTEXT_FULL, _("%zu tokens at position %zu do not fit "
+                                                        "a context of %zu"),
+                                 n, (size_t)0, m->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (size_t)tokens[i] >= m->n_vocab)
+            return status_detail_set(STATUS_INVALID, _("token id %ld is out of range (vocabulary "
+                                                       "of %zu)"),
+                                     (long)tokens[i], m->n_vocab);
+    size_t dim = m->n_embd, skip = n_skip < n ? n_skip : 0;
+    for (size_t i = 0; i < dim; i++)
+        out[i] = 0.0f;
+    m->n_past = 0;
+    m->nonfinite = false;
+    for (size_t done = 0; done < n;) {
+        size_t c = n - done < m->n_batch ? n - done : m->n_batch;
+        if (!forward(m, tokens + done, c, done, NULL, false))
+            return status_detail_set(STATUS_CANCELLED, _("evaluation cancelled after %zu of "
+                                                         "%zu tokens"),
+                                     done, n);
+        if (m->nonfinite) {
+            m->n_past = done;
+            return status_detail_set(STATUS_FORMAT, _("the model computed NaN or infinite "
+                                                      "values (are its weights damaged?)"));
+        }
+        for (size_t t = 0; t < c; t++) {
+            if (done + t < skip)
+                continue;
+            float *h = m->xb + t * dim;
+            rmsnorm(h, m->x + t * dim, m->output_norm, dim, m->eps);
+            for (size_t i = 0; i < dim; i++)
+                out[i] += h[i];
+        }
+        done += c;
+        m->n_past = done;
+    }
+    double ss = 0;
+    for (size_t i = 0; i < dim; i++) {
+        out[i] /= (float)(n - skip);
+        ss += (double)out[i] * out[i];
+    }
+    if (!(ss > 0) || !isfinite(ss))
+        return status_detail_set(STATUS_FORMAT, _("the model computed NaN or infinite "
+                                                  "values (are its weights damaged?)"));
+    float inv = (float)(1.0 / sqrt(ss));
+    for (size_t i = 0; i < dim; i++)
+        out[i] *= inv;
+    return STATUS_OK;
+}
+
 void model_set_abort(struct model *m, bool (*abort_cb)(void *user), void *user)
 {
     m->abort_cb = abort_cb;

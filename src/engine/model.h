@@ -73,6 +73,15 @@ void model_close(struct model *m); /* NULL is a no-op */
 enum status model_eval(struct model *m, const int32_t *tokens, size_t n, size_t pos,
                        float *logits, bool all_logits);
 
+/* Text embedding (used by the agent's model-based embedder): evaluate tokens[0..n) from
+ * position 0 (the cache is overwritten: it then holds these n positions) and write to
+ * out[0..model_n_embd()) the mean over positions n_skip .. n-1 (all of them when
+ * n_skip >= n; use n_skip 1 to leave out a BOS) of the final hidden state as the output
+ * head sees it (after the output RMSNorm, before the output matrix), L2-normalized.
+ * Errors as model_eval() (STATUS_INVALID also for n == 0). */
+enum status model_embed(struct model *m, const int32_t *tokens, size_t n, size_t n_skip,
+                        float *out);
+
 /* Cancellation: model_eval() calls abort_cb(user) before each layer of each pass and, when
  * it returns true, stops with STATUS_CANCELLED; the cache then holds the positions of the
  * passes that finished (model_n_past()).  abort_cb NULL removes the hook.  The callback runs

@@ -102,7 +102,8 @@ expect_in "$TMP/out" '{"event":"turn","turn":2,"history":1}'
 expect_in "$TMP/out" '{"event":"reset"}'
 expect_in "$TMP/out" '{"event":"turn","turn":3,"history":0}'
 expect_in "$TMP/err" "/bogus"
-run=$(grep -o '"event":"done","stop":"[a-z]*","run":[0-9]*' "$TMP/out" | sed -n 2p | sed 's/.*"run"://')
+run=$(grep -o '"event":"done","stop":"[a-z]*","run":[0-9]*' "$TMP/out" | sed -n 2p |
+    sed 's/.*"run"://')
 expect_rc 0 "$M" --db "$DB" --json audit "$run"
 expect_in "$TMP/out" 'hello there [/INST] '
 expect_in "$TMP/out" '</s>[INST] second question'
@@ -110,6 +111,17 @@ expect_rc 0 "$M" --db "$DB" --json audit "$((run + 1))"
 expect_in "$TMP/out" '"prompt":"third"'
 expect_rc 1 "$M" ask --history=3 x
 expect_in "$TMP/err" "unrecognized option '--history'"
+# --embedder model: a database built with one embedder refuses the other
+DB2="$TMP/model-emb.db"
+printf 'Paris is the capital of France.\n' >"$TMP/one.txt"
+expect_rc 0 "$M" --db "$DB2" write --embedder=model --model "$G" --max-tokens 8 "$TMP/one.txt"
+expect_rc 0 "$M" --db "$DB2" ask --embedder=model --model "$G" -n 2 "Hi"
+expect_rc 2 "$M" --db "$DB2" ask --model "$G" -n 2 "Hi"
+expect_in "$TMP/err" "embedder 'model:"
+expect_rc 2 "$M" --db "$DB" ask --embedder=model --model "$G" -n 2 "Hi"
+expect_in "$TMP/err" "hash-ngram"
+expect_rc 1 "$M" ask --embedder=bogus x
+expect_in "$TMP/err" "--embedder"
 # delete a run
 expect_rc 0 "$M" --db "$DB" audit --delete 1
 expect_rc 1 "$M" --db "$DB" audit 1
