@@ -1,26 +1,26 @@
 /* tui.c -- `memllm tui` (also `memllm` with no command): the terminal interface.
- * Opens the memory (--db or the default, seeded) and the model (--model, $MEMLLM_MODEL or
- * the bundled one); without a model the interface opens in memory-browsing mode. */
+ * Opens the model, the memory (--db or the default, seeded) and the agent as `memllm ask`
+ * does (cli_agent_open: templates, prompted mode, constrained decoding with memory
+ * names); when the model cannot be opened the interface opens in memory-browsing mode
+ * with the reason on its status line. */
 #include "config.h"
 
-#include <getopt.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
+#include "cli/ask.h"
 #include "cli/commands.h"
 #include "cli/mem.h"
 #include "cli/paths.h"
-#include "engine/gguf.h"
 #include "engine/model.h"
-#include "engine/tok.h"
 #include "tui/app.h"
 #include "tui/tui.h"
 #include "util/i18n.h"
-#include "util/timing.h"
 
 static volatile sig_atomic_t tui_stop, tui_winch;
 
@@ -44,110 +44,93 @@ static void tui_help(void)
            "model the interface opens for browsing the memory only.  F1 inside lists every\n"
            "key; Ctrl-P picks any action by name; Ctrl-Q quits."));
     putchar('\n');
+    cli_agent_help(true);
     puts(_("      --no-color           draw without colours (also when NO_COLOR is set)"));
     puts(_("  -h, --help               show this help and exit"));
 }
 
-struct tui_model {
-    struct gguf *gf;
-    struct tok *tk;
-    struct model *m;
-    struct agent *a;
-    char *t_ask, *t_write;
-};
-
-static void model_free(struct tui_model *tm)
+/* Run f with standard error sent to /dev/null (the reason goes to the status line). */
+static int quietly(const struct opts *g, struct cli_agent_args *x, struct cli_agent *ca)
 {
-    agent_free(tm->a);
-    model_close(tm->m);
-    tok_free(tm->tk);
-    gguf_close(tm->gf);
-    free(tm->t_ask);
-    free(tm->t_write);
-    memset(tm, 0, sizeof *tm);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && null >= 0)
+        dup2(null, STDERR_FILENO);
+    int rc = cli_agent_open(g, x, ca);
+    fflush(stderr);
+    if (saved >= 0) {
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+    }
+    if (null >= 0)
+        close(null);
+    return rc;
 }
 
-/* Open the model and the agent; on failure a translated reason goes to msg. */
-static bool model_try(const struct opts *g, struct ctrl *c, struct tui_model *tm, char *msg,
-                      size_t size)
+static enum agent_history_format history_format(const struct cli_agent *ca)
 {
-    const char *path = paths_model(g);
-    enum status st;
-    memset(tm, 0, sizeof *tm);
-    if ((st = gguf_open(path, &tm->gf)) != STATUS_OK ||
-        (st = tok_from_gguf(tm->gf, &tm->tk)) != STATUS_OK ||
-        (st = agent_templates_load(tm->gf, &tm->t_ask, &tm->t_write)) != STATUS_OK)
-        goto fail;
-    struct model_params mp;
-    model_params_init(&mp);
-    mp.n_threads = g->threads;
-    if ((st = model_open(tm->gf, &mp, &tm->m)) != STATUS_OK)
-        goto fail;
-    struct agent_params p;
-    agent_params_init(&p);
-    p.samp.seed = (uint64_t)time(NULL) ^ timing_now_ns();
-    const char *base = strrchr(path, '/');
-    p.model_name = base ? base + 1 : path;
-    p.template_ask = tm->t_ask;
-    p.template_write = tm->t_write;
-    struct agent_lm lm;
-    agent_lm_from_model(tm->m, &lm);
-    if ((st = agent_new(&lm, tm->tk, c, &p, &tm->a)) != STATUS_OK)
-        goto fail;
-    return true;
-fail: {
-    const char *d = status_detail();
-    /* the detail names the file when it is about the file */
-    snprintf(msg, size, _("memory browsing only: no model (%s: %s); start with --model=FILE"),
-             status_str(st), d[0] ? d : path);
-    model_free(tm);
-    return false;
-}
+    if (!ca->prompted)
+        return AGENT_HISTORY_PLAIN;
+    return ca->fmt == PROMPTED_FORMAT_CHATML ? AGENT_HISTORY_CHATML : AGENT_HISTORY_MISTRAL;
 }
 
 int cli_tui_run(const struct opts *g, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"no-color", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    /* --no-color is ours; everything else is an agent option as for `memllm ask` */
+    static char tui_name[] = "tui";
+    char *fake[2] = {tui_name, NULL};
+    char **args = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *args);
+    if (!args) {
+        cli_error("%s", _("out of memory"));
+        return CLI_EXIT_FAILURE;
+    }
+    int n = 0;
     bool color = true;
-    int c;
-    optind = 1;
-    opterr = 0;
-    while (argc > 0 && (c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'C': color = false; break;
-        case 'h': tui_help(); return CLI_EXIT_OK;
-        default:
-            if (optopt)
-                cli_error(_("tui: invalid option -- '%c'"), optopt);
-            else
-                cli_error(_("tui: unrecognized option '%s'"), argv[optind - 1]);
-            cli_try_help("tui");
-            return CLI_EXIT_USAGE;
-        }
+    if (argc <= 0) {
+        argv = fake;
+        argc = 1;
     }
-    if (argc > 0 && optind < argc) {
-        cli_error(_("tui: unexpected argument '%s'"), argv[optind]);
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--no-color") == 0)
+            color = false;
+        else
+            args[n++] = argv[i];
+    }
+    struct cli_agent_args x;
+    int rc = cli_agent_parse("tui", n, args, &x, tui_help);
+    if (rc < 0 && optind < n) {
+        cli_error(_("tui: unexpected argument '%s'"), args[optind]);
         cli_try_help("tui");
-        return CLI_EXIT_USAGE;
+        rc = CLI_EXIT_USAGE;
     }
-
-    struct cli_mem mc;
-    int rc = cli_mem_open(g, true, true, &mc);
-    if (rc != CLI_EXIT_OK)
+    free(args);
+    if (rc >= 0)
         return rc;
-    struct tui_model tm;
+
+    struct cli_agent ca;
+    struct cli_mem mc;
+    memset(&mc, 0, sizeof mc);
     char msg[1024] = "";
-    bool have_model = model_try(g, mc.c, &tm, msg, sizeof msg);
+    bool have_model = quietly(g, &x, &ca) == CLI_EXIT_OK;
+    if (!have_model) {
+        const char *d = status_detail();
+        snprintf(msg, sizeof msg, _("memory browsing only: no model (%s); start with "
+                                    "--model=FILE"), d[0] ? d : (x.model ? x.model
+                                                                         : paths_model(g)));
+        if ((rc = cli_mem_open(g, true, true, &mc)) != CLI_EXIT_OK)
+            return rc;
+    }
+    struct cli_mem *mem = have_model ? &ca.mc : &mc;
     /* the table browses through its own connection while the worker uses the ctrl's */
-    struct mem *browse = mc.m;
+    struct mem *browse = mem->m;
     struct mem *own = NULL;
-    if (have_model && strcmp(mc.path, ":memory:") != 0 &&
-        mem_open(mc.path, &own) == STATUS_OK)
+    if (have_model && strcmp(mem->path, ":memory:") != 0 &&
+        mem_open(mem->path, &own) == STATUS_OK)
         browse = own;
+    struct agent_history *hist = NULL;
+    if (have_model && agent_history_new(history_format(&ca), &hist) != STATUS_OK)
+        hist = NULL;
 
     struct sigaction sa, old_int, old_term, old_winch;
     memset(&sa, 0, sizeof sa);
@@ -162,7 +145,9 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
     struct app *app = NULL;
     struct tui *t = NULL;
     struct app_config cfg = {
-        .m = browse, .ctrl = mc.c, .agent = tm.a, .status = have_model ? NULL : msg,
+        .m = browse, .ctrl = mem->c, .agent = have_model ? ca.a : NULL,
+        .status = have_model ? NULL : msg, .history = hist, .tk = have_model ? ca.tk : NULL,
+        .history_tokens = have_model ? model_n_ctx(ca.m) / 4 : 0,
     };
     enum status st = app_new(&cfg, &app);
     if (st != STATUS_OK) {
@@ -170,8 +155,8 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
         rc = CLI_EXIT_FAILURE;
         goto done;
     }
-    if (tm.a)
-        agent_set_events(tm.a, app_event_cb, app);
+    if (have_model)
+        agent_set_events(ca.a, app_event_cb, app);
     if ((st = tui_open(stdout, stdin, color, &t)) != STATUS_OK) {
         cli_status_error("tui", st);
         rc = CLI_EXIT_FAILURE;
@@ -185,10 +170,11 @@ done:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);
-    if (tm.a)
-        agent_set_events(tm.a, NULL, NULL);
-    model_free(&tm);
+    agent_history_free(hist);
     mem_close(own);
-    cli_mem_close(&mc);
+    if (have_model)
+        cli_agent_close(&ca);
+    else
+        cli_mem_close(&mc);
     return rc;
 }

@@ -320,6 +320,7 @@ struct msg {
     double t_gen, t_total;
     int64_t run_id;
     enum status status;
+    char *output;
     struct msg *next;
 };
 
@@ -340,6 +341,11 @@ struct app {
     struct mem *m;
     struct ctrl *ctrl;
     struct agent *agent;
+    bool shared_conn; /* m is the ctrl's connection: no browsing while the worker runs */
+    struct agent_history *chat_hist;
+    struct tok *tk;
+    size_t history_tokens;
+    char *chat_question; /* the question of the running chat turn */
 
     enum app_screen screen;
     enum app_focus focus;
@@ -729,7 +735,13 @@ static void *worker_main(void *arg)
                                 "%zu conflicts), %zu rejected"), ws.sentences, ws.triples,
                               ws.n_new, ws.n_known, ws.n_conflict, ws.rejected);
     } else {
-        st = agent_ask(a->agent, j->text, NULL, NULL);
+        char *out = NULL;
+        st = agent_ask(a->agent, j->text, &out, NULL);
+        if (m && st == STATUS_OK) {
+            m->output = out; /* the answer with calls inline (chat history) */
+            out = NULL;
+        }
+        free(out);
     }
     if (m) {
         m->kind = MSG_FINISHED;
@@ -878,6 +890,14 @@ unsigned app_drain(struct app *a)
         }
         case MSG_FINISHED:
             worker_join(a);
+            if (a->chat_question && a->chat_hist && m->status == STATUS_OK) {
+                enum status hs = agent_history_add(a->chat_hist, a->chat_question,
+                                                   m->output ? m->output : "");
+                if (hs != STATUS_OK)
+                    status_from(a, _("chat"), hs);
+            }
+            free(a->chat_question);
+            a->chat_question = NULL;
             if (m->status == STATUS_OK || m->status == STATUS_CANCELLED) {
                 if (m->text) {
                     span_push(a, APP_STYLE_INFO, xprintf("\n%s\n", m->text), NULL);
@@ -896,6 +916,7 @@ unsigned app_drain(struct app *a)
             break;
         }
         free(m->text);
+        free(m->output);
         callrec_free(m->call);
         free(m);
         m = next;
@@ -986,6 +1007,10 @@ static void filter_of(const struct app *a, struct mem_filter *f)
 static enum status fetch(struct app *a, bool from_edge, const char *key, int64_t id,
                          bool backward, size_t limit, struct row_vec *out)
 {
+    if (a->shared_conn && a->worker_on) {
+        set_status(a, APP_STYLE_INFO, "%s", _("the table updates when the answer is done"));
+        return STATUS_INVALID;
+    }
     rows_clear(out);
     if (!a->m)
         return STATUS_OK;
@@ -999,6 +1024,16 @@ static enum status fetch(struct app *a, bool from_edge, const char *key, int64_t
     if (st != STATUS_OK)
         status_from(a, _("memory"), st);
     return st;
+}
+
+/* False (with a message) while the worker uses the only connection. */
+static bool browse_ok(struct app *a)
+{
+    if (a->shared_conn && a->worker_on) {
+        set_status(a, APP_STYLE_INFO, "%s", _("the memory is busy until the answer is done"));
+        return false;
+    }
+    return true;
 }
 
 static void anchor_set(struct app *a, const struct app_row *r)
@@ -1072,6 +1107,8 @@ static void table_count(struct app *a)
     struct mem_filter f;
     filter_of(a, &f);
     int64_t n = -1;
+    if (a->shared_conn && a->worker_on)
+        return;
     if (!a->m || mem_triple_count(a->m, &f, &n) != STATUS_OK)
         n = -1;
     a->total = n;
@@ -1333,7 +1370,7 @@ static int uses_cb(void *ctx, const struct mem_triple_use *u)
 static void detail_open(struct app *a)
 {
     const struct app_row *r = row_selected(a);
-    if (!r || !a->m)
+    if (!r || !a->m || !browse_ok(a))
         return;
     struct mem_triple_info *info = NULL;
     enum status st = mem_triple_get(a->m, r->id, &info);
@@ -1403,7 +1440,7 @@ static int ent_cb(void *ctx, const struct mem_triple *t)
 
 static void entity_open(struct app *a, const char *name)
 {
-    if (!a->m || !name)
+    if (!a->m || !name || !browse_ok(a))
         return;
     lines_clear(&a->viewer);
     lines_addf(&a->viewer, APP_STYLE_TITLE, "%s", name);
@@ -1452,6 +1489,8 @@ static int run_cb(void *ctx, const struct mem_run *r)
 
 static void audit_detail(struct app *a)
 {
+    if (!browse_ok(a))
+        return;
     lines_clear(&a->audit);
     if (!a->m || a->audit_cursor >= a->runs.n)
         return;
@@ -1496,6 +1535,8 @@ static void audit_detail(struct app *a)
 
 static void audit_load(struct app *a)
 {
+    if (!browse_ok(a))
+        return;
     lines_clear(&a->runs);
     struct run_ctx rc = {a, 0};
     if (a->m) {
@@ -1655,15 +1696,17 @@ static unsigned ask(struct app *a, enum app_mode mode, const char *text)
     span_push(a, APP_STYLE_USER, xprintf("%s%s %s\n", a->n_spans ? "\n" : "",
                                          mode == APP_MODE_TEACH ? "+" : ">", text), NULL);
     char *job = NULL;
-    if (mode == APP_MODE_CHAT) {
-        /* the conversation so far: the user spans and answer text of the transcript */
-        struct sbuf b = {0};
-        for (size_t i = 0; i < a->n_spans; i++) {
-            const struct span *s = &a->spans[i];
-            if (s->style == APP_STYLE_USER || s->style == APP_STYLE_NORMAL)
-                sb_str(&b, s->text);
+    if (mode == APP_MODE_CHAT && a->chat_hist && !a->worker_on) {
+        /* earlier turns of the conversation before the question */
+        size_t kept = 0;
+        enum status st = agent_history_prompt(a->chat_hist, a->tk, text, a->history_tokens,
+                                              &job, &kept);
+        if (st != STATUS_OK) {
+            status_from(a, _("chat"), st);
+            return REACT_REDRAW;
         }
-        job = sb_take(&b);
+        free(a->chat_question);
+        a->chat_question = xstrdup(text);
     } else {
         job = xstrdup(text);
     }
@@ -2288,6 +2331,10 @@ enum status app_new(const struct app_config *cfg, struct app **out)
     a->m = cfg->m;
     a->ctrl = cfg->ctrl;
     a->agent = cfg->agent;
+    a->shared_conn = cfg->ctrl && cfg->m && ctrl_mem(cfg->ctrl) == cfg->m;
+    a->chat_hist = cfg->history;
+    a->tk = cfg->tk;
+    a->history_tokens = cfg->history_tokens ? cfg->history_tokens : 1024;
     a->call_sel = SIZE_MAX;
     a->page = 20;
     a->list_rows = 20;
@@ -2323,6 +2370,7 @@ void app_free(struct app *a)
     for (size_t i = 0; i < a->n_history; i++)
         free(a->history[i]);
     free(a->last_question);
+    free(a->chat_question);
     free(a->grounded);
     rows_clear(&a->rows);
     free(a->rows.v);

@@ -63,6 +63,11 @@ struct app_config {
     struct ctrl *ctrl;   /* for edits and the agent (may be NULL: edits via m) */
     struct agent *agent; /* may be NULL: memory-browsing mode */
     const char *status;  /* first status line (copied; may be NULL) */
+    /* Chat mode: earlier turns go before each question (agent_history_prompt() with tk
+     * and at most history_tokens tokens).  history NULL: each question on its own. */
+    struct agent_history *history;
+    struct tok *tk;
+    size_t history_tokens;
 };
 
 struct app; /* opaque */

@@ -73,7 +73,7 @@ const struct keymap_entry keymap_table[] = {
     {'e', KEYMAP_CTX_TABLE, CMD_EDIT},
     {'d', KEYMAP_CTX_TABLE, CMD_RETIRE},
     {KEYMAP_KEY_DELETE, KEYMAP_CTX_TABLE, CMD_RETIRE},
-    {'v', KEYMAP_CTX_TABLE | KEYMAP_CTX_CALLS, CMD_ENTITY},
+    {'v', KEYMAP_CTX_TABLE, CMD_ENTITY},
     {' ', KEYMAP_CTX_CALLS, CMD_OPEN},
     /* yes / no */
     {'y', KEYMAP_CTX_CONFIRM, CMD_YES},

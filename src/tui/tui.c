@@ -801,6 +801,19 @@ int tui_read_key(struct tui *t, int timeout_ms)
         return key_from_curses((int)ch);
     if (ch == 8)
         return KEYMAP_KEY_BACKSPACE;
+    if (ch == '\r') {
+        /* more input already waiting after Enter: pasted text, keep its line breaks */
+        wtimeout(stdscr, 0);
+        wint_t next;
+        int r2 = wget_wch(stdscr, &next);
+        if (r2 != ERR) {
+            if (r2 == KEY_CODE_YES)
+                ungetch((int)next);
+            else
+                unget_wch((wchar_t)next);
+            return KEYMAP_KEY_NEWLINE;
+        }
+    }
     if ((uint32_t)ch >= 0x110000)
         return KEYMAP_KEY_NONE;
     return (int)ch;
