@@ -1,0 +1,11 @@
+## src/agent/eval -- reproducible evaluation (memllm eval write|edit|ppl): metrics, the
+## evaluation loops over the agent, and the subcommand.
+src_libmemllm_a_SOURCES += src/agent/eval.c src/agent/eval.h src/cli/eval.c
+
+check_PROGRAMS += tests/test_eval
+tests_test_eval_SOURCES = tests/test_eval.c
+tests_test_eval_CFLAGS = $(TEST_CFLAGS)
+tests_test_eval_LDADD = $(TEST_LDADD)
+
+TESTS += tests/e2e/eval.sh
+EXTRA_DIST += tests/e2e/eval.sh tests/data/zsre-tiny.json
