@@ -25,6 +25,7 @@ const struct cli_command cli_commands[] = {
     {"write", N_("memorize a text: the model writes the facts of each sentence"), cli_write_run},
     {"chat", N_("answer questions line by line, reading memory"), cli_chat_run},
     {"audit", N_("show which triples and sources an answer was based on"), cli_audit_run},
+    {"eval", N_("evaluate memory writing, knowledge editing and perplexity"), cli_eval_run},
     {NULL, NULL, NULL},
 };
 

@@ -55,5 +55,6 @@ int cli_ask_run(const struct opts *g, int argc, char **argv);
 int cli_write_run(const struct opts *g, int argc, char **argv);
 int cli_chat_run(const struct opts *g, int argc, char **argv);
 int cli_audit_run(const struct opts *g, int argc, char **argv);
+int cli_eval_run(const struct opts *g, int argc, char **argv);
 
 #endif /* MEMLLM_COMMANDS_H */
