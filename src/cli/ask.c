@@ -174,10 +174,10 @@ void cli_agent_help(bool sampling)
     puts(_("      --ctx=N              context length in tokens (default: the model's, at most\n"
            "                           4096; in prompted mode at least 1024)"));
     puts(_("      --no-record          do not record the run in the memory database"));
-    puts(_("      --embedder=hash|model  how memory compares names: hash (default; no\n"
-           "                           weights) or model (the model's mean final hidden\n"
-           "                           state); a database keeps the embedder it was built with"));
-    puts(_("      --mode=auto|native|prompted  native: a memllm-trained model (calls are special\n"
+    puts(_("      --embedder=NAME      how memory compares names: hash (default; no weights)\n"
+           "                           or model (the model's mean final hidden state); a\n"
+           "                           database keeps the embedder it was built with"));
+    puts(_("      --mode=MODE          native: a memllm-trained model (calls are special\n"
            "                           tokens); prompted: few-shot instructions in the model's\n"
            "                           chat template, for any instruct model; auto (default):\n"
            "                           prompted when the vocabulary lacks the call tokens"));
@@ -360,6 +360,10 @@ static int open_mem_model_embedder(const struct opts *g, struct cli_agent *ca)
     }
     if ((st = ctrl_open(ca->mc.m, &ca->mc.e, &ca->mc.c)) != STATUS_OK) {
         cli_status_error(ca->mc.path, st);
+        if (st == STATUS_EMBEDDER_MISMATCH)
+            cli_error(_("note: a memory built with --embedder=model works only with the model "
+                        "that built it; use the embedder the database was built with, or a "
+                        "new --db"));
         return CLI_EXIT_FAILURE;
     }
     if (ca->mc.created && !g->db_path) {

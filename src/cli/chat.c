@@ -22,7 +22,7 @@ static void chat_help(void)
     printf(_("Usage: %s [--db=PATH] [--json] chat [OPTION]...\n"), PACKAGE);
     puts(_("Read questions from standard input, one per line, and answer each with the model\n"
            "reading memory (as 'memllm ask').  Earlier questions and answers stay in the\n"
-           "prompt, the most recent first, up to --history tokens; memory reads are shown as\n"
+           "prompt (the most recent ones, up to --history tokens); memory reads are shown as\n"
            "[memory: QUERY -> RESULTS].  An empty line is skipped.  Ctrl-C stops the current\n"
            "answer."));
     chat_commands_help();
