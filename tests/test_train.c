@@ -1156,6 +1156,114 @@ static void test_train_overfits_repeated_corpus_to_near_zero_loss(void **state)
     train_model_free(m);
 }
 
+/* loss of example `line` with tokenizer t: number of tokens with loss (0 when skipped) */
+static size_t span_loss(struct tok *t, const char *line, int32_t *targets)
+{
+    struct train_data *d = NULL;
+    enum status st = train_data_from_text(line, strlen(line), t, 12, 0.0, 1, &d, NULL);
+    if (st == STATUS_FORMAT && strstr(status_detail(), "no example has a token"))
+        return 0;
+    assert_int_equal(st, STATUS_OK);
+    struct train_data_stats ds;
+    train_data_stats(d, &ds);
+    if (targets) {
+        int32_t tk[12], ps[12];
+        train_data_row(d, 0, tk, targets, ps);
+    }
+    train_data_free(d);
+    return ds.n_loss_tokens;
+}
+
+/* loss_spans, hand-written: "a b" is <s> ▁a ▁ b </s> (spelling [0,1) [1,2) [2,3)); only
+ * tokens wholly inside a span learn, EOS when a span reaches the end; offsets count code
+ * points ("é" is two byte tokens); a token straddling a span edge gets no loss. */
+static void test_train_data_loss_spans(void **state)
+{
+    (void)state;
+    struct tok *t = tiny_tok();
+    int32_t tg[12];
+    /* the memory result "b" is outside the span: ▁a and ▁ learn, b and </s> do not */
+    assert_int_equal(span_loss(t, "{\"text\": \"a b\", \"loss_from\": 0, \"loss_spans\": [[0, 2]]}",
+                               tg), 2);
+    assert_int_equal(tg[0], 6);  /* <s> -> ▁a */
+    assert_int_equal(tg[1], 3);  /* ▁a -> ▁ */
+    assert_int_equal(tg[2], -1); /* ▁ -> b: outside */
+    assert_int_equal(tg[3], -1); /* b -> </s>: outside */
+    assert_int_equal(span_loss(t, "{\"text\": \"a b\", \"loss_spans\": [[2, 3]]}", tg), 2);
+    assert_int_equal(tg[0], -1);
+    assert_int_equal(tg[1], -1);
+    assert_int_equal(tg[2], 5);
+    assert_int_equal(tg[3], 2);
+    /* two spans; loss_from does not widen them */
+    assert_int_equal(span_loss(t, "{\"text\": \"a b\", \"loss_from\": 0, "
+                                  "\"loss_spans\": [[0, 1], [2, 3]]}", NULL), 3);
+    assert_int_equal(span_loss(t, "{\"text\": \"a b\", \"loss_spans\": [[1, 2]]}", NULL), 1);
+    /* "ab" is <s> ▁ ab </s>: "ab" straddles a span that holds only "b" and gets no loss;
+     * </s> does (the span reaches the end) */
+    assert_int_equal(span_loss(t, "{\"text\": \"ab\", \"loss_spans\": [[1, 2]]}", tg), 1);
+    assert_int_equal(tg[0], -1);
+    assert_int_equal(tg[1], -1);
+    assert_int_equal(tg[2], 2);
+    assert_int_equal(span_loss(t, "{\"text\": \"ab\", \"loss_spans\": [[0, 1]]}", NULL), 1);
+    assert_int_equal(span_loss(t, "{\"text\": \"ab\", \"loss_spans\": [[0, 2]]}", NULL), 3);
+    assert_int_equal(span_loss(t, "{\"text\": \"ab\", \"loss_spans\": []}", NULL), 0);
+    assert_int_equal(span_loss(t, "{\"text\": \"ab\", \"loss_spans\": [[1, 1]]}", NULL), 0);
+
+    struct train_data *d = NULL;
+    const char *bad[] = {
+        "{\"text\": \"ab\", \"loss_spans\": [[2, 1]]}",
+        "{\"text\": \"ab\", \"loss_spans\": [[0, 3]]}",
+        "{\"text\": \"ab\", \"loss_spans\": [[-1, 1]]}",
+        "{\"text\": \"ab\", \"loss_spans\": [[0]]}",
+        "{\"text\": \"ab\", \"loss_spans\": 5}",
+        "{\"text\": \"ab\", \"loss_spans\": [[0, \"1\"]]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(train_data_from_text(bad[i], strlen(bad[i]), t, 12, 0.0, 1, &d, NULL),
+                         STATUS_FORMAT);
+        assert_non_null(strstr(status_detail(), "line 1"));
+    }
+    tok_free(t);
+
+    /* a vocabulary with byte fallback: "é b" is <s> ▁ <0xC3> <0xA9> ▁ b </s> */
+    enum { NB = 6 + 256 };
+    static char bytes[256][7];
+    static const char *pieces[NB] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b"};
+    static int32_t types[NB] = {2, 3, 3, 1, 1, 1};
+    static float scores[NB] = {0, 0, 0, -3, -1, -1};
+    for (int i = 0; i < 256; i++) {
+        snprintf(bytes[i], sizeof bytes[i], "<0x%02X>", i);
+        pieces[6 + i] = bytes[i];
+        types[6 + i] = 6;
+    }
+    struct tok_vocab_desc vd;
+    tok_vocab_desc_init(&vd);
+    vd.n_tokens = NB;
+    vd.tokens = pieces;
+    vd.types = types;
+    vd.scores = scores;
+    vd.bos_id = 1;
+    vd.eos_id = 2;
+    vd.unk_id = 0;
+    assert_int_equal(tok_new(&vd, &t), STATUS_OK);
+    /* [0, 1) is the one character é (two bytes): ▁ (the dummy space), C3, A9 */
+    assert_int_equal(span_loss(t, "{\"text\": \"\xc3\xa9 b\", \"loss_spans\": [[0, 1]]}", tg), 3);
+    assert_int_equal(tg[0], 3);
+    assert_int_equal(tg[1], 6 + 0xC3);
+    assert_int_equal(tg[2], 6 + 0xA9);
+    assert_int_equal(tg[3], -1);
+    assert_int_equal(span_loss(t, "{\"text\": \"\xc3\xa9 b\", \"loss_spans\": [[2, 3]]}", NULL), 2);
+    tok_free(t);
+
+    /* a text the pieces cannot spell (no byte fallback: <unk>) cannot place spans */
+    t = tiny_tok();
+    const char *unk = "{\"text\": \"a \xc3\xa9\", \"loss_spans\": [[0, 1]]}";
+    assert_int_equal(train_data_from_text(unk, strlen(unk), t, 12, 0.0, 1, &d, NULL),
+                     STATUS_FORMAT);
+    assert_non_null(strstr(status_detail(), "loss_spans"));
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1176,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_train_lora_targets_and_settings),
         cmocka_unit_test(test_train_lora_learns_on_quantized_base),
         cmocka_unit_test(test_train_overfits_repeated_corpus_to_near_zero_loss),
+        cmocka_unit_test(test_train_data_loss_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

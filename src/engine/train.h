@@ -252,7 +252,19 @@ enum status train_load_opt(struct train_model *m, const struct gguf *g);
  * JSON lines, one example per line:
  *   {"text": "...", "loss_from": CHARS}  loss on the text from that character (code point)
  *                                        offset on; loss_from absent = the whole text
+ *   {"text": "...", "loss_spans": [[BEGIN, END], ...]}   loss only inside the spans:
+ *                                        character (code point) ranges [BEGIN, END) of the
+ *                                        text (src/agent/traindata.c writes them for read
+ *                                        examples, leaving out the results memory supplies);
+ *                                        with loss_spans, loss_from is ignored
  *   {"prompt": "...", "completion": "..."}   loss on the completion only
+ * loss_spans are placed on the tokens by the bytes each token spells (its piece, U+2581 as
+ * a space, a byte token as its byte, the tokenizer's dummy leading space as nothing): a
+ * token learns only when ALL its bytes lie inside one span, so a token that straddles a
+ * span's edge gets no loss (a memory result merged into the token before it is never
+ * learned); a token that spells nothing learns when its position is inside a span; EOS
+ * learns when a non-empty span reaches the end of the text.  A text that its tokens do
+ * not spell exactly (an <unk>, no byte fallback) is an error when it has loss_spans.
  * Each example is tokenized whole (BOS prepended, EOS appended), so the tokens are exactly
  * those of the full text; the loss starts at the first token that differs from the
  * tokenization of the text before the offset (a token that spans the boundary gets

@@ -22,4 +22,5 @@ bench-train: $(TRAIN_BENCH)
 bench: bench-train
 .PHONY: bench-train
 EXTRA_DIST += tests/bench/train_bench.c
-EXTRA_DIST += tests/fuzz/fuzz_train.c tests/fuzz/corpus_train/mixed tests/fuzz/corpus_train/holdout
+EXTRA_DIST += tests/fuzz/fuzz_train.c tests/fuzz/corpus_train/mixed tests/fuzz/corpus_train/holdout \
+	tests/fuzz/corpus_train/spans

@@ -30,6 +30,7 @@ struct example {
     int32_t *ids; /* BOS, text, EOS */
     size_t n;
     size_t loss_from; /* targets at input index i >= loss_from - 1 carry loss */
+    unsigned char *learn; /* (n) or NULL: token j is a target iff learn[j] (loss_spans) */
 };
 
 struct ex_list {
@@ -71,8 +72,10 @@ void train_data_free(struct train_data *d)
 
 static void ex_list_free(struct ex_list *l)
 {
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].ids);
+        free(l->v[i].learn);
+    }
     free(l->v);
 }
 
@@ -91,8 +94,97 @@ static enum status encode(struct tok *t, const char *text, size_t len, int32_t *
     return STATUS_OK;
 }
 
-/* Tokenize one example; *ex->ids NULL when it has nothing to learn. */
+/* The text bytes [start[j], end[j]) each token ids[j] (j in 1 .. n_text, after BOS) spells:
+ * pieces with U+2581 for a space, byte tokens for one byte, the tokenizer's dummy space
+ * prefix spelling nothing.  false when the pieces do not spell the text exactly (an
+ * unknown token, say). */
+static bool token_extents(const struct tok *t, const char *text, size_t len, const int32_t *ids,
+                          size_t n_text, size_t *start, size_t *end)
+{
+    size_t pos = 0;
+    bool prefix = tok_add_space_prefix(t) && len > 0;
+    for (size_t j = 1; j <= n_text; j++) {
+        start[j] = pos;
+        int bv = tok_byte_value(t, ids[j]);
+        size_t pl;
+        const char *pc = tok_piece(t, ids[j], &pl);
+        unsigned char one;
+        if (bv >= 0) {
+            one = (unsigned char)bv;
+            pc = (const char *)&one;
+            pl = 1;
+        } else if (!pc || tok_is_control(t, ids[j])) {
+            return false;
+        }
+        for (size_t k = 0; k < pl;) {
+            char c = pc[k];
+            size_t step = 1;
+            if (bv < 0 && pl - k >= 3 && memcmp(pc + k, "\xe2\x96\x81", 3) == 0) {
+                c = ' ';
+                step = 3;
+            }
+            k += step;
+            if (prefix && c == ' ' && pos == 0) {
+                prefix = false; /* the dummy space: nothing of the text */
+                start[j] = 0;
+                continue;
+            }
+            prefix = false;
+            if (pos >= len || text[pos] != c)
+                return false;
+            pos++;
+        }
+        end[j] = pos;
+    }
+    return pos == len;
+}
+
+/* learn[j] for loss_spans (byte ranges [b, e)): a token gets loss only when the bytes it
+ * spells lie wholly inside one span; a token that spells nothing (the dummy space alone)
+ * counts as inside when its position is; EOS when a span reaches the end of the text. */
+static enum status span_mask(struct tok *t, const char *text, size_t len, const int32_t *ids,
+                             size_t n, bool has_eos, const size_t (*spans)[2], size_t n_spans,
+                             unsigned char **out)
+{
+    size_t n_text = n - 1 - (has_eos ? 1 : 0);
+    unsigned char *learn = calloc(n, 1);
+    size_t *ext = malloc(2 * (n + 1) * sizeof *ext);
+    if (!learn || !ext) {
+        free(learn);
+        free(ext);
+        return STATUS_NOMEM;
+    }
+    size_t *start = ext, *end = ext + n + 1;
+    if (!token_extents(t, text, len, ids, n_text, start, end)) {
+        free(learn);
+        free(ext);
+        return status_detail_set(STATUS_FORMAT, _("the tokens do not spell the text, so "
+                                                  "loss_spans cannot be placed"));
+    }
+    for (size_t j = 1; j <= n_text; j++) {
+        for (size_t k = 0; k < n_spans; k++) {
+            size_t b = spans[k][0], e = spans[k][1];
+            bool in = start[j] == end[j] ? start[j] >= b && start[j] < e
+                                         : start[j] >= b && end[j] <= e;
+            if (in) {
+                learn[j] = 1;
+                break;
+            }
+        }
+    }
+    if (has_eos) {
+        for (size_t k = 0; k < n_spans; k++)
+            learn[n - 1] |= spans[k][1] == len && spans[k][0] < spans[k][1];
+    }
+    free(ext);
+    *out = learn;
+    return STATUS_OK;
+}
+
+/* Tokenize one example; *ex->ids NULL when it has nothing to learn.  spans (byte ranges,
+ * n_spans of them) replace loss_byte when has_spans. */
 static enum status make_example(struct tok *t, const char *text, size_t len, size_t loss_byte,
+                                bool has_spans, const size_t (*spans)[2], size_t n_spans,
                                 struct example *ex)
 {
     int32_t *ids;
@@ -100,10 +192,18 @@ static enum status make_example(struct tok *t, const char *text, size_t len, siz
     enum status st = encode(t, text, len, &ids, &n);
     if (st != STATUS_OK)
         return st;
-    if (tok_eos(t) >= 0)
+    bool has_eos = tok_eos(t) >= 0;
+    if (has_eos)
         ids[n++] = tok_eos(t);
     size_t from = 1;
-    if (loss_byte > 0) {
+    ex->learn = NULL;
+    if (has_spans) {
+        st = span_mask(t, text, len, ids, n, has_eos, spans, n_spans, &ex->learn);
+        if (st != STATUS_OK) {
+            free(ids);
+            return st;
+        }
+    } else if (loss_byte > 0) {
         int32_t *pre;
         size_t np;
         if ((st = encode(t, text, loss_byte, &pre, &np)) != STATUS_OK) {
@@ -122,9 +222,26 @@ static enum status make_example(struct tok *t, const char *text, size_t len, siz
     return STATUS_OK;
 }
 
+/* characters (code points) to a byte offset in s[0..len), clamped at len */
+static size_t char_to_byte(const char *s, size_t len, int64_t chars)
+{
+    size_t b = 0;
+    for (int64_t c = 0; c < chars && b < len; c++) {
+        uint32_t cp;
+        int k = utf8_decode(s + b, len - b, &cp);
+        b += k > 0 ? (size_t)k : 1;
+    }
+    return b;
+}
+
+#define MAX_SPANS 256
+
 static enum status parse_line(struct tok *t, const char *line, size_t len, size_t lineno,
                               struct example *ex)
 {
+    size_t spans[MAX_SPANS][2];
+    size_t n_spans = 0;
+    bool has_spans = false;
     struct json_doc *doc;
     enum status st = json_parse(line, len, &doc);
     if (st != STATUS_OK)
@@ -151,14 +268,40 @@ static enum status parse_line(struct tok *t, const char *line, size_t len, size_
                                    lineno);
             goto out;
         }
-        /* characters (code points) to bytes */
-        size_t b = 0;
-        for (int64_t c = 0; c < chars && b < blen; c++) {
-            uint32_t cp;
-            int k = utf8_decode(buf + b, blen - b, &cp);
-            b += k > 0 ? (size_t)k : 1;
+        loss_byte = char_to_byte(buf, blen, chars);
+        const struct json_value *ls = json_get(root, "loss_spans");
+        if (ls) {
+            size_t n_chars = 0;
+            for (size_t b = 0; b < blen; n_chars++) {
+                uint32_t cp;
+                int k = utf8_decode(buf + b, blen - b, &cp);
+                b += k > 0 ? (size_t)k : 1;
+            }
+            has_spans = true;
+            if (json_kind(ls) != JSON_ARRAY || json_len(ls) > MAX_SPANS) {
+                st = status_detail_set(STATUS_FORMAT, _("line %zu: loss_spans must be an array "
+                                                        "of at most %d [begin, end] pairs"),
+                                       lineno, MAX_SPANS);
+                goto out;
+            }
+            for (size_t i = 0; i < json_len(ls); i++) {
+                const struct json_value *pr = json_at(ls, i);
+                int64_t cb, ce;
+                if (json_kind(pr) != JSON_ARRAY || json_len(pr) != 2 ||
+                    !json_int(json_at(pr, 0), &cb) || !json_int(json_at(pr, 1), &ce) || cb < 0 ||
+                    ce < cb || (uint64_t)ce > n_chars) {
+                    /* TRANSLATORS: %zu are a line number and a span's index from 0 */
+                    st = status_detail_set(STATUS_FORMAT,
+                                           _("line %zu: loss_spans[%zu] is not a pair 0 <= "
+                                             "begin <= end <= characters of the text"),
+                                           lineno, i);
+                    goto out;
+                }
+                spans[n_spans][0] = char_to_byte(buf, blen, cb);
+                spans[n_spans][1] = char_to_byte(buf, blen, ce);
+                n_spans++;
+            }
         }
-        loss_byte = b;
     } else if (prompt && compl && json_kind(prompt) == JSON_STRING &&
                json_kind(compl) == JSON_STRING && !text) {
         size_t pl, cl;
@@ -180,7 +323,10 @@ static enum status parse_line(struct tok *t, const char *line, size_t len, size_
                                lineno);
         goto out;
     }
-    st = make_example(t, buf, blen, loss_byte, ex);
+    st = make_example(t, buf, blen, loss_byte, has_spans, (const size_t(*)[2])spans, n_spans,
+                      ex);
+    if (st == STATUS_FORMAT && has_spans) /* the spans could not be placed */
+        st = status_detail_set(st, _("line %zu: %s"), lineno, status_detail());
 out:
     free(buf);
     json_doc_free(doc);
@@ -206,7 +352,10 @@ static enum status pack(const struct ex_list *l, const size_t *idx, size_t n, si
             len = T;
             d->st.n_truncated++;
         }
-        if (len < 2 || ex->loss_from >= len) {
+        bool any = false;
+        for (size_t j = 1; j < len && ex->learn && !any; j++)
+            any = ex->learn[j];
+        if (len < 2 || (ex->learn ? !any : ex->loss_from >= len)) {
             d->st.n_skipped++;
             continue;
         }
@@ -244,7 +393,8 @@ static enum status pack(const struct ex_list *l, const size_t *idx, size_t n, si
         for (size_t i = 0; i < len; i++) {
             tk[i] = ex->ids[i];
             ps[i] = (int32_t)i;
-            bool loss = i + 1 < len && i + 1 >= ex->loss_from;
+            bool loss = i + 1 < len &&
+                        (ex->learn ? ex->learn[i + 1] != 0 : i + 1 >= ex->loss_from);
             tg[i] = loss ? ex->ids[i + 1] : -1;
             d->st.n_loss_tokens += loss;
         }
