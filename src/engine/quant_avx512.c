@@ -70,6 +70,18 @@ Z_INLINE __m512i join_si(__m256i lo, __m256i hi)
 /* fixed short loops over small register arrays: unrolled so the arrays stay in registers */
 #define UNROLL4 _Pragma("GCC unroll 4")
 
+/* Prefetch the LEN bytes a step reads from a weight row, DIST bytes further on: one tile of
+ * rows on (a tile's rows are contiguous, so this streams the matrix ahead of the loads).
+ * Hardware prefetchers stop at page boundaries, which with mmapped 4 KiB pages come every
+ * few rows; measured on a 600 MB Q4_0 matrix this doubles the mat-vec rate. */
+Z_INLINE void prefetch_ahead(const void *p, size_t dist, size_t len)
+{
+    const char *a = (const char *)p + dist;
+    for (size_t o = 0; o < len; o += 64)
+        _mm_prefetch(a + o, _MM_HINT_T0);
+    _mm_prefetch(a + len - 1, _MM_HINT_T0);
+}
+
 #define TILE_ARGS                                                                            \
     int nr, int nt, size_t nb, const unsigned char *w, size_t rb, const unsigned char *x,    \
         size_t xs, float *out, size_t ys
@@ -105,6 +117,7 @@ Z_INLINE void q8_0_tile(TILE_ARGS)
         }
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q8_0 *b = (const struct quant_block_q8_0 *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, 2 * sizeof *b);
             __m512i qw = join_si(_mm256_loadu_si256((const __m256i *)b[0].qs),
                                  _mm256_loadu_si256((const __m256i *)b[1].qs));
             __mmask64 neg = _mm512_movepi8_mask(qw);
@@ -180,6 +193,7 @@ Z_INLINE void q4_0_tile(TILE_ARGS)
         }
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, 4 * sizeof *b);
             __m256i q01 = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
                 _mm_loadu_si128((const __m128i *)b[1].qs), 1);
@@ -288,6 +302,7 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
         }
         for (int r = 0; r < nr; r++) {
             const unsigned char *blk = w + r * rb + i * bs;
+            prefetch_ahead(blk, nr * rb, bs);
             uint16_t d16, dmin16;
             memcpy(&d16, blk, 2);
             memcpy(&dmin16, blk + 2, 2);
@@ -370,6 +385,7 @@ Z_INLINE void q6_K_tile(TILE_ARGS)
         }
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q6_K *b = (const struct quant_block_q6_K *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
             __m512i sc16 = _mm512_castsi256_si512(sc);
             __m512i v[4], sq[4]; /* values 0-63, 64-127, 128-191, 192-255 and their scales */
