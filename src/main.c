@@ -28,8 +28,11 @@ static void print_help(void)
     puts(_("  -V, --version        output version information and exit"));
     putchar('\n');
     puts(_("Commands:"));
+    int width = 0;
     for (const struct cli_command *c = cli_commands; c->name; c++)
-        printf("  %-12s %s\n", c->name, _(c->summary));
+        width = (int)strlen(c->name) > width ? (int)strlen(c->name) : width;
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        printf("  %-*s  %s\n", width, c->name, _(c->summary));
     putchar('\n');
     printf(_("Run '%s COMMAND --help' for a command's own options.\n"), PACKAGE);
 }
