@@ -34,6 +34,16 @@ AVX2_INLINE float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* Prefetch the LEN bytes a step reads from a weight row, DIST bytes further on (one tile of
+ * rows on: the rows are contiguous); hardware prefetchers stop at 4 KiB page boundaries. */
+AVX2_INLINE void prefetch_ahead(const void *p, size_t dist, size_t len)
+{
+    const char *a = (const char *)p + dist;
+    for (size_t o = 0; o < len; o += 64)
+        _mm_prefetch(a + o, _MM_HINT_T0);
+    _mm_prefetch(a + len - 1, _MM_HINT_T0);
+}
+
 AVX2_INLINE float f16(uint16_t h)
 {
     return _cvtsh_ss(h);
@@ -58,6 +68,7 @@ AVX2_INLINE void q8_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
         float dy = f16(x[i].d);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q8_0 *b = (const struct quant_block_q8_0 *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
             /* u8 x s8 multiply: |w| times y with w's sign */
             __m256i p = dot_u8s8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qy, qw));
@@ -86,6 +97,7 @@ AVX2_INLINE void q4_0_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
         float dy = f16(x[i].d);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q4_0 *b = (const struct quant_block_q4_0 *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
             __m256i qq = _mm256_and_si256(
                 _mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4); /* values 0..15, 16..31 */
@@ -122,6 +134,7 @@ AVX2_INLINE void q4_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
         __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q4_K *b = (const struct quant_block_q4_K *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             uint8_t sc[8], m[8];
             k4_scales(b->scales, sc, m);
             /* mins . (bsums pairs): 8 lanes of m[s] * (bsums[2s] + bsums[2s + 1]) */
@@ -165,6 +178,7 @@ AVX2_INLINE void q5_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
         __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q5_K *b = (const struct quant_block_q5_K *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             uint8_t sc[8], m[8];
             k4_scales(b->scales, sc, m);
             __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
@@ -225,6 +239,7 @@ AVX2_INLINE void q6_K_rows(int nr, size_t nb, const unsigned char *w, size_t rb,
         __m256i bsums = _mm256_loadu_si256((const __m256i *)x[i].bsums);
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q6_K *b = (const struct quant_block_q6_K *)(w + r * rb) + i;
+            prefetch_ahead(b, nr * rb, sizeof *b);
             __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
             /* values are stored + 32: subtract 32 * sum_g scale_g * bsums_g at the end */
             __m256i corr = _mm256_madd_epi16(bsums, sc16);
@@ -294,6 +309,7 @@ AVX2_INLINE __m256 load_f32(const float *p)
             __m256 x0 = LOAD(x + i), x1 = LOAD(x + i + 8);                                   \
             for (int r = 0; r < nr; r++) {                                                   \
                 const T *a = (const T *)(w + r * rb);                                        \
+                prefetch_ahead(a + i, nr * rb, 16 * sizeof(T));                              \
                 s0[r] = _mm256_fmadd_ps(LOAD(a + i), x0, s0[r]);                             \
                 s1[r] = _mm256_fmadd_ps(LOAD(a + i + 8), x1, s1[r]);                         \
             }                                                                                \

@@ -461,6 +461,7 @@ Z_INLINE __m512 ld_bf16(const void *p, __mmask16 k)
             }                                                                                \
             for (int r = 0; r < nr; r++) {                                                   \
                 const T *a = (const T *)(w + r * rb);                                        \
+                prefetch_ahead(a + i, nr * rb, 32 * sizeof(T));                              \
                 __m512 w0 = LOAD(a + i, all), w1 = LOAD(a + i + 16, all);                    \
                 for (int t = 0; t < nt; t++) {                                               \
                     s0[r][t] = _mm512_fmadd_ps(w0, x0[t], s0[r][t]);                         \
