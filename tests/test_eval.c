@@ -10,6 +10,8 @@
 
 #include "agent/eval.h"
 #include "agent/traindata.h"
+#include "engine/gguf.h"
+#include "engine/tok.h"
 
 #ifndef TEST_SRCDIR
 #define TEST_SRCDIR "."
@@ -497,6 +499,101 @@ static void test_eval_edit_run_settings(void **state)
     eval_edits_free(e);
 }
 
+/* ---- perplexity of a document over a uniform fake model ----------------------------------
+ * Every next-token distribution is uniform, so every scored token has log p = -ln V and
+ * each perplexity is exactly V, with or without memory; both runs score the same tokens.
+ * The fake also checks the evaluation contract (pos never beyond what it holds). */
+struct uniform {
+    size_t held, evals, max_held;
+};
+
+static enum status uniform_eval(void *ctx, const int32_t *tokens, size_t n, size_t pos,
+                                float *logits)
+{
+    struct uniform *u = ctx;
+    (void)tokens;
+    assert_true(n > 0);
+    assert_true(pos <= u->held);
+    u->held = pos + n;
+    if (u->held > u->max_held)
+        u->max_held = u->held;
+    u->evals++;
+    (void)logits; /* uniform_eval_fill() fills them */
+    return STATUS_OK;
+}
+
+static size_t uniform_vocab;
+
+static enum status uniform_eval_fill(void *ctx, const int32_t *tokens, size_t n, size_t pos,
+                                     float *logits)
+{
+    for (size_t i = 0; i < uniform_vocab; i++)
+        logits[i] = 0.25f;
+    return uniform_eval(ctx, tokens, n, pos, logits);
+}
+
+static void test_eval_ppl_doc_uniform_model(void **state)
+{
+    (void)state;
+    char *path = test_shared_path("golden/tiny-mistral-a-f32.gguf");
+    if (!path)
+        skip();
+    struct gguf *g = NULL;
+    struct tok *tk = NULL;
+    assert_int_equal(gguf_open(path, &g), STATUS_OK);
+    assert_int_equal(tok_from_gguf(g, &tk), STATUS_OK);
+    struct uniform u = {0};
+    struct agent_lm lm = {0};
+    uniform_vocab = (size_t)tok_n_vocab(tk);
+    lm.n_vocab = uniform_vocab;
+    lm.n_ctx = 4096;
+    lm.eval = uniform_eval_fill;
+    lm.ctx = &u;
+    struct eval_docs *d = load_tiny();
+    struct agent_params p;
+    agent_params_init(&p);
+    struct ctrl_params cp;
+    ctrl_params_default(&cp);
+    struct eval_agent *ea = NULL;
+    assert_int_equal(eval_agent_new(&lm, tk, &p, &cp, NULL, &ea), STATUS_OK);
+    double v = (double)uniform_vocab;
+    for (size_t i = 0; i < eval_docs_count(d); i++) {
+        struct eval_ppl with = {0}, without = {0};
+        assert_int_equal(eval_agent_fresh(ea), STATUS_OK);
+        memset(&u, 0, sizeof u);
+        assert_int_equal(eval_ppl_doc(&lm, tk, eval_agent_ctrl(ea), d, i, &with, NULL),
+                         STATUS_OK);
+        size_t held_with = u.max_held;
+        memset(&u, 0, sizeof u);
+        assert_int_equal(eval_ppl_doc(&lm, tk, NULL, d, i, &without, NULL), STATUS_OK);
+        /* one evaluation per scored token without memory (BOS, then each token but the
+         * last is fed back) */
+        assert_int_equal(u.evals, without.n[EVAL_PPL_OVERALL]);
+        for (int k = 0; k < EVAL_PPL_KINDS; k++) {
+            assert_int_equal(with.n[k], without.n[k]);
+            assert_true(with.n[k] > 0);
+            assert_float_equal(eval_ppl_value(&with, (enum eval_ppl_kind)k), v, v * 1e-5);
+            assert_float_equal(eval_ppl_value(&without, (enum eval_ppl_kind)k), v, v * 1e-5);
+        }
+        assert_true(with.n[EVAL_PPL_OVERALL] >= with.n[EVAL_PPL_ENTITY]);
+        assert_true(with.n[EVAL_PPL_ENTITY] >= with.n[EVAL_PPL_TARGET]);
+        /* with memory the context held read calls too */
+        assert_true(held_with > u.max_held);
+    }
+    /* cancelled before the first token */
+    volatile sig_atomic_t stop = 1;
+    struct eval_ppl x = {0};
+    assert_int_equal(eval_ppl_doc(&lm, tk, NULL, d, 0, &x, &stop), STATUS_CANCELLED);
+    /* a context too small for the document */
+    lm.n_ctx = 4;
+    assert_int_equal(eval_ppl_doc(&lm, tk, NULL, d, 0, &x, NULL), STATUS_LIMIT);
+    eval_agent_free(ea);
+    eval_docs_free(d);
+    tok_free(tk);
+    gguf_close(g);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_eval_ppl_arithmetic),
         cmocka_unit_test(test_eval_write_run_fresh_memory_per_document),
         cmocka_unit_test(test_eval_edit_run_settings),
+        cmocka_unit_test(test_eval_ppl_doc_uniform_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
