@@ -556,10 +556,13 @@ static void test_quant_matvec_equals_row_dots(void **state)
 {
     (void)state;
     const size_t rows = 11;
-    for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-        enum dtype t = weight_types[ti];
-        /* 17 blocks of 32 (odd); 552 plain values end in a partial SIMD step */
+    for (size_t ti = 0; ti < 2 * N_WEIGHT_TYPES; ti++) {
+        enum dtype t = weight_types[ti % N_WEIGHT_TYPES];
+        /* 17 blocks of 32 (odd); 552 plain values end in a partial SIMD step; the second
+         * pass takes 1024 values (a multiple of the 4-block steps of the one-token kernels) */
         size_t bv = quant_block_values(t), n = bv == 256 ? 512 : bv == 32 ? 544 : 552;
+        if (ti >= N_WEIGHT_TYPES)
+            n = 1024;
         size_t rb = row_bytes(t, n);
         unsigned char *w = malloc(rb * rows);
         void *xa = malloc(quant_act_row_bytes(t, n));
@@ -601,9 +604,11 @@ static void test_quant_matmul_equals_token_dots(void **state)
 {
     (void)state;
     const size_t rows = 9, max_tok = 7;
-    for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
-        enum dtype t = weight_types[ti];
+    for (size_t ti = 0; ti < 2 * N_WEIGHT_TYPES; ti++) {
+        enum dtype t = weight_types[ti % N_WEIGHT_TYPES];
         size_t bv = quant_block_values(t), n = bv == 256 ? 512 : bv == 32 ? 544 : 552;
+        if (ti >= N_WEIGHT_TYPES)
+            n = 1024; /* whole 4-block steps, as the one-token kernels' fast path needs */
         size_t rb = row_bytes(t, n), ab = quant_act_row_bytes(t, n) + 8; /* padded rows */
         unsigned char *w = malloc(rb * rows), *xa = malloc(ab * max_tok);
         float *xf = malloc(n * sizeof *xf), *y = malloc(max_tok * 16 * sizeof *y);

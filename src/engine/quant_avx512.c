@@ -543,6 +543,92 @@ QUANT_ENTRY(f16, 1)
 QUANT_ENTRY(bf16, 1)
 QUANT_ENTRY(q8_0, QUANT_QK)
 QUANT_ENTRY(q4_0, QUANT_QK)
+
+/* ---- Q4_0 mat-vec (one token): activations prepared once per call ----
+ * q4_0_tile() with NT = 1 repeats the activation work of a 4-block step (reordering the
+ * halves, -8 * sum(y), converting the scales) for every tile of 4 rows.  Here it is done once
+ * per call into a table, and tiles of 8 rows share each step's loads from it.  Every row goes
+ * through the same operations as in q4_0_tile() (the same step values, the same order), so
+ * the results are bit-identical to the matmul and dot entry points. */
+
+struct q4_0_act4 { /* one 4-block step of the activation row */
+    __m512i ylo, yhi, neg;
+    __m512 dy;
+};
+
+#define Q4_0_VEC_MAX_STEPS 128 /* n <= 16384: a 32 KiB table on the stack */
+
+Z_INLINE void q4_0_vec_tile(int nr, size_t ns, const unsigned char *w, size_t rb,
+                            const struct q4_0_act4 *ya, float *out)
+{
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    const __m512i idx4 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
+    __m512 acc[8];
+    for (int r = 0; r < nr; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (size_t s = 0; s < ns; s++) {
+        const __m512i ylo = ya[s].ylo, yhi = ya[s].yhi, neg = ya[s].neg;
+        const __m512 dy = ya[s].dy;
+        for (int r = 0; r < nr; r++) {
+            const struct quant_block_q4_0 *b =
+                (const struct quant_block_q4_0 *)(w + r * rb) + 4 * s;
+            prefetch_ahead(b, nr * rb, 4 * sizeof *b);
+            __m256i q01 = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs)),
+                _mm_loadu_si128((const __m128i *)b[1].qs), 1);
+            __m256i q23 = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b[2].qs)),
+                _mm_loadu_si128((const __m128i *)b[3].qs), 1);
+            __m512i v = join_si(q01, q23);
+            __m512i lo = _mm512_and_si512(v, lo4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+            __m512 dw = dpair64(b, idx4);
+            __m512i p = _mm512_dpbusd_epi32(neg, lo, ylo);
+            p = _mm512_dpbusd_epi32(p, hi, yhi);
+            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dy), _mm512_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        out[r] = hsum16(acc[r]);
+}
+
+static void avx512_matmul_q4_0_vec(const void *w, size_t rb, size_t n, size_t r0, size_t r1,
+                                   const void *x, size_t xs, size_t nt, float *y, size_t ys)
+{
+    size_t nb = n / QUANT_QK;
+    if (nt != 1 || nb % 4 != 0 || nb / 4 > Q4_0_VEC_MAX_STEPS) {
+        avx512_matmul_q4_0(w, rb, n, r0, r1, x, xs, nt, y, ys);
+        return;
+    }
+    const __m512i eight = _mm512_set1_epi8(8);
+    const __m512i quad = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    struct q4_0_act4 ya[Q4_0_VEC_MAX_STEPS];
+    size_t ns = nb / 4;
+    for (size_t s = 0; s < ns; s++) { /* as q4_0_tile()'s per-token step */
+        const struct quant_block_q8_0 *a = (const struct quant_block_q8_0 *)x + 4 * s;
+        __m512i a01 = join_si(_mm256_loadu_si256((const __m256i *)a[0].qs),
+                              _mm256_loadu_si256((const __m256i *)a[1].qs));
+        __m512i a23 = join_si(_mm256_loadu_si256((const __m256i *)a[2].qs),
+                              _mm256_loadu_si256((const __m256i *)a[3].qs));
+        ya[s].ylo = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(2, 0, 2, 0));
+        ya[s].yhi = _mm512_shuffle_i64x2(a01, a23, _MM_SHUFFLE(3, 1, 3, 1));
+        __m512i s8 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, ya[s].ylo);
+        s8 = _mm512_dpbusd_epi32(s8, eight, ya[s].yhi);
+        ya[s].neg = _mm512_sub_epi32(_mm512_setzero_si512(), s8);
+        __m128 d4 = _mm_cvtph_ps(_mm_setr_epi16((short)a[0].d, (short)a[1].d, (short)a[2].d,
+                                                (short)a[3].d, 0, 0, 0, 0));
+        ya[s].dy = _mm512_permutexvar_ps(quad, _mm512_castps128_ps512(d4));
+    }
+    const unsigned char *wb = w;
+    size_t r = r0;
+    for (; r + 8 <= r1; r += 8)
+        q4_0_vec_tile(8, ns, wb + r * rb, rb, ya, y + r);
+    for (; r + 4 <= r1; r += 4)
+        q4_0_vec_tile(4, ns, wb + r * rb, rb, ya, y + r);
+    for (; r < r1; r++)
+        q4_0_vec_tile(1, ns, wb + r * rb, rb, ya, y + r);
+}
 QUANT_ENTRY(q4_K, QUANT_QK_K)
 QUANT_ENTRY(q5_K, QUANT_QK_K)
 QUANT_ENTRY(q6_K, QUANT_QK_K)
@@ -564,7 +650,7 @@ void quant_avx512_register(struct quant_kernels *k)
     k->dot[DTYPE_Q8_0] = avx512_dot_q8_0;
     k->matmul[DTYPE_Q8_0] = avx512_matmul_q8_0;
     k->dot[DTYPE_Q4_0] = avx512_dot_q4_0;
-    k->matmul[DTYPE_Q4_0] = avx512_matmul_q4_0;
+    k->matmul[DTYPE_Q4_0] = avx512_matmul_q4_0_vec;
     k->dot[DTYPE_Q4_K] = avx512_dot_q4_K;
     k->matmul[DTYPE_Q4_K] = avx512_matmul_q4_K;
     k->dot[DTYPE_Q5_K] = avx512_dot_q5_K;
