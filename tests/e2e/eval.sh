@@ -37,7 +37,27 @@ expect_in "$TMP/err" "nonexistent.gguf"
 G="${MEMLLM_SHARED:-../shared}/golden/tiny-mistral-a-f32.gguf"
 if [ ! -r "$G" ]; then
     echo "SKIP: $G not found (../shared is absent); golden evaluations not run" >&2
-    [ "$failures" -ne 0 ] && finish
+    [ "$failures" -ne 0 ] && 
+# Ctrl-C: a long run stops and still prints the results so far
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+json.dump(d * 1000, open(sys.argv[2], "w"))
+' "$DOCS" "$TMP/many.json"
+    "$M" eval write --model "$G" --max-tokens 8 --rel-info "$REL" "$TMP/many.json" \
+        >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    sleep 2
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "interrupted eval write exited $rc; stderr: $(head -c 300 "$TMP/err")"
+    expect_in "$TMP/out" "# interrupted: partial results over"
+    expect_in "$TMP/out" "overall   P"
+    expect_in "$TMP/err" "interrupted"
+fi
+finish
     exit 77
 fi
 
@@ -103,5 +123,25 @@ for k in ("overall", "target", "entity"):
 assert w["overall_tokens"] >= w["entity_tokens"] >= w["target_tokens"] > 0
 assert w["overall"] > 1 and o["overall"] > 1
 ' "$TMP/out" || fail "ppl JSON report is inconsistent: $(head -c 400 "$TMP/out")"
+fi
+
+# Ctrl-C: a long run stops and still prints the results so far
+if command -v python3 >/dev/null 2>&1; then
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+json.dump(d * 1000, open(sys.argv[2], "w"))
+' "$DOCS" "$TMP/many.json"
+    "$M" eval write --model "$G" --max-tokens 8 --rel-info "$REL" "$TMP/many.json" \
+        >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    sleep 2
+    kill -INT "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "interrupted eval write exited $rc; stderr: $(head -c 300 "$TMP/err")"
+    expect_in "$TMP/out" "# interrupted: partial results over"
+    expect_in "$TMP/out" "overall   P"
+    expect_in "$TMP/err" "interrupted"
 fi
 finish
