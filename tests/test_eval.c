@@ -379,6 +379,10 @@ static enum status fake_write(void *ctx, const char *text, size_t len, const cha
         return STATUS_CANCELLED;
     assert_true(f->n_mem < 16);
     f->mem[f->n_mem++] = strndup(text, len);
+    if (title && strcmp(title, "Dancing on Coral") == 0)
+        assert_string_equal(f->mem[f->n_mem - 1],
+                            "Dancing on Coral is a novel by Glenda Adams .\n\nAdams was born "
+                            "in Sydney .\n\nThe novel won a prize in 1988 .");
     if (sink && title && strcmp(title, "Dancing on Coral") == 0)
         for (size_t i = 0; i < 6; i++)
             sink(sink_ctx, &doc0_stored[i]);

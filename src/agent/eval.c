@@ -282,6 +282,8 @@ struct doc {
     char *title;
     char *text;
     size_t len;
+    size_t *sent_start; /* byte offset of each non-empty sentence, n_sents of them */
+    size_t n_sents;
     struct entity *ents;
     size_t n_ents;
     struct label *labels;
@@ -297,6 +299,7 @@ static void doc_free(struct doc *d)
 {
     free(d->title);
     free(d->text);
+    free(d->sent_start);
     for (size_t e = 0; e < d->n_ents; e++) {
         for (size_t k = 0; k < d->ents[e].n_m; k++) {
             free(d->ents[e].m[k].norm);
@@ -372,7 +375,8 @@ static enum status doc_parse(const struct json_value *o, size_t di, const struct
     tok_len = calloc(n_tok + 1, sizeof *tok_len);
     sent_tok0 = calloc(n_sents + 1, sizeof *sent_tok0);
     d->text = malloc(bytes + 1);
-    if (!tok_start || !tok_len || !sent_tok0 || !d->text)
+    d->sent_start = malloc((n_sents + 1) * sizeof *d->sent_start);
+    if (!tok_start || !tok_len || !sent_tok0 || !d->text || !d->sent_start)
         goto fail;
     size_t o_len = 0, t = 0;
     for (size_t s = 0; s < n_sents; s++) {
@@ -383,6 +387,8 @@ static enum status doc_parse(const struct json_value *o, size_t di, const struct
             const char *w = json_str(json_at(sv, k), &l);
             if (o_len)
                 d->text[o_len++] = ' ';
+            if (k == 0)
+                d->sent_start[d->n_sents++] = o_len;
             tok_start[t] = o_len;
             tok_len[t] = l;
             memcpy(d->text + o_len, w, l);
@@ -1064,6 +1070,29 @@ static void triple_buf_clear(struct triple_buf *b)
     b->nomem = false;
 }
 
+/* The document text with its sentences joined by a blank line instead of a space, so the
+ * write mode's splitter ends a sentence at least where Re-DocRED does (owned). */
+static char *write_text(const struct doc *dc, size_t *len)
+{
+    char *w = malloc(dc->len + dc->n_sents + 1);
+    if (!w)
+        return NULL;
+    size_t o = 0, from = 0;
+    for (size_t s = 1; s < dc->n_sents; s++) {
+        size_t at = dc->sent_start[s] - 1; /* the space before sentence s */
+        memcpy(w + o, dc->text + from, at - from);
+        o += at - from;
+        w[o++] = '\n';
+        w[o++] = '\n';
+        from = at + 1;
+    }
+    memcpy(w + o, dc->text + from, dc->len - from);
+    o += dc->len - from;
+    w[o] = '\0';
+    *len = o;
+    return w;
+}
+
 enum status eval_write_run(const struct eval_backend *b, const struct eval_docs *d,
                            struct eval_write_score *s, eval_progress_fn progress, void *user)
 {
@@ -1073,8 +1102,14 @@ enum status eval_write_run(const struct eval_backend *b, const struct eval_docs 
         triple_buf_clear(&tb);
         if ((st = b->fresh(b->ctx)) != STATUS_OK)
             break;
-        st = b->write(b->ctx, d->docs[i].text, d->docs[i].len, d->docs[i].title,
-                      triple_buf_sink, &tb);
+        size_t wl;
+        char *wt = write_text(&d->docs[i], &wl);
+        if (!wt) {
+            st = STATUS_NOMEM;
+            break;
+        }
+        st = b->write(b->ctx, wt, wl, d->docs[i].title, triple_buf_sink, &tb);
+        free(wt);
         if (st == STATUS_OK && tb.nomem)
             st = STATUS_NOMEM;
         if (st == STATUS_OK)
