@@ -74,7 +74,8 @@ static void eval_help(void)
            "  context; call tokens are not scored) and without memory (same tokens, no\n"
            "  calls).  OVERALL: all document tokens; TARGET: tokens of those first mentions\n"
            "  (right after an inserted read); ENTITY: tokens of all entity mentions.  The\n"
-           "  text is cut at mention boundaries and each piece encoded on its own."));
+           "  text is cut at mention boundaries and each piece encoded on its own.  A\n"
+           "  document longer than the context is skipped (counted in the report)."));
     putchar('\n');
     puts(_("  -m, --model=FILE         GGUF model (default: the bundled one)"));
     puts(_("      --ctx=N              context length (default: the model's, at most 4096)"));
@@ -293,11 +294,13 @@ static void ppl_num(double v)
 }
 
 static void report_ppl(const struct setup *s, bool json, const struct eval_ppl *with,
-                       const struct eval_ppl *without, size_t done, bool complete)
+                       const struct eval_ppl *without, size_t done, size_t skipped,
+                       bool complete)
 {
     static const char *const kinds[] = {"overall", "target", "entity"};
     if (json) {
         header_json(s, done, complete);
+        printf(",\"skipped_too_long\":%zu", skipped);
         const struct eval_ppl *both[2] = {with, without};
         for (int w = 0; w < 2; w++) {
             printf(",\"%s\":{", w == 0 ? "with_memory" : "without_memory");
@@ -314,7 +317,7 @@ static void report_ppl(const struct setup *s, bool json, const struct eval_ppl *
     header_text(s);
     if (!complete)
         printf(_("# interrupted: partial results over %zu of %zu documents\n"), done, s->items);
-    printf("documents %zu\n", done);
+    printf("documents %zu (%zu skipped: longer than the context)\n", done, skipped);
     printf("%-16s %12s %12s %12s\n", "", "OVERALL", "TARGET", "ENTITY");
     printf("%-16s %12zu %12zu %12zu\n", "tokens", with->n[0], with->n[1], with->n[2]);
     const struct eval_ppl *both[2] = {with, without};
@@ -607,7 +610,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
             report_edit(&su, json, &t, st == STATUS_OK);
     } else {
         struct eval_ppl with = {0}, without = {0};
-        size_t done = 0;
+        size_t done = 0, skipped = 0;
         st = STATUS_OK;
         for (size_t i = 0; i < items && st == STATUS_OK; i++) {
             struct eval_ppl w1 = {0}, w0 = {0};
@@ -615,8 +618,14 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
                 break;
             if ((st = eval_ppl_doc(&lm, tk, eval_agent_ctrl(ea), docs, i, &w1,
                                    &eval_sig_flag)) != STATUS_OK ||
-                (st = eval_ppl_doc(&lm, tk, NULL, docs, i, &w0, &eval_sig_flag)) != STATUS_OK)
-                break;
+                (st = eval_ppl_doc(&lm, tk, NULL, docs, i, &w0, &eval_sig_flag)) != STATUS_OK) {
+                if (st != STATUS_LIMIT)
+                    break;
+                skipped++; /* longer than the context: left out of both runs */
+                st = STATUS_OK;
+                on_progress(&pr, done + skipped, items);
+                continue;
+            }
             for (int k = 0; k < EVAL_PPL_KINDS; k++) { /* only whole documents count */
                 with.sum_logp[k] += w1.sum_logp[k];
                 with.n[k] += w1.n[k];
@@ -624,10 +633,10 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
                 without.n[k] += w0.n[k];
             }
             done++;
-            on_progress(&pr, done, items);
+            on_progress(&pr, done + skipped, items);
         }
         if (st == STATUS_OK || st == STATUS_CANCELLED)
-            report_ppl(&su, json, &with, &without, done, st == STATUS_OK);
+            report_ppl(&su, json, &with, &without, done, skipped, st == STATUS_OK);
     }
     fflush(stdout);
     sigaction(SIGINT, &old, NULL);
