@@ -220,7 +220,10 @@ static void test_app_table_filter_incremental(void **state)
     app_apply(a, CMD_FILTER);
     assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
     type(a, "e0001");
-    /* every key narrows the table at once */
+    assert_true(app_idle_pending(a)); /* applied when the typing pauses */
+    assert_true(app_idle(a) & REACT_REDRAW);
+    assert_false(app_idle_pending(a));
+    /* the table is narrowed */
     const struct app_row *rows;
     size_t n = app_table_rows(a, &rows);
     assert_true(n > 0);
@@ -229,16 +232,21 @@ static void test_app_table_filter_incremental(void **state)
     struct mem_filter f = {.subj = "e0001", .match = MEM_MATCH_SUBSTRING};
     int64_t want;
     assert_int_equal(mem_triple_count(fx->m, &f, &want), STATUS_OK);
-    assert_int_equal(app_table_total(a), want);
+    assert_int_equal(app_table_total(a), -1); /* counted when the prompt closes */
     /* Tab to the relation field, filter on it as well */
     app_key(a, KEYMAP_KEY_TAB);
     type(a, "CAPITAL"); /* ASCII case-insensitive */
+    app_idle(a);
     n = app_table_rows(a, &rows);
     for (size_t i = 0; i < n; i++)
         assert_string_equal(rows[i].rel, "capital");
     assert_non_null(strstr(app_table_filter_text(a), "e0001"));
     app_key(a, KEYMAP_KEY_RETURN);
     assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    f.rel = "capital";
+    assert_int_equal(mem_triple_count(fx->m, &f, &want), STATUS_OK);
+    assert_true(want > 0 && want < N_BIG);
+    assert_int_equal(app_table_total(a), want);
     /* clear both fields again */
     app_apply(a, CMD_FILTER);
     app_apply(a, CMD_KILL_LINE);
@@ -396,6 +404,42 @@ static void test_app_input_editing_and_history(void **state)
     /* 'q' is text here, Ctrl-Q quits */
     assert_false(app_key(a, 'q') & REACT_QUIT);
     assert_true(app_key(a, KEYMAP_CTRL('q')) & REACT_QUIT);
+    app_free(a);
+}
+
+static void test_app_teach_file_prompt(void **state)
+{
+    (void)state;
+    struct app *a = open_app(NULL);
+    app_key(a, KEYMAP_CTRL('o'));
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_PROMPT);
+    assert_int_equal(app_prompt_fields(a), 1);
+    type(a, "/nonexistent/dir/facts.txt");
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    enum app_style st;
+    const char *msg = app_status_text(a, &st);
+    assert_non_null(strstr(msg, "/nonexistent/dir/facts.txt"));
+    assert_int_equal(st, APP_STYLE_ERROR);
+    /* a readable file without a model: the file is read, the model is missing */
+    char *dir = test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/facts.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("Bern is the capital of Switzerland.\n", f);
+    fclose(f);
+    app_key(a, KEYMAP_CTRL('o'));
+    type(a, path);
+    app_key(a, KEYMAP_KEY_RETURN);
+    msg = app_status_text(a, &st);
+    assert_non_null(strstr(msg, "model"));
+    assert_false(app_busy(a));
+    /* Esc in a prompt cancels it */
+    app_key(a, KEYMAP_CTRL('o'));
+    app_key(a, KEYMAP_KEY_ESC);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_NONE);
+    test_rmtree(dir);
     app_free(a);
 }
 
@@ -819,6 +863,7 @@ int main(void)
     const struct CMUnitTest small[] = {
         cmocka_unit_test(test_app_add_edit_retire),
         cmocka_unit_test(test_app_input_editing_and_history),
+        cmocka_unit_test(test_app_teach_file_prompt),
         cmocka_unit_test(test_app_help_lists_every_action),
         cmocka_unit_test(test_app_palette_runs_a_command),
         cmocka_unit_test(test_app_events_stream_into_the_transcript),

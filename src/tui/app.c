@@ -394,6 +394,7 @@ struct app {
     char *filter[3]; /* subject, relation, object; NULL: none */
     int64_t total;
     char filter_text[256];
+    bool filter_dirty; /* typed into the filter prompt, not applied yet (app_idle) */
 
     /* overlays */
     char *viewer_title;
@@ -1818,6 +1819,7 @@ static void do_pending(struct app *a)
 /* Apply the filter fields to the table (incremental filter). */
 static void filter_apply(struct app *a)
 {
+    a->filter_dirty = false;
     for (int i = 0; i < 3; i++) {
         free(a->filter[i]);
         a->filter[i] = cps_utf8(&a->fields[i]);
@@ -1828,15 +1830,18 @@ static void filter_apply(struct app *a)
     }
     filter_text_update(a);
     table_home(a);
-    table_count(a);
+    a->total = -1; /* counted when the prompt closes: a count scans every match */
 }
 
 static unsigned prompt_submit(struct app *a)
 {
     switch (a->pending) {
     case PEND_FILTER:
+        if (a->filter_dirty)
+            filter_apply(a);
         a->overlay = APP_OVERLAY_NONE;
         a->pending = PEND_NONE;
+        table_count(a);
         break;
     case PEND_ADD:
     case PEND_EDIT: {
@@ -1868,7 +1873,8 @@ static unsigned prompt_submit(struct app *a)
         if (!text) {
             set_status(a, APP_STYLE_ERROR, "%s: %s", path, strerror(errno));
         } else {
-            span_push(a, APP_STYLE_USER, xprintf("\n+ %s\n", path), NULL);
+            if (a->agent)
+                span_push(a, APP_STYLE_USER, xprintf("\n+ %s\n", path), NULL);
             start_job(a, APP_MODE_TEACH, text, path);
         }
         free(path);
@@ -2107,6 +2113,11 @@ unsigned app_apply(struct app *a, enum cmd c)
         switch (c) {
         case CMD_CANCEL:
             a->overlay = APP_OVERLAY_NONE;
+            if (a->pending == PEND_FILTER) {
+                if (a->filter_dirty)
+                    filter_apply(a);
+                table_count(a); /* the filter stays */
+            }
             a->pending = PEND_NONE;
             return REACT_REDRAW;
         case CMD_SUBMIT: return prompt_submit(a);
@@ -2118,7 +2129,7 @@ unsigned app_apply(struct app *a, enum cmd c)
         case CMD_HOME: case CMD_END:
             cps_edit(&a->fields[a->field], c);
             if (a->pending == PEND_FILTER)
-                filter_apply(a);
+                a->filter_dirty = true;
             return REACT_REDRAW;
         default: break;
         }
@@ -2259,7 +2270,7 @@ unsigned app_input_char(struct app *a, uint32_t cp)
         if (a->n_fields) {
             cps_insert(&a->fields[a->field], cp);
             if (a->pending == PEND_FILTER)
-                filter_apply(a);
+                a->filter_dirty = true;
         }
         return REACT_REDRAW;
     case APP_OVERLAY_NONE:
@@ -2301,6 +2312,19 @@ unsigned app_key(struct app *a, int key)
     if (keymap_ctx_text(ctx) && key >= 32 && key < KEYMAP_KEY_BASE_ && key != 127)
         return app_input_char(a, (uint32_t)key);
     return REACT_NONE;
+}
+
+bool app_idle_pending(const struct app *a)
+{
+    return a->filter_dirty;
+}
+
+unsigned app_idle(struct app *a)
+{
+    if (!a->filter_dirty)
+        return REACT_NONE;
+    filter_apply(a);
+    return REACT_REDRAW;
 }
 
 unsigned app_set_page_rows(struct app *a, size_t table_rows, size_t list_rows)

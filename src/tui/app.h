@@ -87,6 +87,13 @@ unsigned app_input_char(struct app *a, uint32_t cp);
 /* Key dispatch: keymap_lookup() in app_context(), else text; returns enum react bits. */
 unsigned app_key(struct app *a, int key);
 
+/* Work deferred while keys keep coming: the incremental filter is applied when the
+ * typing pauses (so a burst of keys costs one query).  The loop calls app_idle() when no
+ * key is waiting; app_idle_pending() says whether there is such work (read keys without
+ * waiting then).  Returns enum react bits. */
+bool app_idle_pending(const struct app *a);
+unsigned app_idle(struct app *a);
+
 /* The view tells the model how many rows the table and lists have on screen (page
  * size; at least 1 is used).  Returns enum react bits. */
 unsigned app_set_page_rows(struct app *a, size_t table_rows, size_t list_rows);

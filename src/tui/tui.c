@@ -920,7 +920,12 @@ void tui_run(struct tui *t, struct app *a, volatile sig_atomic_t *stop,
             tui_draw(t, a);
             dirty = false;
         }
-        int key = tui_read_key(t, app_busy(a) ? 30 : 250);
+        int key = tui_read_key(t, app_idle_pending(a) ? 0 : app_busy(a) ? 30 : 250);
+        if (key == KEYMAP_KEY_NONE && app_idle_pending(a)) {
+            if (app_idle(a))
+                dirty = true;
+            continue;
+        }
         if (key == KEYMAP_KEY_NONE) {
             if (app_busy(a))
                 dirty = true; /* elapsed time ticks */
