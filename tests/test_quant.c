@@ -301,6 +301,54 @@ static void test_quant_q8_K_activation(void **state)
     assert_true(b.d == 0.0f && b.qs[0] == 0 && b.bsums[15] == 0);
 }
 
+/* The SIMD activation quantizers give the scalar bytes: random rows of several scales, with
+ * magnitude ties of both signs (Q8_K keeps the first one's sign), half-way products, zero
+ * blocks and blocks so small that the scale overflows. */
+static void test_quant_act_quantizers_same_bytes_at_every_level(void **state)
+{
+    (void)state;
+    const size_t n = 4096;
+    float *x = malloc(n * sizeof *x);
+    unsigned char *want = malloc(n * 2), *got = malloc(n * 2);
+    assert_true(x && want && got);
+    static const enum dtype wts[] = {DTYPE_Q8_0, DTYPE_Q4_K};
+    for (int rep = 0; rep < 40; rep++) {
+        rng_state = 900 + (uint64_t)rep;
+        for (size_t i = 0; i < n; i++) {
+            size_t blk = i / 256;
+            float scale = blk % 4 == 0 ? 1.0f : blk % 4 == 1 ? 1e-3f : blk % 4 == 2 ? 30.0f
+                                                                                   : 1e-39f;
+            x[i] = rng_normal() * scale;
+            if (rep % 4 == 1)
+                x[i] = (float)(int)(x[i] * 4.0f) / 4.0f; /* many exact ties and zeros */
+        }
+        if (rep % 2 == 0) {
+            for (size_t i = 512; i < 768; i++) /* a zero Q8_K block and eight Q8_0 ones */
+                x[i] = 0.0f;
+            x[1024 + 7] = 5.0f; /* magnitude tie: the negative one comes first */
+            x[1024 + 3] = -5.0f;
+            x[2048 + 9] = 3.0f;
+            x[2048 + 200] = -3.0f;
+        }
+        for (size_t k = 0; k < 2; k++) {
+            size_t bytes = quant_act_row_bytes(wts[k], n);
+            quant_quantize_act_at(QUANT_CPU_SCALAR, wts[k], x, want, n);
+            for (int l = 1; l < QUANT_CPU_COUNT_; l++) {
+                if (!quant_cpu_supported((enum quant_cpu)l))
+                    continue;
+                memset(got, 0x5a, bytes);
+                quant_quantize_act_at((enum quant_cpu)l, wts[k], x, got, n);
+                if (memcmp(got, want, bytes) != 0)
+                    fail_msg("%s activations differ at level %d (rep %d)",
+                             dtype_name(quant_act_type(wts[k])), l, rep);
+            }
+        }
+    }
+    free(x);
+    free(want);
+    free(got);
+}
+
 static void test_quant_act_pairing(void **state)
 {
     (void)state;
@@ -797,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_quant_k4_unpack_matches_scale_min),
         cmocka_unit_test(test_quant_q8_0_activation_rounds_half_even),
         cmocka_unit_test(test_quant_q8_K_activation),
+        cmocka_unit_test(test_quant_act_quantizers_same_bytes_at_every_level),
         cmocka_unit_test(test_quant_act_pairing),
         cmocka_unit_test(test_quant_q4_0_known_block),
         cmocka_unit_test(test_quant_round_trip_error_bounds),

@@ -254,14 +254,16 @@ void quant_dequantize_row(enum dtype t, const void *src, float *dst, size_t n)
 
 /* ---- Activation quantization ----------------------------------------------------------- */
 
-void quant_quantize_row_q8_0(const float *x, void *dst, size_t n)
+static void quantize_act_q8_0_scalar(const float *x, void *dst, size_t n)
 {
     assert(n % QUANT_QK == 0);
     struct quant_block_q8_0 *b = dst;
     for (size_t i = 0; i < n / QUANT_QK; i++, b++, x += 32) {
         float amax = 0.0f;
-        for (int j = 0; j < 32; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < 32; j++) {
+            float ax = fabsf(x[j]);
+            amax = ax > amax ? ax : amax; /* fmaxf for finite values, without a libm call */
+        }
         /* as ggml's AVX2 path: d from amax / 127, but the multiplier is 127 / amax
          * (not 1 / d), and the rounding is to nearest even */
         b->d = quant_fp32_to_fp16(amax / 127.f);
@@ -269,41 +271,45 @@ void quant_quantize_row_q8_0(const float *x, void *dst, size_t n)
         if (!isfinite(id))
             id = 0.0f; /* subnormal amax: d rounds to 0 in f16 anyway, and inf must not
                         * reach the int8 conversion */
-        for (int j = 0; j < 32; j++)
-            b->qs[j] = (int8_t)nearbyintf(x[j] * id);
+        for (int j = 0; j < 32; j++) /* |x * id| <= 127: nearest_int() is nearbyintf() */
+            b->qs[j] = (int8_t)nearest_int(x[j] * id);
     }
 }
 
-void quant_quantize_row_q8_K(const float *x, void *dst, size_t n)
+void quant_q8_K_block_scalar(const float *x, struct quant_block_q8_K *b)
+{
+    float max = 0, amax = 0;
+    for (int j = 0; j < QUANT_QK_K; j++) {
+        float ax = fabsf(x[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[j];
+        }
+    }
+    if (amax == 0) {
+        memset(b, 0, sizeof *b);
+        return;
+    }
+    float iscale = -127.f / max;
+    for (int j = 0; j < QUANT_QK_K; j++) {
+        int v = nearest_int(iscale * x[j]);
+        b->qs[j] = (int8_t)(v < 127 ? v : 127);
+    }
+    for (int g = 0; g < 16; g++) {
+        int sum = 0;
+        for (int l = 0; l < 16; l++)
+            sum += b->qs[16 * g + l];
+        b->bsums[g] = (int16_t)sum;
+    }
+    b->d = 1 / iscale;
+}
+
+static void quantize_act_q8_K_scalar(const float *x, void *dst, size_t n)
 {
     assert(n % QUANT_QK_K == 0);
     struct quant_block_q8_K *b = dst;
-    for (size_t i = 0; i < n / QUANT_QK_K; i++, b++, x += QUANT_QK_K) {
-        float max = 0, amax = 0;
-        for (int j = 0; j < QUANT_QK_K; j++) {
-            float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
-        if (amax == 0) {
-            memset(b, 0, sizeof *b);
-            continue;
-        }
-        float iscale = -127.f / max;
-        for (int j = 0; j < QUANT_QK_K; j++) {
-            int v = nearest_int(iscale * x[j]);
-            b->qs[j] = (int8_t)(v < 127 ? v : 127);
-        }
-        for (int g = 0; g < 16; g++) {
-            int sum = 0;
-            for (int l = 0; l < 16; l++)
-                sum += b->qs[16 * g + l];
-            b->bsums[g] = (int16_t)sum;
-        }
-        b->d = 1 / iscale;
-    }
+    for (size_t i = 0; i < n / QUANT_QK_K; i++)
+        quant_q8_K_block_scalar(x + i * QUANT_QK_K, b + i);
 }
 
 enum dtype quant_act_type(enum dtype wt)
@@ -334,21 +340,7 @@ size_t quant_act_row_bytes(enum dtype wt, size_t n)
 
 void quant_quantize_act(enum dtype wt, const float *x, void *dst, size_t n)
 {
-    switch (quant_act_type(wt)) {
-    case DTYPE_Q8_0:
-        quant_quantize_row_q8_0(x, dst, n);
-        break;
-    case DTYPE_Q8_K:
-        quant_quantize_row_q8_K(x, dst, n);
-        break;
-    case DTYPE_F16:
-    case DTYPE_BF16:
-        quant_quantize_row(quant_act_type(wt), x, dst, n);
-        break;
-    default:
-        memcpy(dst, x, n * sizeof(float));
-        break;
-    }
+    quant_quantize_act_at(quant_cpu_level(), wt, x, dst, n);
 }
 
 /* ---- Weight quantizers (ggml's reference algorithms, operation for operation) ---------- */
@@ -921,6 +913,39 @@ bool quant_cpu_supported(enum quant_cpu l)
 {
     quant_init();
     return (unsigned)l < QUANT_CPU_COUNT_ && quant_supported[l];
+}
+
+void quant_quantize_act_at(enum quant_cpu level, enum dtype wt, const float *x, void *dst,
+                           size_t n)
+{
+    quant_init();
+    assert((unsigned)level < QUANT_CPU_COUNT_ && quant_supported[level]);
+    const struct quant_kernels *k = &quant_tables[level];
+    switch (quant_act_type(wt)) {
+    case DTYPE_Q8_0:
+        (k->act_q8_0 ? k->act_q8_0 : quantize_act_q8_0_scalar)(x, dst, n);
+        break;
+    case DTYPE_Q8_K:
+        (k->act_q8_K ? k->act_q8_K : quantize_act_q8_K_scalar)(x, dst, n);
+        break;
+    case DTYPE_F16:
+    case DTYPE_BF16:
+        quant_quantize_row(quant_act_type(wt), x, dst, n);
+        break;
+    default:
+        memcpy(dst, x, n * sizeof(float));
+        break;
+    }
+}
+
+void quant_quantize_row_q8_0(const float *x, void *dst, size_t n)
+{
+    quant_quantize_act_at(quant_cpu_level(), DTYPE_Q8_0, x, dst, n);
+}
+
+void quant_quantize_row_q8_K(const float *x, void *dst, size_t n)
+{
+    quant_quantize_act_at(quant_cpu_level(), DTYPE_Q4_K, x, dst, n);
 }
 
 float quant_vec_dot_at(enum quant_cpu level, enum dtype wt, size_t n, const void *w_row,

@@ -172,6 +172,11 @@ void quant_quantize_row_q8_0(const float *x, void *dst, size_t n);
  * bsums = sums of 16 consecutive q; an all-zero block gets d = 0 and q = 0. */
 void quant_quantize_row_q8_K(const float *x, void *dst, size_t n);
 
+/* The same at an explicit level (for tests and benchmarks); level must be supported.  Every
+ * level gives the same bytes. */
+void quant_quantize_act_at(enum quant_cpu level, enum dtype wt, const float *x, void *dst,
+                           size_t n);
+
 /* ---- Dot products ----------------------------------------------------------------------- */
 
 /* Dot of a weight row of type wt with an activation row in quant_act_type(wt) format. */
@@ -207,10 +212,17 @@ typedef void (*quant_matmul_fn)(const void *w, size_t row_bytes, size_t n, size_
                                 const void *x, size_t act_stride, size_t n_tok, float *y,
                                 size_t y_stride);
 
+typedef void (*quant_act_fn)(const float *x, void *dst, size_t n);
+
 struct quant_kernels {
     quant_dot_fn dot[DTYPE_COUNT_];       /* NULL: the next lower level's */
     quant_matmul_fn matmul[DTYPE_COUNT_]; /* NULL: loops over dot */
+    quant_act_fn act_q8_0, act_q8_K;      /* activation quantizers; NULL: the scalar ones */
 };
+
+/* One Q8_K block of 256 values, the scalar way (quant_quantize_row_q8_K()); for the SIMD
+ * quantizers' rare blocks whose scale overflows. */
+void quant_q8_K_block_scalar(const float *x, struct quant_block_q8_K *b);
 
 /* Fill in the kernels of one level (defined in quant_avx2.c, quant_avx512.c). */
 void quant_avx2_register(struct quant_kernels *k);

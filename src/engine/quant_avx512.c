@@ -633,6 +633,64 @@ QUANT_ENTRY(q4_K, QUANT_QK_K)
 QUANT_ENTRY(q5_K, QUANT_QK_K)
 QUANT_ENTRY(q6_K, QUANT_QK_K)
 
+
+/* ---- Activation quantizers: the same bytes as quant.c's scalar ones ----
+ * _mm512_cvtps_epi32 rounds to nearest even (the default MXCSR mode), as nearest_int() does
+ * for the |v| <= 127 that occur; max is order-free, and the int32 sums are exact. */
+
+static void avx512_act_q8_0(const float *x, void *dst, size_t n)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    struct quant_block_q8_0 *b = dst;
+    for (size_t i = 0; i < n / QUANT_QK; i++, b++, x += 32) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        __m512 m = _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1));
+        float amax = _mm512_reduce_max_ps(m);
+        b->d = quant_fp32_to_fp16(amax / 127.f);
+        float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        if (!(id <= 3.4028235e38f))
+            id = 0.0f; /* as the scalar code: inf must not reach the conversion */
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, vid));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid));
+        _mm_storeu_si128((__m128i *)b->qs, _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(b->qs + 16), _mm512_cvtsepi32_epi8(q1));
+    }
+}
+
+static void avx512_act_q8_K(const float *x, void *dst, size_t n)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    const __m512i q127 = _mm512_set1_epi32(127);
+    struct quant_block_q8_K *b = dst;
+    for (size_t i = 0; i < n / QUANT_QK_K; i++, b++, x += QUANT_QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int k = 0; k < 16; k++)
+            m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * k)));
+        float amax = _mm512_reduce_max_ps(m);
+        if (amax == 0) {
+            memset(b, 0, sizeof *b);
+            continue;
+        }
+        int j = 0; /* the first value of that magnitude, with its sign */
+        while (!(x[j] == amax || x[j] == -amax))
+            j++;
+        float iscale = -127.f / x[j];
+        if (!(iscale <= 3.4028235e38f && iscale >= -3.4028235e38f)) {
+            quant_q8_K_block_scalar(x, b); /* the scalar code's inf arithmetic, bit for bit */
+            continue;
+        }
+        __m512 vs = _mm512_set1_ps(iscale);
+        for (int k = 0; k < 16; k++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * k)));
+            q = _mm512_min_epi32(q, q127);
+            _mm_storeu_si128((__m128i *)(b->qs + 16 * k), _mm512_cvtsepi32_epi8(q));
+            b->bsums[k] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        b->d = 1 / iscale;
+    }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -657,6 +715,8 @@ void quant_avx512_register(struct quant_kernels *k)
     k->matmul[DTYPE_Q5_K] = avx512_matmul_q5_K;
     k->dot[DTYPE_Q6_K] = avx512_dot_q6_K;
     k->matmul[DTYPE_Q6_K] = avx512_matmul_q6_K;
+    k->act_q8_0 = avx512_act_q8_0;
+    k->act_q8_K = avx512_act_q8_K;
 }
 
 #else /* not x86 */
