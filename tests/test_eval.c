@@ -55,7 +55,8 @@ static void test_eval_norm_folds_case_and_whitespace(void **state)
     assert_norm("  Glenda\t\n ADAMS  ", "glenda adams");
     assert_norm("", "");
     assert_norm(" \t ", "");
-    assert_norm("\xc3\x89" "COLE\xc2\xa0" "\xc3\x91", "\xc3\xa9" "cole " "\xc3\xb1"); /* ÉCOLE Ñ */
+    /* "ÉCOLE<NBSP>Ñ" */
+    assert_norm("\xc3\x89" "COLE\xc2\xa0" "\xc3\x91", "\xc3\xa9" "cole " "\xc3\xb1");
     assert_norm("\xce\x91\xce\x92", "\xce\xb1\xce\xb2");                             /* ΑΒ */
     assert_norm("\xd0\x9c\xd0\xbe\xd1\x81", "\xd0\xbc\xd0\xbe\xd1\x81");             /* Мос */
     assert_norm("\xc5\x81\xc3\xb3" "d\xc5\xba", "\xc5\x82\xc3\xb3" "d\xc5\xba");     /* Łódź */

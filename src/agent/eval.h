@@ -185,8 +185,8 @@ typedef void (*eval_progress_fn)(void *user, size_t done, size_t total);
 
 /* Each document of d into a fresh memory, scored into s.  The text written is the document
  * with its sentences joined by a blank line (so the write mode's splitter keeps at least
- * Re-DocRED's sentence boundaries; the write mode collapses it to one space).  STATUS_CANCELLED (the documents
- * finished before it are scored) or the backend's error. */
+ * Re-DocRED's sentence boundaries; the write mode collapses it to one space).
+ * STATUS_CANCELLED (the documents finished before it are scored) or the backend's error. */
 enum status eval_write_run(const struct eval_backend *b, const struct eval_docs *d,
                            struct eval_write_score *s, eval_progress_fn progress, void *user);
 

@@ -49,10 +49,10 @@ static void eval_help(void)
              "  or:  %s [--json] eval edit [OPTION]... FILE\n"
              "  or:  %s [--json] eval ppl [OPTION]... FILE\n"),
            PACKAGE, PACKAGE, PACKAGE);
-    puts(_("Evaluate MemLLM as in its paper, reproducibly: greedy decoding, a fresh in-memory\n"
-           "database (no file is touched), settings listed in the report's header.  Results\n"
-           "go to standard output, progress to standard error; Ctrl-C stops and prints the\n"
-           "results so far."));
+    puts(_("Evaluate MemLLM as in its paper, reproducibly: greedy decoding, a fresh\n"
+           "in-memory database (no file is touched), settings listed in the report's\n"
+           "header.  Results go to standard output, progress to standard error; Ctrl-C\n"
+           "stops and prints the results so far."));
     putchar('\n');
     puts(_("write: FILE is Re-DocRED JSON.  Each document is memorized in write mode into a\n"
            "  fresh memory; the stored triples are scored against the gold labels: a triple\n"
