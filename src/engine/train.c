@@ -643,6 +643,12 @@ static void par_run(struct train_model *m, size_t n, part_fn fn, void *ctx)
     pool_run(m->pool, m->n_parts, par_task, &p);
 }
 
+void train_model_par_run(struct train_model *m, size_t n,
+                         void (*fn)(void *ctx, size_t begin, size_t end, size_t part), void *ctx)
+{
+    par_run(m, n, fn, ctx);
+}
+
 /* ---- Building blocks ----------------------------------------------------------------- */
 
 struct gemm_job {

@@ -126,6 +126,10 @@ void train_set_frozen(struct train_model *m, bool frozen);
 /* Threads for m's work (0 = one per online core; default 1).  STATUS_NOMEM/INVALID. */
 enum status train_model_set_threads(struct train_model *m, int n_threads);
 int train_model_threads(const struct train_model *m);
+/* Run fn over [0, n) cut into m's fixed parts on m's threads (a hook's own work); parts
+ * are the same for a given thread count, so results stay reproducible. */
+void train_model_par_run(struct train_model *m, size_t n,
+                         void (*fn)(void *ctx, size_t begin, size_t end, size_t part), void *ctx);
 
 /* Forward only: sum of the cross-entropy over tokens with a target into *loss_sum and
  * their count into *n_loss (either may be NULL).  logits (may be NULL): n_seq*seq_len rows

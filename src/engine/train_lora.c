@@ -30,7 +30,7 @@ struct train_lora {
     uint64_t round;
     enum status err;
     /* scratch for n_cap tokens */
-    size_t n_cap, max_in;
+    size_t n_cap, max_in, n_rows; /* n_rows: rows of the current hook call */
     float *xd, *h, *dh; /* (n_cap, max_in), (n_cap, r), (n_cap, r) */
 };
 
@@ -120,22 +120,133 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* xd = drop(x) for n rows: kept values times 1/(1-p), or a copy without dropout. */
-static void drop_input(const struct train_lora *l, size_t si, const float *x, size_t n,
-                       size_t n_in)
+/* Dropout keeps element (row, col) of a layer's input in a round unless a 16-bit lane of
+ * a per-row xorshift64* stream, seeded by a hash of (seed, round, slot, row), falls below
+ * thr = round(p * 65536): one multiply per four elements. */
+struct mask {
+    uint64_t base;
+    uint32_t thr;
+    float keep; /* 1 / (1 - thr / 65536): unbiased for the rate actually drawn */
+};
+
+static struct mask mask_of(const struct train_lora *l, size_t si)
 {
-    size_t cnt = n * n_in;
-    if (!l->training || l->p.dropout <= 0.0f) {
-        memcpy(l->xd, x, cnt * sizeof(float));
+    struct mask mk;
+    mk.base = mix64(mix64(l->p.seed ^ 0x6c6f7261ull) ^ l->round) ^ ((uint64_t)si << 40);
+    mk.thr = (uint32_t)((double)l->p.dropout * 65536.0 + 0.5);
+    mk.keep = (float)(65536.0 / (65536.0 - (double)mk.thr));
+    return mk;
+}
+
+/* rows [r0, r1) of width w: y = f * x (or y += f * x with acc), f = keep or 0 per element */
+static void mask_apply(const struct mask *mk, size_t r0, size_t r1, size_t w, const float *x,
+                       float *y, bool acc)
+{
+    for (size_t r = r0; r < r1; r++) {
+        uint64_t st = mix64(mk->base + r) | 1; /* xorshift state must not be 0 */
+        const float *xr = x + (r - r0) * w;
+        float *yr = y + (r - r0) * w;
+        for (size_t c = 0; c < w; c += 4) {
+            st ^= st >> 12;
+            st ^= st << 25;
+            st ^= st >> 27;
+            uint64_t h = st * 0x2545F4914F6CDD1Dull;
+            size_t m = w - c < 4 ? w - c : 4;
+            float f[4];
+            for (size_t q = 0; q < 4; q++)
+                f[q] = ((h >> (16 * q)) & 0xFFFF) >= mk->thr ? mk->keep : 0.0f;
+            if (acc) {
+                for (size_t q = 0; q < m; q++)
+                    yr[c + q] += xr[c + q] * f[q];
+            } else {
+                for (size_t q = 0; q < m; q++)
+                    yr[c + q] = xr[c + q] * f[q];
+            }
+        }
+    }
+}
+
+struct hook_job {
+    struct train_lora *l;
+    const float *x, *dy, *A, *B;
+    const float *xs; /* the adapter's input: xd with dropout, else x itself */
+    float *y, *dx, *gA, *gB;
+    size_t n_in, n_out, r;
+    bool drop;
+    struct mask mk;
+};
+
+/* rows [b, e) of xd = drop(x) and h = xd A^T */
+static void rows_xd_h(const struct hook_job *j, size_t b, size_t e)
+{
+    struct train_lora *l = j->l;
+    size_t n_in = j->n_in, r = j->r;
+    if (j->drop)
+        mask_apply(&j->mk, b, e, n_in, j->x + b * n_in, l->xd + b * n_in, false);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(e - b), (int)r, (int)n_in, 1.0f,
+                j->xs + b * n_in, (int)n_in, j->A, (int)n_in, 0.0f, l->h + b * r, (int)r);
+}
+
+/* forward rows: y += scale h B^T */
+static void fwd_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct hook_job *j = ctx;
+    rows_xd_h(j, b, e);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(e - b), (int)j->n_out, (int)j->r,
+                j->l->scale, j->l->h + b * j->r, (int)j->r, j->B, (int)j->r, 1.0f,
+                j->y + b * j->n_out, (int)j->n_out);
+}
+
+/* backward rows, phase 1: xd, h and dh = scale dy B */
+static void bwd_rows_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct hook_job *j = ctx;
+    rows_xd_h(j, b, e);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b), (int)j->r,
+                (int)j->n_out, j->l->scale, j->dy + b * j->n_out, (int)j->n_out, j->B, (int)j->r,
+                0.0f, j->l->dh + b * j->r, (int)j->r);
+}
+
+/* phase 2: rows [b, e) of gB += scale dy^T h (over n_out) */
+static void bwd_gb_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct hook_job *j = ctx;
+    size_t n = j->l->n_rows;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(e - b), (int)j->r, (int)n,
+                j->l->scale, j->dy + b, (int)j->n_out, j->l->h, (int)j->r, 1.0f, j->gB + b * j->r,
+                (int)j->r);
+}
+
+/* phase 2: columns [b, e) of gA += dh^T xd (over n_in) */
+static void bwd_ga_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct hook_job *j = ctx;
+    size_t n = j->l->n_rows;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)j->r, (int)(e - b), (int)n, 1.0f,
+                j->l->dh, (int)j->r, j->xs + b, (int)j->n_in, 1.0f, j->gA + b, (int)j->n_in);
+}
+
+/* phase 3 rows: dx += (dh A) * d drop(x) / dx (xd is free again: used as scratch) */
+static void bwd_dx_part(void *ctx, size_t b, size_t e, size_t part)
+{
+    (void)part;
+    const struct hook_job *j = ctx;
+    struct train_lora *l = j->l;
+    size_t n_in = j->n_in, r = j->r;
+    if (!j->drop) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b), (int)n_in, (int)r,
+                    1.0f, l->dh + b * r, (int)r, j->A, (int)n_in, 1.0f, j->dx + b * n_in,
+                    (int)n_in);
         return;
     }
-    float keep = 1.0f / (1.0f - l->p.dropout);
-    uint64_t base = mix64(mix64(l->p.seed ^ 0x6c6f7261ull) ^ l->round) ^ ((uint64_t)si << 40);
-    double p = (double)l->p.dropout;
-    for (size_t i = 0; i < cnt; i++) {
-        double u = (double)(mix64(base + i) >> 11) * 0x1p-53;
-        l->xd[i] = u < p ? 0.0f : x[i] * keep;
-    }
+    float *t = l->xd + b * n_in;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(e - b), (int)n_in, (int)r, 1.0f,
+                l->dh + b * r, (int)r, j->A, (int)n_in, 0.0f, t, (int)n_in);
+    mask_apply(&j->mk, b, e, n_in, t, j->dx + b * n_in, true);
 }
 
 static bool grow(struct train_lora *l, size_t n)
@@ -149,64 +260,57 @@ static bool grow(struct train_lora *l, size_t n)
     return true;
 }
 
+static bool job_init(struct train_lora *l, enum train_tensor kind, size_t layer, size_t n,
+                     size_t n_in, size_t n_out, struct hook_job *j)
+{
+    size_t si = slot_index(l, kind, layer);
+    const struct lora_slot *s = &l->slot[si];
+    if (!s->on || n == 0 || !grow(l, n))
+        return false;
+    memset(j, 0, sizeof *j);
+    j->l = l;
+    j->r = l->p.rank;
+    j->n_in = n_in;
+    j->n_out = n_out;
+    j->A = l->w + s->off;
+    j->B = j->A + j->r * n_in;
+    j->gA = l->grad + s->off;
+    j->gB = j->gA + j->r * n_in;
+    j->mk = mask_of(l, si);
+    j->drop = l->training && j->mk.thr > 0;
+    l->n_rows = n;
+    return true;
+}
+
 static void hook_fwd(void *ctx, enum train_tensor kind, size_t layer, size_t n, const float *x,
                      size_t n_in, float *y, size_t n_out)
 {
     struct train_lora *l = ctx;
-    size_t si = slot_index(l, kind, layer);
-    const struct lora_slot *s = &l->slot[si];
-    if (!s->on || n == 0 || !grow(l, n))
+    struct hook_job j;
+    if (!job_init(l, kind, layer, n, n_in, n_out, &j))
         return;
-    size_t r = l->p.rank;
-    const float *A = l->w + s->off, *B = A + r * n_in;
-    drop_input(l, si, x, n, n_in);
-    /* h (n, r) = xd A^T; y += scale h B^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)r, (int)n_in, 1.0f, l->xd,
-                (int)n_in, A, (int)n_in, 0.0f, l->h, (int)r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n_out, (int)r, l->scale,
-                l->h, (int)r, B, (int)r, 1.0f, y, (int)n_out);
+    j.x = x;
+    j.xs = j.drop ? l->xd : x;
+    j.y = y;
+    train_model_par_run(l->m, n, fwd_part, &j);
 }
 
 static void hook_bwd(void *ctx, enum train_tensor kind, size_t layer, size_t n, const float *x,
                      size_t n_in, const float *dy, size_t n_out, float *dx)
 {
     struct train_lora *l = ctx;
-    size_t si = slot_index(l, kind, layer);
-    const struct lora_slot *s = &l->slot[si];
-    if (!s->on || n == 0 || !grow(l, n))
+    struct hook_job j;
+    if (!job_init(l, kind, layer, n, n_in, n_out, &j))
         return;
-    size_t r = l->p.rank;
-    const float *A = l->w + s->off, *B = A + r * n_in;
-    float *gA = l->grad + s->off, *gB = gA + r * n_in;
-    /* recompute xd (the same mask: same round) and h rather than keep them per layer */
-    drop_input(l, si, x, n, n_in);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)r, (int)n_in, 1.0f, l->xd,
-                (int)n_in, A, (int)n_in, 0.0f, l->h, (int)r);
-    /* gB += scale dy^T h; dh = scale dy B; gA += dh^T xd */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_out, (int)r, (int)n, l->scale, dy,
-                (int)n_out, l->h, (int)r, 1.0f, gB, (int)r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)r, (int)n_out, l->scale,
-                dy, (int)n_out, B, (int)r, 0.0f, l->dh, (int)r);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)n_in, (int)n, 1.0f, l->dh,
-                (int)r, l->xd, (int)n_in, 1.0f, gA, (int)n_in);
-    if (!l->training || l->p.dropout <= 0.0f) {
-        /* dx += dh A */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n_in, (int)r, 1.0f,
-                    l->dh, (int)r, A, (int)n_in, 1.0f, dx, (int)n_in);
-        return;
-    }
-    /* dx += (dh A) * mask / (1 - p), the mask drawn again from the same hash (xd is free) */
-    float *t = l->xd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n_in, (int)r, 1.0f,
-                l->dh, (int)r, A, (int)n_in, 0.0f, t, (int)n_in);
-    float keep = 1.0f / (1.0f - l->p.dropout);
-    uint64_t base = mix64(mix64(l->p.seed ^ 0x6c6f7261ull) ^ l->round) ^ ((uint64_t)si << 40);
-    double p = (double)l->p.dropout;
-    for (size_t i = 0; i < n * n_in; i++) {
-        double u = (double)(mix64(base + i) >> 11) * 0x1p-53;
-        if (u >= p)
-            dx[i] += t[i] * keep;
-    }
+    j.x = x;
+    j.xs = j.drop ? l->xd : x;
+    j.dy = dy;
+    j.dx = dx;
+    /* xd and h are recomputed (the same mask: same round) rather than kept per layer */
+    train_model_par_run(l->m, n, bwd_rows_part, &j);
+    train_model_par_run(l->m, n_out, bwd_gb_part, &j);
+    train_model_par_run(l->m, n_in, bwd_ga_part, &j);
+    train_model_par_run(l->m, n, bwd_dx_part, &j);
 }
 
 enum status train_lora_reserve(struct train_lora *l, size_t n)
