@@ -4,6 +4,7 @@
 
 #include "test_util.h"
 
+#include <math.h>
 #include <time.h>
 
 #include "engine/tok.h"
@@ -603,6 +604,20 @@ static void test_app_events_stream_into_the_transcript(void **state)
         assert_int_equal(g, rows[i].id == id_paris);
         assert_int_equal(rs, rows[i].id == id_paris ? APP_STYLE_MARK : APP_STYLE_NORMAL);
     }
+    /* the entity view of the selected row's subject */
+    app_key(a, KEYMAP_KEY_F(3));
+    app_key(a, KEYMAP_KEY_HOME);
+    app_key(a, 'v');
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_VIEWER);
+    assert_non_null(strstr(app_viewer_title(a), "France"));
+    n = app_viewer_lines(a, &l);
+    bool edge = false;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(l[i].text, "capital") && strstr(l[i].text, "Paris"))
+            edge = true;
+    assert_true(edge);
+    app_key(a, KEYMAP_KEY_ESC);
+    app_key(a, KEYMAP_KEY_F(2));
     /* selecting the call in the panel expands it */
     app_key(a, KEYMAP_KEY_TAB);
     app_key(a, KEYMAP_KEY_DOWN);
@@ -810,8 +825,31 @@ static void test_app_worker_answers_with_a_read(void **state)
     }
     assert_true(triple);
     assert_true(span);
-    /* run it again from the settings screen: a second run */
+    /* settings change the controller's and the agent's parameters */
     app_key(x.a, KEYMAP_KEY_F(5));
+    assert_int_equal(app_settings_cursor(x.a), 0);
+    double thr = ctrl_params_get(x.c)->dist_thr;
+    app_key(x.a, KEYMAP_KEY_RIGHT);
+    assert_true(ctrl_params_get(x.c)->dist_thr > thr + 0.005);
+    app_key(x.a, KEYMAP_KEY_LEFT);
+    assert_true(fabs(ctrl_params_get(x.c)->dist_thr - thr) < 1e-9);
+    for (size_t i = 0; i < app_settings_count(x.a); i++) {
+        if (strstr(app_settings_label(x.a, app_settings_cursor(x.a)), "temperature"))
+            break;
+        app_key(x.a, KEYMAP_KEY_DOWN);
+    }
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_overlay_get(x.a), APP_OVERLAY_PROMPT);
+    app_key(x.a, KEYMAP_CTRL('u'));
+    type(x.a, "0.5");
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    assert_true(fabs(agent_params_get(x.ag)->samp.temp - 0.5) < 1e-6);
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    app_key(x.a, KEYMAP_CTRL('u'));
+    type(x.a, "0"); /* back to greedy for the re-run */
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    assert_true(agent_params_get(x.ag)->samp.temp == 0.0f);
+    /* run it again from the settings screen: a second run */
     x.f.cursor = 0;
     x.f.n_calls = 0;
     app_key(x.a, KEYMAP_CTRL('r'));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -34,6 +35,35 @@ static void on_winch(int sig)
 {
     (void)sig;
     tui_winch = 1;
+}
+
+/* A crash must not leave the terminal in raw mode on the alternate screen: the handler
+ * puts back the saved terminal modes, leaves the alternate screen, shows the cursor
+ * (async-signal-safe calls only) and dies of the same signal. */
+static struct termios tui_saved_tio;
+static volatile sig_atomic_t tui_have_tio;
+
+static void on_fatal(int sig)
+{
+    static const char reset[] = "\033[0m\033[?1049l\033[?25h\r\n";
+    if (tui_have_tio)
+        tcsetattr(STDIN_FILENO, TCSANOW, &tui_saved_tio);
+    ssize_t w = write(STDOUT_FILENO, reset, sizeof reset - 1);
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void fatal_handlers(bool on)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on ? on_fatal : SIG_DFL;
+    sa.sa_flags = SA_RESETHAND;
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaction(sigs[i], &sa, NULL);
 }
 
 static void tui_help(void)
@@ -157,6 +187,8 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
     }
     if (have_model)
         agent_set_events(ca.a, app_event_cb, app);
+    tui_have_tio = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tui_saved_tio) == 0;
+    fatal_handlers(true);
     if ((st = tui_open(stdout, stdin, color, &t)) != STATUS_OK) {
         cli_status_error("tui", st);
         rc = CLI_EXIT_FAILURE;
@@ -167,6 +199,7 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
 done:
     app_free(app); /* stops the worker before the terminal and the model go */
     tui_close(t);
+    fatal_handlers(false);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);

@@ -625,7 +625,7 @@ static struct callrec *read_record(const struct agent_event *ev, double ms)
     return c;
 }
 
-static struct callrec *write_record(const struct agent_event *ev)
+static struct callrec *write_record(const struct agent_event *ev, double ms)
 {
     struct callrec *c = calloc(1, sizeof *c);
     if (!c)
@@ -639,9 +639,9 @@ static struct callrec *write_record(const struct agent_event *ev)
         else n_conf++;
     }
     c->style = ev->status != STATUS_OK ? APP_STYLE_FAIL : APP_STYLE_WRITE;
-    c->title = xprintf("%s %s  %zu/%zu  %zu %s, %zu %s, %zu %s, %zu %s", clock, _("write"),
-                       ev->sentence_no, ev->n_sentences, n_new, _("new"), n_known, _("known"),
-                       n_conf, _("conflict"), ev->n_rejected, _("rejected"));
+    c->title = xprintf("%s %s  %zu/%zu  %zu %s, %zu %s, %zu %s, %zu %s  %.1f ms", clock,
+                       _("write"), ev->sentence_no, ev->n_sentences, n_new, _("new"), n_known,
+                       _("known"), n_conf, _("conflict"), ev->n_rejected, _("rejected"), ms);
     lines_addf(&c->lines, APP_STYLE_USER, "  %s", ev->sentence ? ev->sentence : "");
     struct sbuf full = {0};
     sb_str(&full, "({MEM_WRITE-->");
@@ -690,8 +690,10 @@ void app_event_cb(void *user, const struct agent_event *ev)
         a->call_t0 = 0;
         break;
     case AGENT_EVENT_WRITE:
+        /* a sentence's time: since the previous sentence (or the start of the job) */
         m->kind = MSG_CALL;
-        m->call = write_record(ev);
+        m->call = write_record(ev, a->call_t0 ? timing_since_s(a->call_t0) * 1000.0 : 0.0);
+        a->call_t0 = timing_now_ns();
         break;
     case AGENT_EVENT_ERROR:
         m->kind = MSG_ERROR;
@@ -727,6 +729,7 @@ static void *worker_main(void *arg)
     struct app *a = j->a;
     struct msg *m = calloc(1, sizeof *m);
     enum status st;
+    a->call_t0 = timing_now_ns();
     if (j->mode == APP_MODE_TEACH) {
         struct agent_write_stats ws = {0};
         st = agent_write_text(a->agent, j->text, strlen(j->text), j->file,
