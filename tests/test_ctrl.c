@@ -971,6 +971,64 @@ static void test_ctrl_computed_vectors_not_stored(void **state)
     test_rmtree(dir);
 }
 
+/* Many new names with computed vectors: embedded on a helper thread while the triples are
+ * stored; the index ends up as a fresh open would build it, and a failed batch leaves no
+ * trace in it. */
+static void test_ctrl_batch_helper_thread_indexes(void **state)
+{
+    (void)state;
+    struct embedder h;
+    assert_int_equal(embed_hash_new(32, &h), STATUS_OK);
+    struct mem *m = NULL;
+    struct ctrl *c = NULL;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    const int n = 3000; /* more than one embedding chunk of new names */
+    struct ctrl_batch *b = NULL;
+    char s[64], o[64];
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(s, sizeof s, "person %d", i);
+        snprintf(o, sizeof o, "town %d", i % 500);
+        assert_int_equal(ctrl_batch_add(b, s, "lives in", o, 0), STATUS_OK);
+    }
+    struct ctrl_batch_stats bs;
+    assert_int_equal(ctrl_batch_commit(b, &bs), STATUS_OK);
+    assert_int_equal(bs.n_new, n);
+    assert_int_equal(bs.entities_new, n + 500);
+    assert_int_equal(ctrl_entity_count(c), n + 500);
+    struct ctrl_check_report rep;
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    assert_int_equal(rep.entities_indexed, n + 500);
+    assert_int_equal(rep.index_mismatch, 0);
+    struct ctrl_read *r = read_q(c, CTRL_WANT_OBJECT, "person 2718", "lives in");
+    assert_int_equal(r->n_answers, 1);
+    assert_string_equal(r->answers[0].name, "town 218");
+    ctrl_read_free(r);
+
+    /* a batch that fails while the helper indexes its names: rolled back everywhere */
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(s, sizeof s, "visitor %d", i);
+        assert_int_equal(ctrl_batch_add(b, s, "visited", "town 1", i == n - 1 ? 424242 : 0),
+                         STATUS_OK);
+    }
+    assert_int_equal(ctrl_batch_commit(b, NULL), STATUS_NOT_FOUND);
+    assert_int_equal(ctrl_entity_count(c), n + 500);
+    assert_int_equal(ctrl_relation_count(c), 1);
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    r = read_q(c, CTRL_WANT_OBJECT, "visitor 5", "visited");
+    assert_int_equal(r->n_answers, 0);
+    ctrl_read_free(r);
+    struct mem_stats st;
+    assert_int_equal(mem_stats_get(m, &st), STATUS_OK);
+    assert_int_equal(st.entities, n + 500);
+    assert_int_equal(st.triples_live, n);
+    ctrl_close(c);
+    mem_close(m);
+    embed_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -990,6 +1048,7 @@ int main(void)
         cmocka_unit_test(test_ctrl_open_checks_embedder),
         cmocka_unit_test(test_ctrl_batch_same_contents_as_per_call_writes),
         cmocka_unit_test(test_ctrl_computed_vectors_not_stored),
+        cmocka_unit_test(test_ctrl_batch_helper_thread_indexes),
         cmocka_unit_test(test_ctrl_open_embeds_rows_without_vectors),
         cmocka_unit_test(test_ctrl_write_indexes_rows_made_elsewhere),
         cmocka_unit_test(test_ctrl_check_finds_inconsistencies),

@@ -25,6 +25,7 @@
 #include "memory/ctrl.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,12 +363,129 @@ static enum status ctrl_ensure_row(struct ctrl *c, const struct ctrl_kind *k, co
     return mem_entity_ensure(c->m, name, emb, c->e->dim, id, created);
 }
 
+/* Embedding and indexing of new names on a helper thread while the caller stores the
+ * triples (computed vectors only: the rows need no vector then, so SQLite need not wait
+ * for the embedder).  Between ctrl_embed_start() and ctrl_embed_finish() the helper owns
+ * the kind's sim index and the embedder; the caller touches neither. */
+struct ctrl_embed_job {
+    struct ctrl *c;
+    struct ctrl_kind *k;
+    const char **names; /* the ctrl arena's copies */
+    int64_t *ids;
+    size_t n, cap;
+    size_t journal_from; /* k->tx index of the first row of this job */
+    size_t added;        /* rows in the index so far (the first ones of ids) */
+    enum status st;
+    char detail[256];    /* the helper's status detail (thread-local there) */
+    pthread_t thread;
+    bool running;
+};
+
+static void *ctrl_embed_run(void *arg)
+{
+    struct ctrl_embed_job *j = arg;
+    size_t dim = j->c->e->dim;
+    float *vecs = malloc(CTRL_EMBED_CHUNK * dim * sizeof *vecs);
+    j->st = vecs ? STATUS_OK : STATUS_NOMEM;
+    for (size_t i0 = 0; i0 < j->n && j->st == STATUS_OK; i0 += CTRL_EMBED_CHUNK) {
+        size_t nb = j->n - i0 < CTRL_EMBED_CHUNK ? j->n - i0 : CTRL_EMBED_CHUNK;
+        j->st = embed_texts(j->c->e, j->names + i0, NULL, nb, vecs);
+        if (j->st == STATUS_OK)
+            j->st = sim_add(j->k->sim, j->ids + i0, vecs, nb, dim);
+        if (j->st == STATUS_OK)
+            j->added += nb;
+    }
+    if (j->st != STATUS_OK)
+        snprintf(j->detail, sizeof j->detail, "%s", status_detail());
+    free(vecs);
+    return NULL;
+}
+
+static enum status ctrl_embed_push(struct ctrl_embed_job *j, const char *name, int64_t id)
+{
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? 2 * j->cap : 1024;
+        const char **nn = realloc(j->names, cap * sizeof *nn);
+        if (nn)
+            j->names = nn;
+        int64_t *ni = realloc(j->ids, cap * sizeof *ni);
+        if (ni)
+            j->ids = ni;
+        if (!nn || !ni)
+            return STATUS_NOMEM;
+        j->cap = cap;
+    }
+    j->names[j->n] = name;
+    j->ids[j->n++] = id;
+    return STATUS_OK;
+}
+
+/* Wait for the helper (or do its work here when it could not start) and mark what
+ * reached the index in the journal.  Returns st, or the job's failure. */
+static enum status ctrl_embed_finish(struct ctrl_embed_job *j, enum status st)
+{
+    if (!j->k)
+        return st;
+    if (j->running)
+        pthread_join(j->thread, NULL);
+    else if (st == STATUS_OK && j->n > 0)
+        ctrl_embed_run(j);
+    j->running = false;
+    /* the job's rows are journaled in order from journal_from, not yet marked in_sim */
+    for (size_t i = 0, t = j->journal_from; i < j->added && t < j->k->tx_n; t++) {
+        if (j->k->tx[t].id == j->ids[i]) {
+            j->k->tx[t].in_sim = true;
+            i++;
+        }
+    }
+    if (st == STATUS_OK && j->st != STATUS_OK)
+        st = j->detail[0] ? status_detail_set(j->st, "%s", j->detail) : j->st;
+    free(j->names);
+    free(j->ids);
+    memset(j, 0, sizeof *j);
+    return st;
+}
+
+/* Store names[0..n) (get-or-create) without vectors, updating the caches and the
+ * journal, and start embedding the rows new to the index on a helper thread. */
+static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k,
+                                             const char *const *names, size_t n, int64_t *ids,
+                                             bool *created, struct ctrl_embed_job *job)
+{
+    *job = (struct ctrl_embed_job){.c = c, .k = k, .journal_from = k->tx_n};
+    enum status st = STATUS_OK;
+    for (size_t i = 0; i < n && st == STATUS_OK; i++) {
+        bool cr = false;
+        int64_t id = 0;
+        st = ctrl_ensure_row(c, k, names[i], NULL, &id, &cr);
+        if (st != STATUS_OK)
+            break;
+        ids[i] = id;
+        if (created)
+            created[i] = cr;
+        bool add = !sim_contains(k->sim, id);
+        st = ctrl_kind_learn(c, k, id, names[i]);
+        if (st == STATUS_OK && add)
+            st = ctrl_embed_push(job, k->names[id], id);
+        if (st == STATUS_OK)
+            st = ctrl_journal_add(k, id, false);
+    }
+    if (st == STATUS_OK && job->n > 0)
+        job->running = pthread_create(&job->thread, NULL, ctrl_embed_run, job) == 0;
+    return st;
+}
+
 /* Embed names[0..n) and store them (get-or-create), updating the caches and the
  * journal.  ids[i] receives each row id, created[i] (may be NULL) whether it was new.
- * Names that are already cached must not be passed. */
+ * Names that are already cached must not be passed.  job (may be NULL): for computed
+ * vectors and many names, leave the embedding to a helper thread that
+ * ctrl_embed_finish() waits for. */
 static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
-                                    size_t n, int64_t *ids, bool *created)
+                                    size_t n, int64_t *ids, bool *created,
+                                    struct ctrl_embed_job *job)
 {
+    if (job && c->computed && n >= CTRL_EMBED_CHUNK)
+        return ctrl_kind_insert_computed(c, k, names, n, ids, created, job);
     size_t dim = c->e->dim;
     size_t chunk = n < CTRL_EMBED_CHUNK ? n : CTRL_EMBED_CHUNK;
     float *vecs = malloc(chunk * dim * sizeof *vecs);
@@ -918,7 +1036,7 @@ static int ctrl_sorted_cmp(const void *a, const void *b)
  * stored.  names[i] may repeat. created[i] (may be NULL) tells whether this call created
  * row i's name (only its first occurrence). */
 static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
-                                size_t n, int64_t *ids, bool *created)
+                                size_t n, int64_t *ids, bool *created, struct ctrl_embed_job *job)
 {
     /* first pass: cached ids; uncached names get a placeholder -(index into fresh)-1 */
     const char **fresh = NULL;
@@ -987,7 +1105,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     qsort(sorted, n_fresh, sizeof *sorted, ctrl_sorted_cmp);
     for (size_t f = 0; f < n_fresh; f++)
         sorted_names[f] = sorted[f].name;
-    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created);
+    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created, job);
     if (st != STATUS_OK)
         goto done;
     for (size_t f = 0; f < n_fresh; f++) {
@@ -1021,6 +1139,7 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
     if (n == 0)
         return STATUS_OK;
     enum status st = STATUS_NOMEM;
+    struct ctrl_embed_job job = {0};
     const char **en = calloc(2 * n, sizeof *en);
     const char **rn = calloc(n, sizeof *rn);
     int64_t *eid = malloc(2 * n * sizeof *eid);
@@ -1034,9 +1153,11 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
         en[2 * i + 1] = t[i].obj;
         rn[i] = t[i].rel;
     }
-    st = ctrl_resolve(c, &c->ent, en, 2 * n, eid, ecr);
+    /* relations first (embedded here), then entities, whose embedding may run on a
+     * helper thread while the triples are stored */
+    st = ctrl_resolve(c, &c->rel, rn, n, rid, rcr, NULL);
     if (st == STATUS_OK)
-        st = ctrl_resolve(c, &c->rel, rn, n, rid, rcr);
+        st = ctrl_resolve(c, &c->ent, en, 2 * n, eid, ecr, &job);
     for (size_t i = 0; i < n && st == STATUS_OK; i++) {
         int64_t id = 0;
         enum mem_outcome oc = MEM_OUTCOME_NEW;
@@ -1060,6 +1181,7 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
         }
     }
 done:
+    st = ctrl_embed_finish(&job, st);
     free(en);
     free(rn);
     free(eid);
@@ -1146,9 +1268,9 @@ enum status ctrl_edit(struct ctrl *c, int64_t id, const char *subj, const char *
         ents[ne++] = obj;
     int64_t ids[2];
     if (ne)
-        st = ctrl_resolve(c, &c->ent, ents, ne, ids, NULL);
+        st = ctrl_resolve(c, &c->ent, ents, ne, ids, NULL, NULL);
     if (st == STATUS_OK && rel)
-        st = ctrl_resolve(c, &c->rel, &rel, 1, ids, NULL);
+        st = ctrl_resolve(c, &c->rel, &rel, 1, ids, NULL, NULL);
     int64_t sid = 0;
     if (st == STATUS_OK && src)
         st = mem_source_add(c->m, src, &sid);
