@@ -92,10 +92,12 @@ fresh
 T -f /dev/null new-session -d -s tui -x 10 -y 3 \
     "env LC_ALL=C.UTF-8 TERM=xterm-256color MEMLLM_MODEL=$TMP/none.gguf $MEMLLM_BIN; echo EXIT=\$?; sleep 30"
 sleep 1
-T send-keys -t tui F3
+T send-keys -t tui F2
 sleep 0.3
-T resize-window -t tui -x 100 -y 30 >/dev/null 2>&1 || true
-sleep 0.3
+# growing the window (SIGWINCH) lays the screen out again: the call panel appears
+if T resize-window -t tui -x 120 -y 30 >/dev/null 2>&1; then
+    wait_for "Memory calls"
+fi
 T send-keys -t tui C-q
 wait_for "EXIT=0"
 
