@@ -28,14 +28,15 @@ static void train_on_sigint(int sig)
 static void train_help(void)
 {
     printf(_("Usage: %s train [OPTION]... --data FILE --out MODEL.gguf\n"), PACKAGE);
-    printf(_("  or:  %s train --init BASE.gguf --lora-rank N [OPTION]... --data FILE "
-             "--out ADAPTER.gguf\n"), PACKAGE);
+    printf(_("  or:  %s train --init BASE.gguf --lora-rank=N [OPTION]... --data FILE\n"
+             "                    --out ADAPTER.gguf\n"), PACKAGE);
     puts(_("Train a Llama/Mistral model on JSON lines ({\"text\": ..., \"loss_from\": N,\n"
            "\"loss_spans\": [[BEGIN, END], ...]} or {\"prompt\": ..., \"completion\": ...}),\n"
            "from scratch with the vocabulary of --vocab-from, or continuing --init; or\n"
            "finetune LoRA adapters on --init, whose weights stay frozen and quantized.\n"
            "Offsets are in characters; with loss_spans only tokens that lie wholly inside\n"
-           "a span get a loss.  Progress goes to standard error."));
+           "a span get a loss.  Progress goes to standard error (or, with --json, to\n"
+           "standard output as JSON lines)."));
     putchar('\n');
     puts(_("Model (from scratch):"));
     puts(_("      --vocab-from=FILE  GGUF whose tokenizer the model uses"));
