@@ -254,6 +254,29 @@ static void test_tui_screen_generation_and_calls(void **state)
     app_key(fx->a, KEYMAP_CTRL('u'));
 }
 
+static void test_tui_screen_audit_and_settings(void **state)
+{
+    struct screen_fx *fx = *state;
+    tui_resize(fx->t, 30, 100);
+    app_apply(fx->a, CMD_SCREEN_AUDIT);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "Runs", NULL));
+    assert_true(screen_has(fx, "no recorded runs yet", NULL));
+    app_apply(fx->a, CMD_SCREEN_SETTINGS);
+    tui_draw(fx->t, fx->a);
+    int y = -1;
+    assert_true(screen_has(fx, "read: entity distance threshold", &y));
+    /* without a controller or a model the values are shown as unavailable */
+    assert_true(column_of(fx, y, "\u2014") > 0);
+    assert_true(screen_has(fx, "sampling: temperature", NULL));
+    /* the palette lists actions with their keys */
+    app_apply(fx->a, CMD_PALETTE);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "Command palette", NULL));
+    assert_true(screen_has(fx, "Ctrl-Q", NULL));
+    app_apply(fx->a, CMD_CANCEL);
+}
+
 static void test_tui_screen_tiny_sizes(void **state)
 {
     struct screen_fx *fx = *state;
@@ -289,6 +312,7 @@ int main(void)
     const struct CMUnitTest screen[] = {
         cmocka_unit_test(test_tui_screen_table),
         cmocka_unit_test(test_tui_screen_generation_and_calls),
+        cmocka_unit_test(test_tui_screen_audit_and_settings),
         cmocka_unit_test(test_tui_screen_tiny_sizes),
     };
     int rc = cmocka_run_group_tests_name("layout", layout, NULL, NULL);
