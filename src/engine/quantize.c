@@ -177,7 +177,8 @@ enum status quantize_file(const struct gguf *in, const struct quantize_params *p
             st = STATUS_OVERFLOW;
             goto done;
         }
-        bufs[i] = malloc(rows * out_row ? rows * out_row : 1);
+        size_t bytes = (size_t)rows * out_row;
+        bufs[i] = malloc(bytes ? bytes : 1);
         if (!bufs[i]) {
             st = STATUS_NOMEM;
             goto done;
@@ -195,7 +196,7 @@ enum status quantize_file(const struct gguf *in, const struct quantize_params *p
             quant_dequantize_row(from, (const unsigned char *)src + r * in_row, row, ne0);
             quant_quantize_row(to, row, (unsigned char *)bufs[i] + r * out_row, ne0);
         }
-        st = gguf_writer_add_tensor(w, name, to, nd, dims, bufs[i], rows * out_row);
+        st = gguf_writer_add_tensor(w, name, to, nd, dims, bufs[i], bytes);
         if (st != STATUS_OK)
             goto done;
     }
