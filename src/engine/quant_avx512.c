@@ -325,8 +325,10 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
             __m512i qq[4], sp[4];
             UNROLL4
             for (int c = 0; c < 4; c++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-                qq[c] = _mm512_and_si512(join_si(q, _mm256_srli_epi16(q, 4)), lo4);
+                /* [q | q >> 4] from a broadcast load (no shuffle-port work) */
+                __m512i q =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+                qq[c] = _mm512_and_si512(_mm512_mask_srli_epi16(q, 0xffff0000u, q, 4), lo4);
                 if (high) {
                     __m512i hb = _mm512_srl_epi16(hh, _mm_cvtsi32_si128(2 * c));
                     hb = _mm512_and_si512(hb, one);
@@ -398,8 +400,9 @@ Z_INLINE void q6_K_tile(TILE_ARGS)
             UNROLL4
             for (int h = 0; h < 2; h++) {
                 __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
-                __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-                __m512i qh2 = join_si(qh, _mm256_srli_epi16(qh, 2));
+                __m512i qh =
+                    _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+                __m512i qh2 = _mm512_mask_srli_epi16(qh, 0xffff0000u, qh, 2);
                 v[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, lo4),
                                            _mm512_slli_epi16(_mm512_and_si512(qh2, m3), 4));
                 v[2 * h + 1] = _mm512_or_si512(
