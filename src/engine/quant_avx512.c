@@ -69,6 +69,7 @@ Z_INLINE __m512i join_si(__m256i lo, __m256i hi)
 
 /* fixed short loops over small register arrays: unrolled so the arrays stay in registers */
 #define UNROLL4 _Pragma("GCC unroll 4")
+#define UNROLL8 _Pragma("GCC unroll 8")
 
 /* Prefetch the LEN bytes a step reads from a weight row, DIST bytes further on: one tile of
  * rows on (a tile's rows are contiguous, so this streams the matrix ahead of the loads).
@@ -573,11 +574,13 @@ Z_INLINE void q8_0_vec_tile(int nr, size_t ns, const unsigned char *w, size_t rb
                                          17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i bias = _mm512_set1_epi8((char)0x80);
     __m512 acc[8];
+    UNROLL8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_ps();
     for (size_t s = 0; s < ns; s++) {
         const __m512i qy = ya[s].qy, c = ya[s].c;
         const __m512 dy = ya[s].dy;
+        UNROLL8
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q8_0 *b =
                 (const struct quant_block_q8_0 *)(w + r * rb) + 2 * s;
@@ -643,11 +646,13 @@ Z_INLINE void q4_0_vec_tile(int nr, size_t ns, const unsigned char *w, size_t rb
     const __m512i idx4 = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                           27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     __m512 acc[8];
+    UNROLL8
     for (int r = 0; r < nr; r++)
         acc[r] = _mm512_setzero_ps();
     for (size_t s = 0; s < ns; s++) {
         const __m512i ylo = ya[s].ylo, yhi = ya[s].yhi, neg = ya[s].neg;
         const __m512 dy = ya[s].dy;
+        UNROLL8
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q4_0 *b =
                 (const struct quant_block_q4_0 *)(w + r * rb) + 4 * s;
