@@ -13,6 +13,7 @@
 #include "engine/quant.h"
 #include "engine/tok.h"
 #include "engine/train.h"
+#include "util/json.h"
 
 #define T_SEQ 8
 
@@ -665,6 +666,15 @@ static void test_train_data_masks_and_packs(void **state)
     const char *junk = "{\"text\": \"a\"\n";
     assert_int_equal(train_data_from_text(junk, strlen(junk), t, 12, 0.0, 1, &d, NULL),
                      STATUS_PARSE);
+    /* the detail is "line N: " and then the JSON parser's own detail, intact */
+    char want[512], got[512];
+    struct json_doc *jd = NULL;
+    assert_int_equal(json_parse(junk, strlen(junk) - 1, &jd), STATUS_PARSE);
+    snprintf(want, sizeof want, "line 1: %s", status_detail());
+    assert_int_equal(train_data_from_text(junk, strlen(junk), t, 12, 0.0, 1, &d, NULL),
+                     STATUS_PARSE);
+    snprintf(got, sizeof got, "%s", status_detail());
+    assert_string_equal(got, want);
     tok_free(t);
 }
 

@@ -236,6 +236,15 @@ static size_t char_to_byte(const char *s, size_t len, int64_t chars)
 
 #define MAX_SPANS 256
 
+/* Prefix the current detail with the line number.  The detail is copied first: passing
+ * status_detail() itself would make vsnprintf read the buffer it is writing. */
+static enum status line_detail(enum status st, size_t lineno)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", status_detail());
+    return status_detail_set(st, _("line %zu: %s"), lineno, detail);
+}
+
 static enum status parse_line(struct tok *t, const char *line, size_t len, size_t lineno,
                               struct example *ex)
 {
@@ -245,7 +254,7 @@ static enum status parse_line(struct tok *t, const char *line, size_t len, size_
     struct json_doc *doc;
     enum status st = json_parse(line, len, &doc);
     if (st != STATUS_OK)
-        return status_detail_set(st, _("line %zu: %s"), lineno, status_detail());
+        return line_detail(st, lineno);
     const struct json_value *root = json_doc_root(doc);
     const struct json_value *text = json_get(root, "text");
     const struct json_value *prompt = json_get(root, "prompt");
@@ -326,7 +335,7 @@ static enum status parse_line(struct tok *t, const char *line, size_t len, size_
     st = make_example(t, buf, blen, loss_byte, has_spans, (const size_t(*)[2])spans, n_spans,
                       ex);
     if (st == STATUS_FORMAT && has_spans) /* the spans could not be placed */
-        st = status_detail_set(st, _("line %zu: %s"), lineno, status_detail());
+        st = line_detail(st, lineno);
 out:
     free(buf);
     json_doc_free(doc);
