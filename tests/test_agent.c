@@ -1006,6 +1006,31 @@ static void test_agent_audit_shows_triples_sources_and_spans(void **state)
     fclose(f);
 }
 
+/* Stored text reaches the terminal escaped: no raw ESC or C1 control from the model name,
+ * a read's query, a source's file or text. */
+static void test_agent_audit_escapes_control_characters(void **state)
+{
+    struct fx *x = *state;
+    struct mem_source src = {0};
+    src.kind = MEM_SOURCE_KIND_IMPORT;
+    src.text = "text\x1b]0;t\x07";
+    src.file = "f\x1b[2J.txt";
+    const struct ctrl_triple_in t = {"Italy", "capital", "Rome"};
+    struct ctrl_written w;
+    assert_int_equal(ctrl_write(x->c, &t, 1, &src, &w), STATUS_OK);
+    int64_t run = 0;
+    assert_int_equal(mem_run_create(x->m, "p\xC2\x9B" "31m", "m\x1b[31m", NULL, &run), STATUS_OK);
+    assert_int_equal(mem_run_add_call(x->m, run, 1, MEM_CALL_KIND_READ, "r", "Rome"), STATUS_OK);
+    assert_int_equal(mem_run_add_read(x->m, run, 1, "q\x1b[1m>>capital>>", w.triple_id, 0.5),
+                     STATUS_OK);
+    assert_int_equal(mem_run_finish(x->m, run, "out"), STATUS_OK);
+    char *s = audit_text(x->m, run, false);
+    assert_null(strchr(s, '\x1b'));
+    assert_null(strchr(s, '\x07'));
+    assert_null(strstr(s, "\xC2\x9B"));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1045,6 +1070,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_history_budget_counts_tokens, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_templates, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_audit_escapes_control_characters, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),
     };

@@ -1694,6 +1694,9 @@ static void audit_put(FILE *f, const char *s, size_t n)
             fputs("\\n", f);
         else if (c < 0x20 || c == 0x7f)
             fprintf(f, "\\x%02X", c);
+        else if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                 (unsigned char)s[i + 1] < 0xA0)
+            fprintf(f, "\\u%04X", (unsigned char)s[++i]); /* C1 control U+0080..U+009F */
         else
             fputc(c, f);
     }
@@ -1730,8 +1733,11 @@ enum status agent_audit(struct mem *m, int64_t run_id, bool json, FILE *f)
                 (long long)run->created_at, (long long)run->finished_at);
     } else {
         fprintf(f, _("run %lld"), (long long)run->id);
-        if (run->model)
-            fprintf(f, _(" (model %s)"), run->model);
+        if (run->model) {
+            fprintf(f, " (%s ", _("model"));
+            audit_name(f, run->model);
+            fputc(')', f);
+        }
         fputc('\n', f);
         fprintf(f, "%s ", _("prompt:"));
         audit_put(f, run->prompt ? run->prompt : "", run->prompt ? strlen(run->prompt) : 0);
@@ -1800,13 +1806,17 @@ enum status agent_audit(struct mem *m, int64_t run_id, bool json, FILE *f)
                 audit_name(f, t->rel_name);
                 fputs(" | ", f);
                 audit_name(f, t->obj_name);
-                fprintf(f, "  (%s %.4f, %s %s)%s\n", _("score"), rd->score, _("query"),
-                        rd->query ? rd->query : "", t->retired_at ? _(" [retired]") : "");
+                fprintf(f, "  (%s %.4f, %s ", _("score"), rd->score, _("query"));
+                audit_put(f, rd->query ? rd->query : "", rd->query ? strlen(rd->query) : 0);
+                fprintf(f, ")%s\n", t->retired_at ? _(" [retired]") : "");
                 if (s->id) {
                     fprintf(f, "    %s %s: ", _("source"), mem_source_kind_name(s->kind));
                     audit_put(f, s->text ? s->text : "", s->text ? strlen(s->text) : 0);
-                    if (s->file)
-                        fprintf(f, " (%s)", s->file);
+                    if (s->file) {
+                        fputs(" (", f);
+                        audit_name(f, s->file);
+                        fputc(')', f);
+                    }
                     fputc('\n', f);
                 } else {
                     fprintf(f, "    %s\n", _("source: none recorded"));
