@@ -94,13 +94,13 @@ Z_INLINE void prefetch_ahead(const void *p, size_t dist, size_t len)
         size_t xs, float *out, size_t ys
 
 #define ACC_ZERO(acc)                                                                        \
-    for (int r_ = 0; r_ < nr; r_++)                                                          \
-        for (int t_ = 0; t_ < nt; t_++)                                                      \
+    UNROLL4 for (int r_ = 0; r_ < nr; r_++)                                                  \
+        UNROLL4 for (int t_ = 0; t_ < nt; t_++)                                              \
             acc[r_][t_] = _mm512_setzero_ps();
 
 #define ACC_STORE(acc)                                                                       \
-    for (int r_ = 0; r_ < nr; r_++)                                                          \
-        for (int t_ = 0; t_ < nt; t_++)                                                      \
+    UNROLL4 for (int r_ = 0; r_ < nr; r_++)                                                  \
+        UNROLL4 for (int t_ = 0; t_ < nt; t_++)                                              \
             out[t_ * ys + r_] = hsum16(acc[r_][t_]);
 
 /* ---- Q8_0 x Q8_0: |w| (u8) . y * sign(w) (s8) with VNNI ---- */
@@ -307,6 +307,7 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
             const struct quant_block_q8_K *a = (const struct quant_block_q8_K *)(x + t * xs) + i;
             bsums[t] = _mm256_loadu_si256((const __m256i *)a->bsums);
         }
+        UNROLL4
         for (int r = 0; r < nr; r++) {
             const unsigned char *blk = w + r * rb + i * bs;
             prefetch_ahead(blk, nr * rb, bs);
@@ -338,6 +339,7 @@ Z_INLINE void k45_tile(int high, TILE_ARGS)
                 sp[c] = k4_scale_pair(sc16, c);
             }
             float dw = _cvtsh_ss(d16), dmw = _cvtsh_ss(dmin16);
+            UNROLL4
             for (int t = 0; t < nt; t++) {
                 const struct quant_block_q8_K *a =
                     (const struct quant_block_q8_K *)(x + t * xs) + i;
@@ -392,6 +394,7 @@ Z_INLINE void q6_K_tile(TILE_ARGS)
             const struct quant_block_q8_K *a = (const struct quant_block_q8_K *)(x + t * xs) + i;
             bsums[t] = _mm256_loadu_si256((const __m256i *)a->bsums);
         }
+        UNROLL4
         for (int r = 0; r < nr; r++) {
             const struct quant_block_q6_K *b = (const struct quant_block_q6_K *)(w + r * rb) + i;
             prefetch_ahead(b, nr * rb, sizeof *b);
@@ -413,6 +416,7 @@ Z_INLINE void q6_K_tile(TILE_ARGS)
                 sq[2 * h + 1] = q6_scale_quad(sc16, 2 * h + 1);
             }
             float dw = _cvtsh_ss(b->d);
+            UNROLL4
             for (int t = 0; t < nt; t++) {
                 const struct quant_block_q8_K *a =
                     (const struct quant_block_q8_K *)(x + t * xs) + i;
