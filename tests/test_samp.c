@@ -308,6 +308,25 @@ static void test_samp_stop_holds_back_prefix(void **state)
     samp_stop_free(st);
 }
 
+/* A repetition window whose history would not fit in size_t bytes is refused, not
+ * allocated with a wrapped-around size. */
+static void test_samp_rejects_huge_repeat_window(void **state)
+{
+    (void)state;
+    struct samp_params p;
+    samp_params_init(&p);
+    p.repeat_last_n = SIZE_MAX / sizeof(int32_t) + 2; /* times 4 wraps to 4 bytes */
+    struct samp *s = NULL;
+    enum status st = samp_new(&p, NV, &s);
+    if (st == STATUS_OK) { /* the old behaviour: show the overflow to ASan */
+        samp_accept(s, 1);
+        samp_accept(s, 2);
+        samp_free(s);
+    }
+    assert_int_equal(st, STATUS_INVALID);
+    assert_null(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_samp_logprob),
         cmocka_unit_test(test_samp_stop_across_tokens),
         cmocka_unit_test(test_samp_stop_holds_back_prefix),
+        cmocka_unit_test(test_samp_rejects_huge_repeat_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,6 +83,9 @@ enum status samp_new(const struct samp_params *p, size_t n_vocab, struct samp **
 {
     if (n_vocab == 0 || n_vocab > INT32_MAX)
         return status_detail_set(STATUS_INVALID, _("invalid vocabulary size %zu"), n_vocab);
+    if (p->repeat_last_n > SIZE_MAX / sizeof(int32_t))
+        return status_detail_set(STATUS_INVALID, _("invalid repetition window %zu"),
+                                 p->repeat_last_n);
     struct samp *s = calloc(1, sizeof *s);
     if (!s)
         return STATUS_NOMEM;
