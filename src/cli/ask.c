@@ -502,12 +502,12 @@ void cli_agent_on_event(void *user, const struct agent_event *ev)
             fputs(_("memory: "), stdout);
             fwrite(q, 1, ql, stdout);
             fputs(" -> ", stdout);
-            fputs(ev->results ? ev->results : "", stdout);
+            cli_mem_put(stdout, ev->results ? ev->results : ""); /* stored names */
             fputs(tty ? "]\033[0m" : "]", stdout);
             fflush(stdout);
         } else if (!ev->failed) {
             fputs(cli_last_call ? cli_last_call : "", stdout);
-            fputs(ev->results ? ev->results : "", stdout);
+            cli_mem_put(stdout, ev->results ? ev->results : ""); /* stored names */
             fputs(CALL_CLOSE, stdout);
             fflush(stdout);
         } else {
