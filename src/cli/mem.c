@@ -1016,7 +1016,9 @@ static int mem_stats_cmd(const struct opts *g, bool seed, int argc, char **argv)
         /* TRANSLATORS: labels of `memllm mem stats`, padded to 11 columns */
         printf("%-11s ", _("database:"));
         cli_mem_put(stdout, mc.path);
-        printf("\n%-11s %s (%zu)\n", _("embedder:"), eid ? eid : "-", edim);
+        printf("\n%-11s ", _("embedder:"));
+        cli_mem_put(stdout, eid ? eid : "-"); /* read from the database's meta */
+        printf(" (%zu)\n", edim);
         printf("%-11s %" PRId64 "\n", _("entities:"), s.entities);
         printf("%-11s %" PRId64 "\n", _("relations:"), s.relations);
         printf("%-11s %" PRId64 "\n", _("triples:"), s.triples_live);
