@@ -118,7 +118,8 @@ int main(int argc, char **argv)
     open_log(&o);
     int rc = cmd->run(&o, argc - o.cmd_index, argv + o.cmd_index);
     log_close();
-    if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
+    /* ferror too: a command that flushed as it wrote leaves nothing for this flush to fail */
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_EXIT_OK) {
         cli_error(_("write error on standard output"));
         rc = CLI_EXIT_FAILURE;
     }

@@ -34,6 +34,14 @@ for th in 1 2; do
     expect_in "$TMP/out" '"logprob":'
     expect_in "$TMP/err" "tok/s"
 done
+# a write error on standard output is a failure even when each line was flushed as it came
+if [ -w /dev/full ]; then
+    "$M" --json generate --model "$G/tiny-mistral-a-f32.gguf" -p "$prompt" -n 4 --temp 0 \
+        >/dev/full 2>"$TMP/err"
+    rc=$?
+    [ "$rc" -eq 2 ] || fail "generate --json >/dev/full exited $rc, expected 2"
+    expect_in "$TMP/err" "write error"
+fi
 # plain text output streams the same continuation; a stop string cuts it
 expect_rc 0 "$M" generate --model "$G/tiny-mistral-a-f32.gguf" -p "$prompt" -n 16 --temp 0 \
     --ignore-eos
