@@ -308,6 +308,26 @@ static void test_samp_stop_holds_back_prefix(void **state)
     samp_stop_free(st);
 }
 
+/* An empty piece (a byte token that completes no character) may come first, before the
+ * watcher has any buffer: nothing is shown, nothing breaks. */
+static void test_samp_stop_empty_first_piece(void **state)
+{
+    (void)state;
+    const char *stops[] = {"END"};
+    struct samp_stop *st;
+    assert_int_equal(samp_stop_new(stops, 1, &st), STATUS_OK);
+    const char *o;
+    size_t len;
+    assert_false(samp_stop_feed(st, "", 0));
+    samp_stop_take(st, &o, &len);
+    assert_int_equal(len, 0);
+    assert_false(samp_stop_feed(st, "abc", 3));
+    samp_stop_take(st, &o, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(o, "abc", 3);
+    samp_stop_free(st);
+}
+
 /* A repetition window whose history would not fit in size_t bytes is refused, not
  * allocated with a wrapped-around size. */
 static void test_samp_rejects_huge_repeat_window(void **state)
@@ -343,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_samp_stop_across_tokens),
         cmocka_unit_test(test_samp_stop_holds_back_prefix),
         cmocka_unit_test(test_samp_rejects_huge_repeat_window),
+        cmocka_unit_test(test_samp_stop_empty_first_piece),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -382,7 +382,8 @@ bool samp_stop_feed(struct samp_stop *st, const char *text, size_t len)
         st->buf = nb;
         st->cap = cap;
     }
-    memcpy(st->buf + st->len, text, len);
+    if (len) /* buf is still NULL when the first piece is empty */
+        memcpy(st->buf + st->len, text, len);
     st->len += len;
     /* earliest complete match anywhere in the unshown text (it may start in held text) */
     size_t best = SIZE_MAX;
