@@ -75,6 +75,17 @@ static void test_status_detail_is_per_thread(void **state)
     assert_string_equal(status_detail(), "main thread");
 }
 
+/* A caller may prefix the current detail with context: the detail passed as an argument
+ * is read in full before it is overwritten. */
+static void test_status_detail_may_wrap_the_current_detail(void **state)
+{
+    (void)state;
+    status_detail_set(STATUS_PARSE, "byte %d: bad", 7);
+    assert_int_equal(status_detail_set(STATUS_PARSE, "%s: %s", "file.json", status_detail()),
+                     STATUS_PARSE);
+    assert_string_equal(status_detail(), "file.json: byte 7: bad");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +94,7 @@ int main(void)
         cmocka_unit_test(test_status_detail_set_returns_code_and_formats),
         cmocka_unit_test(test_status_detail_truncates_at_character_boundary),
         cmocka_unit_test(test_status_detail_is_per_thread),
+        cmocka_unit_test(test_status_detail_may_wrap_the_current_detail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

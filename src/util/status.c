@@ -41,14 +41,18 @@ const char *status_name(enum status s)
 
 enum status status_detail_vset(enum status s, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(status_detail_buf, sizeof status_detail_buf, fmt, ap);
+    /* Format into a copy first: an argument may be status_detail() itself (a caller
+     * adding context), and vsnprintf's source must not overlap its destination. */
+    char buf[sizeof status_detail_buf];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     if (n < 0) {
-        status_detail_buf[0] = '\0';
-    } else if ((size_t)n >= sizeof status_detail_buf) {
+        buf[0] = '\0';
+    } else if ((size_t)n >= sizeof buf) {
         /* vsnprintf cut at a byte; do not leave half a character behind */
-        size_t keep = utf8_prefix_complete(status_detail_buf, sizeof status_detail_buf - 1);
-        status_detail_buf[keep] = '\0';
+        size_t keep = utf8_prefix_complete(buf, sizeof buf - 1);
+        buf[keep] = '\0';
     }
+    memcpy(status_detail_buf, buf, strlen(buf) + 1);
     return s;
 }
 
