@@ -100,7 +100,11 @@ static bool mem_parse_thr(const char *s, double *out)
 
 int cli_mem_bad_option(const char *sub, char **argv, int optind_now, int optopt_now)
 {
-    if (optopt_now && optopt_now < 256 && optopt_now != '?')
+    /* a long option that lacks its argument sets optopt to its short twin: name it as
+     * typed */
+    const char *typed = optind_now > 0 ? argv[optind_now - 1] : NULL;
+    bool is_long = typed && strncmp(typed, "--", 2) == 0;
+    if (optopt_now && optopt_now < 256 && optopt_now != '?' && !is_long)
         /* TRANSLATORS: "mem add: invalid or incomplete option '-x'" */
         cli_error(_("mem %s: invalid or incomplete option '-%c'"), sub, optopt_now);
     else

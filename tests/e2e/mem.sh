@@ -43,6 +43,10 @@ expect_rc 1 "$M" --db "$DB" mem add only two
 expect_in "$TMP/err" "Try 'memllm mem add --help'"
 expect_rc 1 "$M" --db "$DB" mem list --bogus
 expect_in "$TMP/err" "--bogus"
+# a long option without its argument is named as typed, not as its short twin
+expect_rc 1 "$M" --db "$DB" mem import --format
+expect_in "$TMP/err" "'--format'"
+expect_not_in "$TMP/err" "'-f'"
 
 # seeds: the default database gets them on first use; --db and --no-seed do not
 expect_rc 0 "$M" mem stats
