@@ -85,6 +85,8 @@ static void test_opts_reject_bad_usage_with_a_reason(void **state)
     expect_usage_error(2, noarg, "doesn't allow an argument");
     const char *empty[] = {"memllm", "--db="};
     expect_usage_error(2, empty, "non-empty");
+    const char *noname[] = {"memllm", "--=x"}; /* an empty name abbreviates nothing */
+    expect_usage_error(2, noname, "unrecognized option '--=x'");
 }
 
 static void test_opts_threads_range(void **state)

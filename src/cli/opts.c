@@ -93,7 +93,7 @@ static enum status opts_long(struct opts *o, int argc, const char *const *argv, 
         found = (int)k;
         matches++;
     }
-    if (matches == 0)
+    if (matches == 0 || n == 0)
         return status_detail_set(STATUS_USAGE, _("unrecognized option '%s'"), argv[*i]);
     if (matches > 1)
         return status_detail_set(STATUS_USAGE, _("option '%s' is ambiguous"), argv[*i]);
