@@ -24,6 +24,15 @@ static void put_text(const char *s, size_t len)
     }
 }
 
+/* A key or tensor name from the file, as put_text, padded with spaces to width w. */
+static void put_name(const char *s, int w)
+{
+    size_t len = strlen(s);
+    put_text(s, len);
+    for (size_t i = len; i < (size_t)w; i++)
+        putchar(' ');
+}
+
 static void put_json_double(double d)
 {
     if (isfinite(d))
@@ -313,7 +322,9 @@ static void print_text(const struct gguf *g, const char *path, const char *arch,
                 continue;
             struct gguf_value v;
             gguf_kv_value(g, i, &v);
-            printf("  %-40s ", k);
+            fputs("  ", stdout);
+            put_name(k, 40);
+            putchar(' ');
             put_value(&v, false);
             putchar('\n');
         }
@@ -368,8 +379,10 @@ static void print_text(const struct gguf *g, const char *path, const char *arch,
         for (uint32_t d = 0; d < gguf_tensor_n_dims(g, i) && n < sizeof shape; d++)
             n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%" PRIu64, d ? " x " : "",
                                   gguf_tensor_dim(g, i, d));
-        printf("  %-*s %-6s %-24s %zu\n", w, gguf_tensor_name(g, i),
-               dtype_name(gguf_tensor_type(g, i)), shape, gguf_tensor_size(g, i));
+        fputs("  ", stdout);
+        put_name(gguf_tensor_name(g, i), w);
+        printf(" %-6s %-24s %zu\n", dtype_name(gguf_tensor_type(g, i)), shape,
+               gguf_tensor_size(g, i));
     }
     putchar('\n');
     printf(_("%" PRId64 " tensors, %" PRIu64 " parameters, %" PRIu64 " bytes,"
@@ -382,7 +395,9 @@ static void print_text(const struct gguf *g, const char *path, const char *arch,
         for (int64_t i = 0; i < gguf_n_kv(g); i++) {
             struct gguf_value v;
             gguf_kv_value(g, i, &v);
-            printf("  %-40s %-8s ", gguf_key_name(g, i), gguf_vtype_name(v.type));
+            fputs("  ", stdout);
+            put_name(gguf_key_name(g, i), 40);
+            printf(" %-8s ", gguf_vtype_name(v.type));
             put_value(&v, false);
             putchar('\n');
         }

@@ -53,6 +53,22 @@ if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import json,sys; json.load(sys.stdin)' <"$TMP/out" || fail "--json output is not JSON"
 fi
 
+# names from the file are shown like string values: no control bytes reach the terminal
+E="$TMP/esc.gguf"
+esc=$(printf '\033')
+{
+    printf 'GGUF'; le32 3; le64 1; le64 2
+    str general.architecture; le32 8; str llama
+    str "llama.x${esc}[2J"; le32 4; le32 7
+    str "w${esc}]0;t"; le32 1; le64 4; le32 0; le64 0
+} >"$E"
+size=$(wc -c <"$E")
+head -c $(( (32 - size % 32) % 32 + 16 )) /dev/zero >>"$E"
+expect_rc 0 "$M" info --kv "$E"
+expect_in "$TMP/out" "w?]0;t"
+expect_in "$TMP/out" "llama.x?[2J"
+LC_ALL=C grep -q "$esc" "$TMP/out" && fail "info printed an escape byte from the file"
+
 # corrupt inputs: exit 1, file name and reason on stderr, nothing on stdout
 head -c 100 "$F" >"$TMP/cut.gguf"
 expect_rc 1 "$M" info "$TMP/cut.gguf"
