@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/mem.h"
 #include "util/i18n.h"
+#include "util/utf8.h"
 
 static void audit_help(void)
 {
@@ -46,10 +47,14 @@ static int audit_list_row(void *ctx, const struct mem_run *r)
                (long long)r->finished_at);
     } else {
         printf("%6lld  ", (long long)r->id);
+        /* at most 80 bytes, cut between characters (a cut one would print as \x escapes) */
+        const char *p = r->prompt ? r->prompt : "";
+        size_t len = strlen(p), keep = len > 80 ? utf8_prefix_complete(p, 80) : len;
         char buf[81];
-        snprintf(buf, sizeof buf, "%s", r->prompt ? r->prompt : "");
+        memcpy(buf, p, keep);
+        buf[keep] = '\0';
         cli_mem_put(stdout, buf);
-        if (r->prompt && strlen(r->prompt) > 80)
+        if (keep < len)
             fputs("...", stdout);
         putchar('\n');
     }
