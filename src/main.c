@@ -64,6 +64,10 @@ static void open_log(const struct opts *o)
 static void setup_locale(void)
 {
     const char *loc = setlocale(LC_ALL, "");
+    /* Numbers keep the '.': option values such as --temp=0.7 and thresholds are read
+     * with strtod(), and --json output is printed with printf(); a decimal comma would
+     * reject the first and make the second invalid JSON. */
+    setlocale(LC_NUMERIC, "C");
     const char *language = getenv("LANGUAGE");
     if (language && language[0]) {
         const char *msg = setlocale(LC_MESSAGES, NULL);

@@ -284,4 +284,16 @@ wait "$holder" || fail "the lock-holding import failed"
 expect_rc 0 "$M" --db "$DB" mem query '>>country>>Lock'
 expect_in "$TMP/out" "1. Held"
 
+# a locale with a decimal comma: numbers in options and JSON keep the '.'
+mkdir -p "$TMP/loc"
+if command -v localedef >/dev/null 2>&1 &&
+    localedef -i de_DE -f UTF-8 "$TMP/loc/de_DE.UTF-8" >/dev/null 2>&1; then
+    expect_rc 0 env LOCPATH="$TMP/loc" LC_ALL=de_DE.UTF-8 "$M" --db "$DB" --json mem query \
+        --dist-thr=0.5 '>>country>>Lock'
+    json_ok "$TMP/out"
+    expect_in "$TMP/out" '"dist_thr":0.5,'
+else
+    echo "note: no localedef or de_DE source; decimal-comma check skipped" >&2
+fi
+
 finish
