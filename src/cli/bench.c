@@ -346,7 +346,7 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+m:p:n:r:t:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:m:p:n:r:t:h", longopts, NULL)) != -1) {
         unsigned long long v = 0;
         const char *arg = optarg;
         bool ok = true;
@@ -423,6 +423,10 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
         case 'h':
             bn_help();
             return CLI_EXIT_OK;
+        case ':':
+            cli_error(_("bench: option '%s' needs an argument"), argv[optind - 1]);
+            cli_try_help("bench");
+            return CLI_EXIT_USAGE;
         default:
             cli_error(_("bench: unrecognized option '%s'"), argv[optind - 1]);
             cli_try_help("bench");

@@ -146,7 +146,7 @@ static int gen_parse(int argc, char **argv, struct gen_args *a)
     optind = 0; /* GNU: full re-initialisation, scanning from argv[1] */
     int c;
     uint64_t u;
-    while ((c = getopt_long(argc, argv, "+m:p:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:m:p:n:h", longopts, NULL)) != -1) {
         const char *bad = NULL;
         switch (c) {
         case 'm':

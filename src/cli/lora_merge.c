@@ -60,7 +60,7 @@ static int lm_parse(const struct opts *g, int argc, char **argv, struct lm_args 
     opterr = 0;
     optind = 0; /* GNU: full re-initialisation, scanning from argv[1] */
     int c;
-    while ((c = getopt_long(argc, argv, "+b:l:o:t:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:b:l:o:t:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             a->base = optarg;

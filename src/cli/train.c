@@ -207,7 +207,7 @@ static int train_parse(int argc, char **argv, struct train_args *a)
     double d;
     uint64_t u;
     const uint64_t big = 1u << 24;
-    while ((li = -1, c = getopt_long(argc, argv, "+h", longopts, &li)) != -1) {
+    while ((li = -1, c = getopt_long(argc, argv, "+:h", longopts, &li)) != -1) {
         bool ok = true;
         switch (c) {
         case OPT_VOCAB: a->vocab = optarg; break;

@@ -84,7 +84,7 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
     int ch;
     opterr = 0;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "n:o:u:h", lo, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":n:o:u:h", lo, NULL)) != -1) {
         switch (ch) {
         case 'n':
             if (!parse_count(optarg, TOK_MAX_VOCAB, &v))
@@ -130,6 +130,9 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
         case 'h':
             train_tokenizer_help();
             return CLI_EXIT_OK;
+        case ':':
+            return usage_error(_("train-tokenizer: option '%s' needs an argument"),
+                               argv[optind - 1]);
         default:
             return usage_error(_("train-tokenizer: unrecognized option '%s'"),
                                argv[optind - 1]);

@@ -7,6 +7,8 @@ M=$MEMLLM_BIN
 expect_rc 0 "$M" bench --help
 expect_in "$TMP/out" "Usage: memllm bench"
 expect_in "$TMP/out" "--make-model"
+expect_rc 1 "$M" bench -m
+expect_in "$TMP/err" "option '-m' needs an argument"
 expect_rc 1 "$M" bench --bogus
 expect_in "$TMP/err" "Try 'memllm bench --help' for more information."
 expect_rc 1 "$M" bench -p x -m "$TMP/none.gguf"

@@ -11,6 +11,11 @@ expect_in "$TMP/err" "prompt is required"
 expect_in "$TMP/err" "Try 'memllm generate --help'"
 expect_rc 1 "$M" generate -p x --temp=abc
 expect_in "$TMP/err" "invalid value for --temp"
+# a missing option argument is named as such (not as an unknown option)
+expect_rc 1 "$M" generate -p
+expect_in "$TMP/err" "option '-p' needs an argument"
+expect_rc 1 "$M" generate -p x --model
+expect_in "$TMP/err" "option '--model' needs an argument"
 expect_rc 2 "$M" generate --model "$TMP/nonexistent.gguf" -p x
 expect_in "$TMP/err" "nonexistent.gguf"
 

@@ -14,6 +14,8 @@ mkdir -p "$F"
 expect_rc 0 "$M" lora-merge --help
 expect_in "$TMP/out" "Usage: memllm lora-merge"
 [ -s "$TMP/err" ] && fail "--help wrote to stderr"
+expect_rc 1 "$M" lora-merge --base "$F/base.gguf" --out
+expect_in "$TMP/err" "option '--out' needs an argument"
 expect_rc 1 "$M" lora-merge --lora "$F/adapter.gguf" --out "$TMP/o.gguf"
 expect_in "$TMP/err" "--base is required"
 expect_in "$TMP/err" "Try 'memllm lora-merge --help'"

@@ -40,6 +40,8 @@ SHAPE="--dim 16 --layers 2 --heads 4 --kv-heads 2 --ffn 24 --ctx 16 --batch 4 --
 
 expect_rc 0 "$M" train --help
 expect_in "$TMP/out" "Usage: memllm train"
+expect_rc 1 "$M" train --data
+expect_in "$TMP/err" "option '--data' needs an argument"
 expect_rc 1 "$M" train --bogus
 expect_in "$TMP/err" "Try 'memllm train --help' for more information."
 expect_rc 1 "$M" train --data "$D" --out "$TMP/x.gguf"

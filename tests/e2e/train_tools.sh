@@ -31,6 +31,8 @@ expect_in "$TMP/out" "259"
 # usage and input errors
 expect_rc 0 "$M" train-tokenizer --help
 expect_in "$TMP/out" "Usage: memllm train-tokenizer"
+expect_rc 1 "$M" train-tokenizer -n 300 "$TMP/corpus.txt" -o
+expect_in "$TMP/err" "option '-o' needs an argument"
 expect_rc 1 "$M" train-tokenizer --bogus
 expect_in "$TMP/err" "Try 'memllm train-tokenizer --help' for more information."
 expect_rc 1 "$M" train-tokenizer -n 300 "$TMP/corpus.txt"
