@@ -7,7 +7,10 @@
  * rows (tokens: 4, 2 or 1).  Work that depends only on a weight row (unpacking its blocks)
  * is done once per tile row, work that depends only on a token once per tile column, and
  * every (row, token) pair goes through exactly the same operations whatever the tile shape,
- * so quant_vec_dot(), quant_matvec() and quant_matmul() agree bit for bit. */
+ * so quant_vec_dot(), quant_matvec() and quant_matmul() agree bit for bit.  One-token Q4_0 and
+ * Q8_0 products (decode) take a path of their own: the activation steps are prepared once per
+ * call and tiles of 8 rows share them, again with every row's operations unchanged.  All
+ * mat-vec loops prefetch the weights one tile of rows ahead. */
 #include "config.h"
 #include "engine/quant.h"
 
