@@ -427,10 +427,13 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
             cli_error(_("bench: option '%s' needs an argument"), argv[optind - 1]);
             cli_try_help("bench");
             return CLI_EXIT_USAGE;
-        default:
-            cli_error(_("bench: unrecognized option '%s'"), argv[optind - 1]);
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
+            cli_error(_("bench: unrecognized option '%s'"), optopt ? so : argv[optind - 1]);
             cli_try_help("bench");
             return CLI_EXIT_USAGE;
+        }
         }
         if (!ok) {
             /* TRANSLATORS: option name, the value given */

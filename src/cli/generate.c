@@ -225,10 +225,13 @@ static int gen_parse(int argc, char **argv, struct gen_args *a)
             cli_error(_("generate: option '%s' needs an argument"), argv[optind - 1]);
             cli_try_help("generate");
             return CLI_EXIT_USAGE;
-        default:
-            cli_error(_("generate: unrecognized option '%s'"), argv[optind - 1]);
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
+            cli_error(_("generate: unrecognized option '%s'"), optopt ? so : argv[optind - 1]);
             cli_try_help("generate");
             return CLI_EXIT_USAGE;
+        }
         }
         if (bad) {
             /* TRANSLATORS: first %s is an option such as --temp, second its value */

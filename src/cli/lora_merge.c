@@ -96,10 +96,13 @@ static int lm_parse(const struct opts *g, int argc, char **argv, struct lm_args 
             cli_error(_("lora-merge: option '%s' needs an argument"), argv[optind - 1]);
             cli_try_help("lora-merge");
             return CLI_EXIT_USAGE;
-        default:
-            cli_error(_("lora-merge: unrecognized option '%s'"), argv[optind - 1]);
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
+            cli_error(_("lora-merge: unrecognized option '%s'"), optopt ? so : argv[optind - 1]);
             cli_try_help("lora-merge");
             return CLI_EXIT_USAGE;
+        }
         }
     }
     if (optind < argc) {

@@ -55,10 +55,13 @@ int cli_quantize_run(const struct opts *g, int argc, char **argv)
         case 'h':
             qz_help();
             return CLI_EXIT_OK;
-        default:
-            cli_error(_("quantize: unrecognized option '%s'"), argv[optind - 1]);
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
+            cli_error(_("quantize: unrecognized option '%s'"), optopt ? so : argv[optind - 1]);
             cli_try_help("quantize");
             return CLI_EXIT_USAGE;
+        }
         }
     }
     if (argc - optind != 3) {

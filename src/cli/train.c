@@ -291,9 +291,12 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         case ':':
             cli_error(_("train: option '%s' needs an argument"), argv[optind - 1]);
             return usage_error();
-        default:
-            cli_error(_("train: unrecognized option '%s'"), argv[optind - 1]);
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
+            cli_error(_("train: unrecognized option '%s'"), optopt ? so : argv[optind - 1]);
             return usage_error();
+        }
         }
         if (!ok) {
             /* TRANSLATORS: first %s is an option name such as lr, second its value */

@@ -133,9 +133,12 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
         case ':':
             return usage_error(_("train-tokenizer: option '%s' needs an argument"),
                                argv[optind - 1]);
-        default:
+        default: {
+            /* optopt: an unknown short option may sit inside a cluster such as -xq */
+            char so[3] = {'-', (char)optopt, '\0'};
             return usage_error(_("train-tokenizer: unrecognized option '%s'"),
-                               argv[optind - 1]);
+                               optopt ? so : argv[optind - 1]);
+        }
         }
     }
     if (!out)

@@ -11,6 +11,8 @@ expect_in "$TMP/err" "prompt is required"
 expect_in "$TMP/err" "Try 'memllm generate --help'"
 expect_rc 1 "$M" generate -p x --temp=abc
 expect_in "$TMP/err" "invalid value for --temp"
+expect_rc 1 "$M" generate -zp x
+expect_in "$TMP/err" "unrecognized option '-z'"
 # a missing option argument is named as such (not as an unknown option)
 expect_rc 1 "$M" generate -p
 expect_in "$TMP/err" "option '-p' needs an argument"

@@ -7,6 +7,9 @@ M=$MEMLLM_BIN
 expect_rc 0 "$M" quantize --help
 expect_in "$TMP/out" "Usage: memllm quantize"
 expect_in "$TMP/out" "Q4_K_M"
+# an unknown short option inside a cluster is named itself
+expect_rc 1 "$M" quantize -xq a.gguf b.gguf Q8_0
+expect_in "$TMP/err" "unrecognized option '-x'"
 expect_rc 1 "$M" quantize only-two args
 expect_in "$TMP/err" "Try 'memllm quantize --help' for more information."
 expect_rc 1 "$M" quantize a.gguf b.gguf Q9_9

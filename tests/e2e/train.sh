@@ -42,6 +42,8 @@ expect_rc 0 "$M" train --help
 expect_in "$TMP/out" "Usage: memllm train"
 expect_rc 1 "$M" train --data
 expect_in "$TMP/err" "option '--data' needs an argument"
+expect_rc 1 "$M" train -zh
+expect_in "$TMP/err" "unrecognized option '-z'"
 expect_rc 1 "$M" train --bogus
 expect_in "$TMP/err" "Try 'memllm train --help' for more information."
 expect_rc 1 "$M" train --data "$D" --out "$TMP/x.gguf"
