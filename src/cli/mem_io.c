@@ -26,6 +26,7 @@
 struct import {
     const struct opts *g;
     const char *path;
+    const char *src_file;    /* path as stored in sources (valid UTF-8) */
     struct ctrl_batch *b;
     int64_t source_id;       /* the import's own source */
     const char *source_text;
@@ -190,7 +191,7 @@ static enum status import_jsonl(struct import *im, FILE *in)
             int64_t sid = 0;
             if (src) {
                 struct mem_source ms = {.kind = MEM_SOURCE_KIND_IMPORT, .text = src,
-                                        .file = im->path, .line = (int64_t)im->lines};
+                                        .file = im->src_file, .line = (int64_t)im->lines};
                 st = ctrl_batch_source(im->b, &ms, &sid);
             }
             if (st == STATUS_OK)
@@ -421,7 +422,7 @@ static enum status import_redocred(struct import *im, FILE *in)
             }
             struct mem_source ms = {.kind = MEM_SOURCE_KIND_DOCUMENT,
                                     .text = text && text[0] ? text : NULL,
-                                    .file = im->path, .line = (int64_t)(d + 1)};
+                                    .file = im->src_file, .line = (int64_t)(d + 1)};
             int64_t sid = 0;
             st = ctrl_batch_source(im->b, &ms, &sid);
             if (st == STATUS_ENCODING) {
@@ -480,16 +481,50 @@ int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *pa
     return rc;
 }
 
+/* A file name as sources store it: names are bytes, sources hold UTF-8, so a byte that
+ * starts no valid character becomes U+FFFD.  NULL for NULL; owned. */
+static char *import_file_name(const char *path, bool *oom)
+{
+    *oom = false;
+    if (!path)
+        return NULL;
+    size_t len = strlen(path);
+    char *out = malloc(3 * len + 1); /* each invalid byte grows to 3 */
+    if (!out) {
+        *oom = true;
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        int n = utf8_decode(path + i, len - i, &cp);
+        if (n > 0) {
+            memcpy(out + o, path + i, (size_t)n);
+            o += (size_t)n;
+            i += (size_t)n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 int cli_mem_import_stream(const struct opts *g, struct cli_mem *mc, FILE *in, const char *path,
                           const char *format, const char *source_text, bool quiet,
                           bool progress)
 {
     struct import im = {.g = g, .path = path ? path : _("(standard input)"),
                         .source_text = source_text, .progress = progress};
-    enum status st = ctrl_batch_begin(mc->c, &im.b);
+    bool oom = false;
+    char *src_file = import_file_name(path, &oom);
+    im.src_file = src_file;
+    enum status st = oom ? STATUS_NOMEM : ctrl_batch_begin(mc->c, &im.b);
     if (st == STATUS_OK) {
         struct mem_source src = {.kind = MEM_SOURCE_KIND_IMPORT, .text = source_text,
-                                 .file = path};
+                                 .file = src_file};
         st = ctrl_batch_source(im.b, &src, &im.source_id);
     }
     if (st == STATUS_OK) {
@@ -507,6 +542,8 @@ int cli_mem_import_stream(const struct opts *g, struct cli_mem *mc, FILE *in, co
         ctrl_batch_abort(im.b);
     }
     im.b = NULL;
+    free(src_file);
+    im.src_file = NULL;
     if (st != STATUS_OK) {
         /* TRANSLATORS: %s is a file name; nothing of it was stored */
         char what[4200];

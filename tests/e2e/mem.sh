@@ -166,6 +166,11 @@ expect_in "$TMP/err" "$TMP/in.tsv:8: invalid UTF-8 at byte 1"
 expect_in "$TMP/out" "2 triples imported"
 expect_rc 0 "$M" --db "$DB" mem query '>>country>>Germany'
 expect_in "$TMP/out" "1. Munich"
+# a file name that is not UTF-8 (Linux names are bytes) still imports
+printf 'Latin1\tcountry\tFileName\n' >"$TMP/lat$(printf '\351').tsv"
+expect_rc 0 "$M" --db "$DB" mem import "$TMP/lat$(printf '\351').tsv"
+expect_rc 0 "$M" --db "$DB" mem query '>>country>>FileName'
+expect_in "$TMP/out" "1. Latin1"
 expect_rc 2 "$M" --db "$DB" mem import "$TMP/missing.tsv"
 expect_in "$TMP/err" "$TMP/missing.tsv"
 # JSON lines with a per-line source
