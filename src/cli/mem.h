@@ -42,6 +42,11 @@ void cli_mem_put(FILE *f, const char *s);
 /* s as a JSON string. */
 void cli_mem_json(FILE *f, const char *s);
 
+/* A file name as the store keeps it (sources and runs hold UTF-8; names are bytes): a
+ * byte that starts no valid character becomes U+FFFD.  NULL for NULL; owned; *oom set
+ * when it could not be allocated. */
+char *cli_mem_file_name(const char *path, bool *oom);
+
 /* Import a file into mc (see `memllm mem import --help`); format "tsv", "jsonl",
  * "redocred" or NULL (from the name).  source_text may be NULL.  quiet: no summary. */
 int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *path,

@@ -481,9 +481,7 @@ int cli_mem_import_file(const struct opts *g, struct cli_mem *mc, const char *pa
     return rc;
 }
 
-/* A file name as sources store it: names are bytes, sources hold UTF-8, so a byte that
- * starts no valid character becomes U+FFFD.  NULL for NULL; owned. */
-static char *import_file_name(const char *path, bool *oom)
+char *cli_mem_file_name(const char *path, bool *oom)
 {
     *oom = false;
     if (!path)
@@ -519,7 +517,7 @@ int cli_mem_import_stream(const struct opts *g, struct cli_mem *mc, FILE *in, co
     struct import im = {.g = g, .path = path ? path : _("(standard input)"),
                         .source_text = source_text, .progress = progress};
     bool oom = false;
-    char *src_file = import_file_name(path, &oom);
+    char *src_file = cli_mem_file_name(path, &oom);
     im.src_file = src_file;
     enum status st = oom ? STATUS_NOMEM : ctrl_batch_begin(mc->c, &im.b);
     if (st == STATUS_OK) {

@@ -259,12 +259,21 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
     u.dry_run = x.p.dry_run;
     u.progress = !g->json && isatty(STDERR_FILENO);
     agent_set_events(ca.a, write_on_event, &u);
-    const char *base = strrchr(path, '/');
+    /* the store keeps UTF-8: a file name that is not gets U+FFFD for its bad bytes */
+    bool oom = false;
+    char *file = is_stdin ? NULL : cli_mem_file_name(path, &oom);
+    if (oom) {
+        cli_status_error("write", STATUS_NOMEM);
+        free(text);
+        cli_agent_close(&ca);
+        return CLI_EXIT_FAILURE;
+    }
+    const char *base = file ? strrchr(file, '/') : NULL;
     if (!title)
-        title = is_stdin ? NULL : base ? base + 1 : path;
+        title = !file ? NULL : base ? base + 1 : file;
     struct agent_write_stats ws;
     cli_agent_sigint(ca.a);
-    enum status st = agent_write_text(ca.a, text, len, is_stdin ? NULL : path, title, &ws);
+    enum status st = agent_write_text(ca.a, text, len, file, title, &ws);
     cli_agent_sigint(NULL);
     write_clear_bar(&u);
     if (!g->json)
@@ -278,6 +287,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
     if (st == STATUS_CANCELLED && !g->json)
         fprintf(stderr, "%s\n", _("interrupted"));
     free(text);
+    free(file);
     cli_agent_close(&ca);
     return rc;
 }

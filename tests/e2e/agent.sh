@@ -86,6 +86,12 @@ expect_in "$TMP/out" '"event":"write"'
 expect_in "$TMP/out" '"sentence":"Dr. Smith lives there."'
 expect_rc 0 "$M" --db "$DB" audit --list
 expect_in "$TMP/out" "write: "
+# a file name that is not UTF-8: the run is still recorded (titled with U+FFFD)
+cp "$TMP/doc.txt" "$TMP/doc$(printf '\351').txt"
+expect_rc 0 "$M" --db "$DB" write --model "$G" --max-tokens 2 "$TMP/doc$(printf '\351').txt"
+expect_not_in "$TMP/err" "recording the run"
+expect_rc 0 "$M" --db "$DB" audit --list
+expect_in "$TMP/out" "write: doc$(printf '\357\277\275').txt"
 # chat: one question, then /quit (the line after it is not asked)
 printf 'hello\n\n/quit\nnot asked\n' >"$TMP/chat.in"
 "$M" --db "$DB" chat --model "$G" -n 3 <"$TMP/chat.in" >"$TMP/out" 2>"$TMP/err" ||
