@@ -706,6 +706,7 @@ static size_t tsv_field(FILE *f, const char *s)
 struct xout {
     const char *format;
     size_t n, changed;
+    size_t hashed; /* TSV lines starting with '#': an import reads them as comments */
 };
 
 static void x_emit(struct xout *x, int64_t id, const char *s, const char *r, const char *o)
@@ -718,6 +719,7 @@ static void x_emit(struct xout *x, int64_t id, const char *s, const char *r, con
         c |= tsv_field(stdout, o);
         putchar('\n');
         x->changed += c;
+        x->hashed += s[0] == '#';
     } else if (!strcmp(x->format, "jsonl")) {
         printf("{\"id\":%" PRId64 ",\"subject\":", id);
         cli_mem_json(stdout, s);
@@ -862,7 +864,7 @@ int cli_mem_export_run(const struct opts *g, bool seed, int argc, char **argv)
     int rc = cli_mem_open(g, seed, false, &mc);
     if (rc != CLI_EXIT_OK)
         return rc;
-    struct xout x = {format, 0, 0};
+    struct xout x = {format, 0, 0, 0};
     bool dot = !strcmp(format, "dot");
     if (dot)
         puts("digraph memory {");
@@ -894,6 +896,10 @@ int cli_mem_export_run(const struct opts *g, bool seed, int argc, char **argv)
         fprintf(stderr, _("mem export: %zu triples had tabs or line breaks in names, written "
                           "as spaces\n"),
                 x.changed);
+    if (st == STATUS_OK && x.hashed)
+        fprintf(stderr, _("mem export: %zu triples have a subject starting with '#', which a "
+                          "TSV import reads as a comment; --format=jsonl keeps them\n"),
+                x.hashed);
     cli_mem_close(&mc);
     return st == STATUS_OK ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }

@@ -238,6 +238,12 @@ expect_rc 0 "$M" --db "$TMP/copy.db" mem import "$TMP/all.jsonl"
 "$M" --db "$TMP/copy.db" mem export | sort >"$TMP/a.tsv"
 "$M" --db "$DB" mem export | sort >"$TMP/b.tsv"
 cmp -s "$TMP/a.tsv" "$TMP/b.tsv" || fail "export -> import -> export changed the triples"
+# a TSV import reads a line starting with '#' as a comment: the export says so
+expect_rc 0 "$M" --db "$TMP/hash.db" mem add '#hashtag' 'used by' Twitter
+expect_rc 0 "$M" --db "$TMP/hash.db" mem export
+expect_in "$TMP/err" "'#'"
+expect_rc 0 "$M" --db "$TMP/hash.db" mem export --format jsonl
+expect_not_in "$TMP/err" "'#'"
 
 # reindex and check
 expect_rc 0 "$M" --db "$DB" mem check
