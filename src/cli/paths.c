@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "util/i18n.h"
+#include "util/json.h"
 #include "util/xdg.h"
 
 enum status paths_default_db(char **out)
@@ -40,17 +41,9 @@ static void paths_print(const struct opts *g, const char *key, const char *label
                         const char *value, bool last)
 {
     if (g->json) {
-        printf("\"%s\":\"", key);
-        for (const char *p = value; *p; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == '"' || c == '\\')
-                printf("\\%c", c);
-            else if (c < 0x20)
-                printf("\\u%04x", c);
-            else
-                putchar(c);
-        }
-        printf("\"%s", last ? "}\n" : ",");
+        printf("\"%s\":", key);
+        json_write_str(stdout, value, strlen(value)); /* valid JSON for any bytes */
+        fputs(last ? "}\n" : ",", stdout);
     } else {
         printf("%-10s %s\n", label, value);
     }

@@ -60,6 +60,9 @@ expect_in "$TMP/out" "m.gguf"
 MEMLLM_MODEL=/opt/env.gguf expect_rc 0 "$M" --json paths
 expect_in "$TMP/out" '"model":"/opt/env.gguf"}'
 expect_in "$TMP/out" "{\"database\":\"$TMP/data/memllm/memory.db\""
+# a --db that is not UTF-8 still gives valid JSON (U+FFFD for the bad byte)
+expect_rc 0 "$M" --db "/tmp/x$(printf '\377').db" --json paths
+expect_in "$TMP/out" '"database":"/tmp/x\ufffd.db"'
 expect_rc 1 "$M" paths extra
 expect_in "$TMP/err" "Try 'memllm paths --help' for more information."
 expect_rc 0 "$M" paths --help
