@@ -817,6 +817,25 @@ static void test_agent_memory_names_bounded_and_on_word_boundaries(void **state)
     assert_int_equal(n, 0);
 }
 
+/* Text that is not UTF-8 (a Latin-1 question) still finds the names of its valid words. */
+static void test_agent_memory_names_skip_invalid_utf8_words(void **state)
+{
+    struct fx *x = *state;
+    const struct ctrl_triple_in facts[] = {{"Paris", "country", "France"}};
+    assert_int_equal(ctrl_write(x->c, facts, 1, NULL, NULL), STATUS_OK);
+    char **names = NULL;
+    size_t n = 0;
+    const char *q = "caf\xE9 in Paris?";
+    assert_int_equal(agent_memory_names(x->m, q, strlen(q), AGENT_NAMES_MAX,
+                                        AGENT_NAMES_BYTES, &names, &n),
+                     STATUS_OK);
+    bool paris = false;
+    for (size_t i = 0; i < n; i++)
+        paris |= strcmp(names[i], "Paris") == 0;
+    assert_true(paris);
+    agent_names_free(names, n);
+}
+
 static void test_agent_parse_special_prompt(void **state)
 {
     struct fx *x = *state;
@@ -1062,6 +1081,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_write_uses_constraint, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_constraint_only_close_allowed,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_memory_names_skip_invalid_utf8_words,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_memory_names_bounded_and_on_word_boundaries,
                                         fx_setup, fx_teardown),

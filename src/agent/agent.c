@@ -17,6 +17,7 @@
 #include "util/i18n.h"
 #include "util/json.h"
 #include "util/timing.h"
+#include "util/utf8.h"
 
 #define AGENT_DEFAULT_ASK "{question}"
 #define AGENT_DEFAULT_WRITE "{context}" CALL_USER_ST "{sentence}" CALL_USER_END
@@ -1891,6 +1892,8 @@ static enum status names_query(struct mem *m, struct names_acc *acc, const char 
 {
     if (acc->n == acc->max_names || acc->bytes >= acc->max_bytes)
         return STATUS_OK;
+    if (!utf8_valid(prefix, plen))
+        return STATUS_OK; /* names are UTF-8: none starts with these bytes */
     char *p = strndup(prefix, plen);
     if (!p)
         return STATUS_NOMEM;
