@@ -918,6 +918,10 @@ static void test_agent_history_formats_strips_calls_and_keeps_recent(void **stat
                            "<|im_start|>user\nQ2?");
     free(p);
     agent_history_free(h);
+    /* an unknown format is refused (its turn markers would be read out of bounds) */
+    h = NULL;
+    assert_int_equal(agent_history_new((enum agent_history_format)7, &h), STATUS_INVALID);
+    assert_null(h);
 }
 
 static void test_agent_history_budget_counts_tokens(void **state)

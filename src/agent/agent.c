@@ -1992,6 +1992,8 @@ struct agent_history {
 
 enum status agent_history_new(enum agent_history_format f, struct agent_history **out)
 {
+    if ((unsigned)f > AGENT_HISTORY_CHATML) /* it indexes the turn markers */
+        return status_detail_set(STATUS_INVALID, "agent_history_new: format %d", (int)f);
     struct agent_history *h = calloc(1, sizeof *h);
     if (!h)
         return STATUS_NOMEM;
