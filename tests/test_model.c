@@ -601,7 +601,14 @@ static void test_model_threads_bit_identical(void **state)
             assert_int_equal(model_eval(m2, seq, 12, 0, th == 1 ? qa : qb, true), STATUS_OK);
             if (th > 1)
                 assert_memory_equal(qa, qb, sizeof qa);
-            assert_true(logit_diff(a, th == 1 ? qa : qb, 12 * 50).max <= 1e-3);
+            /* the BLAS path sums in another order, so an 8-bit activation that sits on a
+             * rounding boundary may round the other way (golden README sections 5-6): that
+             * moves some logits by a few hundredths (0.037 here with the scalar and AVX2
+             * kernels, 1.4e-6 with AVX-512), so bound the mean tightly and the max by a
+             * single flip */
+            struct diff dq = logit_diff(a, th == 1 ? qa : qb, 12 * 50);
+            assert_true(dq.mean <= 1e-3);
+            assert_true(dq.max <= 0.1);
             model_close(m2);
             tiny_free(&t);
         }
