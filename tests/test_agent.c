@@ -590,6 +590,33 @@ static void test_agent_worker_thread_cancel(void **state)
 
 /* ---- write mode ---------------------------------------------------------------------------- */
 
+/* A sentence and file name that are not valid UTF-8 (Latin-1) still store their triple; the
+ * source keeps them with U+FFFD for the bad bytes. */
+static void test_agent_write_stores_invalid_utf8_sentence(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"Paris", ">>", "capital", ">>", "France", "})", NULL};
+    fake_script(&x->f, script);
+    x->p.min_cuts = 1;
+    fx_agent(x);
+    const char *text = "Paris is the capital of France, caf\xE9.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), "d\xE9.txt", NULL, &ws),
+                     STATUS_OK);
+    assert_int_equal(ws.n_new, 1);
+    assert_int_equal(count_kind(x, AGENT_EVENT_ERROR), 0);
+    struct ctrl_read *r = NULL;
+    assert_int_equal(ctrl_read(x->c, CTRL_WANT_OBJECT, "Paris", "capital", &r), STATUS_OK);
+    assert_int_equal(r->n_answers, 1);
+    struct mem_triple_info *ti = NULL;
+    assert_int_equal(mem_triple_get(x->m, r->answers[0].triple_id, &ti), STATUS_OK);
+    assert_string_equal(ti->source.text, "Paris is the capital of France, caf\xEF\xBF\xBD.");
+    assert_string_equal(ti->source.file, "d\xEF\xBF\xBD.txt");
+    assert_true(ti->source.run_id > 0);
+    mem_triple_info_free(ti);
+    ctrl_read_free(r);
+}
+
 static void test_agent_write_stores_with_sentence_source(void **state)
 {
     struct fx *x = *state;
@@ -815,6 +842,29 @@ static void test_agent_memory_names_bounded_and_on_word_boundaries(void **state)
     agent_names_free(names, n);
     assert_int_equal(agent_memory_names(NULL, q, strlen(q), 8, 100, &names, &n), STATUS_OK);
     assert_int_equal(n, 0);
+}
+
+/* A question and an answer that are not valid UTF-8 (a Latin-1 byte; a byte token that
+ * starts no character) are still recorded, with U+FFFD for the bad bytes. */
+static void test_agent_run_records_invalid_utf8(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"H", "i", "<0xE2>", "!", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    int64_t run = 0;
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "caf\xE9?", &out, &run), STATUS_OK);
+    free(out);
+    assert_true(run > 0);
+    assert_int_equal(count_kind(x, AGENT_EVENT_ERROR), 0);
+    struct mem_run *r = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &r), STATUS_OK);
+    assert_string_equal(r->prompt, "caf\xEF\xBF\xBD?");
+    assert_non_null(r->output);
+    assert_string_equal(r->output, "Hi\xEF\xBF\xBD!");
+    assert_true(r->finished_at > 0);
+    mem_run_free(r);
 }
 
 /* Text that is not UTF-8 (a Latin-1 question) still finds the names of its valid words. */
@@ -1086,6 +1136,10 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_constraint_only_close_allowed,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_run_records_invalid_utf8, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_stores_invalid_utf8_sentence, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_memory_names_skip_invalid_utf8_words,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_memory_names_bounded_and_on_word_boundaries,

@@ -63,6 +63,28 @@ static char *sb_take(struct sbuf *b)
     return s;
 }
 
+/* A copy of s for the store, which keeps valid UTF-8 only: each byte that starts no valid
+ * character becomes U+FFFD.  NULL for NULL or when out of memory. */
+static char *utf8_lossy(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s);
+    struct sbuf b = {0};
+    bool ok = sb_add(&b, "", 0);
+    for (size_t i = 0; ok && i < len;) {
+        uint32_t cp;
+        int n = utf8_decode(s + i, len - i, &cp);
+        ok = n > 0 ? sb_add(&b, s + i, (size_t)n) : sb_addz(&b, "\xEF\xBF\xBD");
+        i += n > 0 ? (size_t)n : 1;
+    }
+    if (!ok) {
+        free(b.s);
+        return NULL;
+    }
+    return sb_take(&b);
+}
+
 /* ---- the engine model behind the agent_lm interface ------------------------------------ */
 
 static enum status lm_model_eval(void *ctx, const int32_t *tokens, size_t n, size_t pos,
@@ -1111,8 +1133,12 @@ static enum status agent_ask_impl(struct agent *a, const char *question, char **
         goto done;
     if (a->p.record && a->ctrl) {
         settings = settings_json(a);
-        enum status rs = mem_run_create(ctrl_mem(a->ctrl), question, a->p.model_name, settings,
-                                        &k.run_id);
+        char *q8 = utf8_lossy(question), *model8 = utf8_lossy(a->p.model_name);
+        enum status rs = q8 && (model8 || !a->p.model_name)
+                             ? mem_run_create(ctrl_mem(a->ctrl), q8, model8, settings, &k.run_id)
+                             : STATUS_NOMEM;
+        free(q8);
+        free(model8);
         if (rs != STATUS_OK) {
             emit_error(a, rs, _("recording the run"));
             k.run_id = 0;
@@ -1202,7 +1228,9 @@ done:
     if (!k.out.s)
         sb_add(&k.out, "", 0);
     if (k.run_id) {
-        enum status rs = mem_run_finish(ctrl_mem(a->ctrl), k.run_id, k.out.s);
+        char *out8 = utf8_lossy(k.out.s); /* generation may stop inside a character */
+        enum status rs = out8 ? mem_run_finish(ctrl_mem(a->ctrl), k.run_id, out8) : STATUS_NOMEM;
+        free(out8);
         if (rs != STATUS_OK)
             emit_error(a, rs, _("recording the run"));
     }
@@ -1527,11 +1555,15 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     ws->triples += c->n_triples;
     if (!a->p.dry_run && a->ctrl && c->n_triples) {
         struct mem_source src = {0};
+        char *text8 = utf8_lossy(sents[i]), *file8 = utf8_lossy(file); /* store: UTF-8 */
         src.kind = MEM_SOURCE_KIND_SENTENCE;
-        src.text = sents[i];
-        src.file = file;
+        src.text = text8;
+        src.file = file8;
         src.run_id = run_id;
-        ev.status = ctrl_write(a->ctrl, tin, c->n_triples, &src, wr);
+        ev.status = text8 && (file8 || !file) ? ctrl_write(a->ctrl, tin, c->n_triples, &src, wr)
+                                              : STATUS_NOMEM;
+        free(text8);
+        free(file8);
         if (ev.status == STATUS_OK) {
             ev.written = wr;
             for (size_t t = 0; t < c->n_triples; t++) {
@@ -1553,8 +1585,11 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
             snprintf(num, sizeof num, "%s%lld", t ? ";" : "", (long long)wr[t].triple_id);
             sb_addz(&r, num);
         }
-        enum status rs = mem_run_add_call(ctrl_mem(a->ctrl), run_id, (int64_t)(i + 1),
-                                          MEM_CALL_KIND_WRITE, raw, r.s);
+        char *raw8 = utf8_lossy(raw);
+        enum status rs = raw8 ? mem_run_add_call(ctrl_mem(a->ctrl), run_id, (int64_t)(i + 1),
+                                                 MEM_CALL_KIND_WRITE, raw8, r.s)
+                              : STATUS_NOMEM;
+        free(raw8);
         free(r.s);
         if (rs != STATUS_OK)
             emit_error(a, rs, _("recording the run"));
@@ -1602,9 +1637,12 @@ enum status agent_write_text(struct agent *a, const char *text, size_t len, cons
         sb_addz(&pr, "write: ");
         sb_addz(&pr, title ? title : file ? file : "-");
         settings = settings_json(a);
-        enum status rs = pr.s ? mem_run_create(ctrl_mem(a->ctrl), pr.s, a->p.model_name,
-                                               settings, &run_id)
-                              : STATUS_NOMEM;
+        char *pr8 = utf8_lossy(pr.s), *model8 = utf8_lossy(a->p.model_name);
+        enum status rs = pr8 && (model8 || !a->p.model_name)
+                             ? mem_run_create(ctrl_mem(a->ctrl), pr8, model8, settings, &run_id)
+                             : STATUS_NOMEM;
+        free(pr8);
+        free(model8);
         free(pr.s);
         if (rs != STATUS_OK) {
             emit_error(a, rs, _("recording the run"));
