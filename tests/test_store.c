@@ -1105,6 +1105,31 @@ static void test_store_embedder_survives_reopen(void **state)
     test_rmtree(dir);
 }
 
+/* A failed mem_embedder_set() keeps its reason in the detail (re-reading the recorded
+ * embedder afterwards must not clear it). */
+static void test_store_embedder_set_failure_keeps_detail(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    mem_close(m);
+    char uri[4300];
+    snprintf(uri, sizeof uri, "file:%s?mode=ro", path);
+    assert_int_equal(mem_open(uri, &m), STATUS_OK);
+    status_detail_clear();
+    assert_int_equal(mem_embedder_set(m, "e1", 16), STATUS_IO);
+    assert_non_null(strstr(status_detail(), "readonly"));
+    const char *id = NULL;
+    size_t dim = 0;
+    mem_embedder_get(m, &id, &dim);
+    assert_null(id);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
 static void test_store_meta_get_set(void **state)
 {
     (void)state;
@@ -1520,6 +1545,7 @@ int main(void)
         cmocka_unit_test(test_store_stats_count_everything),
         cmocka_unit_test(test_store_embeddings_stored_and_checked),
         cmocka_unit_test(test_store_embedder_survives_reopen),
+        cmocka_unit_test(test_store_embedder_set_failure_keeps_detail),
         cmocka_unit_test(test_store_meta_get_set),
         cmocka_unit_test(test_store_entity_prefix_pages),
         cmocka_unit_test(test_store_relations_file_loads),

@@ -971,8 +971,11 @@ enum status mem_embedder_set(struct mem *m, const char *id, size_t dim)
         st = mem_exec_stmt(m, STMT_REL_CLEAR_EMB);
     st = mem_op_end(m, st);
     if (st != STATUS_OK) {
+        /* re-read what is recorded; that may clear or replace the detail: keep ours */
+        char why[512];
+        snprintf(why, sizeof why, "%s", status_detail());
         mem_load_embedder(m);
-        return st;
+        return status_detail_set(st, "%s", why);
     }
     return mem_load_embedder(m);
 }
