@@ -148,6 +148,10 @@ struct rec_event {
     char text[256];
     bool failed;
     size_t n_triples;
+    /* READ */
+    size_t call_no, n_reads, n_answers[4], n_found[4];
+    bool truncated[4], read_null[4];
+    char reason[64];
 };
 
 struct fx {
@@ -183,6 +187,19 @@ static void on_event(void *user, const struct agent_event *ev)
                  t ? t : "");
         r->failed = ev->failed;
         r->n_triples = ev->n_triples;
+        r->call_no = ev->call_no;
+        if (ev->kind == AGENT_EVENT_READ) {
+            r->n_reads = ev->n_reads;
+            for (size_t q = 0; q < ev->n_reads && q < 4; q++) {
+                r->read_null[q] = ev->reads[q] == NULL;
+                if (ev->reads[q]) {
+                    r->n_answers[q] = ev->reads[q]->n_answers;
+                    r->n_found[q] = ev->reads[q]->n_found;
+                    r->truncated[q] = ev->reads[q]->truncated;
+                }
+            }
+            snprintf(r->reason, sizeof r->reason, "%s", ev->reason ? ev->reason : "");
+        }
     }
     if (ev->kind == AGENT_EVENT_TOKEN && x->cancel_after && ++x->n_tok_ev == x->cancel_after)
         agent_cancel(x->a);
@@ -358,6 +375,193 @@ static void test_agent_malformed_call_removed(void **state)
     assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
     assert_string_equal(out, "Thezz done");
     assert_int_equal(count_kind(x, AGENT_EVENT_READ), 2);
+    free(out);
+}
+
+/* The last READ event recorded (NULL when none). */
+static const struct rec_event *last_read(const struct fx *x)
+{
+    const struct rec_event *r = NULL;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_READ)
+            r = &x->ev[i];
+    return r;
+}
+
+/* Three queries in one call (object, subject, object wanted): each runs through the
+ * controller, the answers are spliced in query order joined by ';', and the run records
+ * one read per answer with its own query. */
+static void test_agent_read_three_queries_in_one_call(void **state)
+{
+    struct fx *x = *state;
+    const struct ctrl_triple_in facts[] = {{"Spain", "currency", "Euro"}};
+    assert_int_equal(ctrl_write(x->c, facts, 1, NULL, NULL), STATUS_OK);
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ";",
+                            ">>", "capital", ">>", "Berlin", ";", "S", "p", "a", "i", "n",
+                            ">>", "c", "u", "r", "r", "e", "n", "c", "y", ">>", ")", "-->",
+                            "\xE2\x96\x81" "done", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "The({MEM_READ(France>>capital>>;>>capital>>Berlin;"
+                             "Spain>>currency>>)-->Paris;Germany;Euro}) done");
+    /* the model saw the three results after the call */
+    char *ctx = fake_context(&x->f);
+    assert_non_null(strstr(ctx, "currency>>)-->Paris;Germany;Euro}) done"));
+    free(ctx);
+    const struct rec_event *r = last_read(x);
+    assert_non_null(r);
+    assert_false(r->failed);
+    assert_string_equal(r->text, "Paris;Germany;Euro");
+    assert_int_equal(r->n_reads, 3);
+    for (size_t q = 0; q < 3; q++) {
+        assert_false(r->read_null[q]);
+        assert_int_equal(r->n_answers[q], 1);
+        assert_false(r->truncated[q]);
+    }
+    assert_int_equal(count_kind(x, AGENT_EVENT_READ), 1);
+    assert_int_equal(count_kind(x, AGENT_EVENT_ERROR), 0);
+    struct mem_run *mr = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &mr), STATUS_OK);
+    assert_int_equal(mr->n_calls, 1);
+    assert_string_equal(mr->calls[0].result, "Paris;Germany;Euro");
+    assert_int_equal(mr->n_reads, 3);
+    const char *queries[] = {"France>>capital>>", ">>capital>>Berlin", "Spain>>currency>>"};
+    const char *subj[] = {"France", "Germany", "Spain"};
+    const char *obj[] = {"Paris", "Berlin", "Euro"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(mr->reads[i].call_no, 1);
+        assert_string_equal(mr->reads[i].query, queries[i]);
+        assert_string_equal(mr->reads[i].triple.subj_name, subj[i]);
+        assert_string_equal(mr->reads[i].triple.obj_name, obj[i]);
+    }
+    mem_run_free(mr);
+    free(out);
+}
+
+/* 45 answers to one query: exactly 30 are spliced, in (score, triple id) order (all score
+ * the same here, so insertion order), and the READ event shows the truncation. */
+static void test_agent_read_results_capped_at_30(void **state)
+{
+    struct fx *x = *state;
+    char objs[45][8];
+    struct ctrl_triple_in facts[45];
+    for (int i = 0; i < 45; i++) {
+        snprintf(objs[i], sizeof objs[i], "o%02d", i);
+        facts[i].subj = "Big";
+        facts[i].rel = "has";
+        facts[i].obj = objs[i];
+    }
+    struct ctrl_written w[45];
+    assert_int_equal(ctrl_write(x->c, facts, 45, NULL, w), STATUS_OK);
+    for (int i = 1; i < 45; i++)
+        assert_true(w[i].triple_id > w[i - 1].triple_id);
+    const char *script[] = {"({", "MEM_READ(", "B", "i", "g", ">>", "h", "a", "s", ">>", ")",
+                            "-->", ".", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    char want[512] = "";
+    for (int i = 0; i < 30; i++) {
+        if (i)
+            strcat(want, ";");
+        strcat(want, objs[i]);
+    }
+    const struct rec_event *r = last_read(x);
+    assert_non_null(r);
+    assert_false(r->failed);
+    assert_string_equal(r->text, want);
+    assert_int_equal(r->n_reads, 1);
+    assert_int_equal(r->n_answers[0], 30);
+    assert_true(r->truncated[0]);
+    assert_true(r->n_found[0] >= 45);
+    char full[600];
+    snprintf(full, sizeof full, "({MEM_READ(Big>>has>>)-->%s}).", want);
+    assert_string_equal(out, full);
+    assert_null(strstr(out, "o30"));
+    struct mem_run *mr = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &mr), STATUS_OK);
+    assert_int_equal(mr->n_reads, 30);
+    for (size_t i = 0; i < 30; i++)
+        assert_int_equal(mr->reads[i].triple.id, w[i].triple_id);
+    mem_run_free(mr);
+    free(out);
+}
+
+/* Three queries whose answers add up to more than 30: the splice stops at 30 names in
+ * query order, and the run records exactly the spliced ones. */
+static void test_agent_read_cap_spans_queries(void **state)
+{
+    struct fx *x = *state;
+    char objs[2][20][8];
+    struct ctrl_triple_in facts[40];
+    for (int q = 0; q < 2; q++)
+        for (int i = 0; i < 20; i++) {
+            snprintf(objs[q][i], sizeof objs[q][i], "%c%02d", q ? 'q' : 'p', i);
+            facts[q * 20 + i].subj = q ? "Lyon" : "Big";
+            facts[q * 20 + i].rel = "has";
+            facts[q * 20 + i].obj = objs[q][i];
+        }
+    assert_int_equal(ctrl_write(x->c, facts, 40, NULL, NULL), STATUS_OK);
+    const char *script[] = {"({", "MEM_READ(", "B", "i", "g", ">>", "h", "a", "s", ">>", ";",
+                            "Lyon", ">>", "h", "a", "s", ">>", ";", "France", ">>", "capital",
+                            ">>", ")", "-->", ".", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    char want[512] = "";
+    for (int i = 0; i < 30; i++) {
+        if (i)
+            strcat(want, ";");
+        strcat(want, objs[i / 20][i % 20]);
+    }
+    const struct rec_event *r = last_read(x);
+    assert_non_null(r);
+    assert_string_equal(r->text, want);
+    assert_int_equal(r->n_reads, 3);
+    assert_null(strstr(out, "Paris")); /* the third query's answer did not fit */
+    struct mem_run *mr = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &mr), STATUS_OK);
+    assert_int_equal(mr->n_reads, 30);
+    assert_string_equal(mr->reads[29].query, "Lyon>>has>>");
+    mem_run_free(mr);
+    free(out);
+}
+
+/* The same call a second time is refused: removed from the context, "({" forbidden next,
+ * reason "repeated call", nothing recorded for it. */
+static void test_agent_repeated_call_refused(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
+                            "-->", ".", "({", "MEM_READ(", "France", ">>", "capital", ">>",
+                            ")", "-->", "({", "zz", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "The({MEM_READ(France>>capital>>)-->Paris}).zz");
+    const struct rec_event *r = last_read(x);
+    assert_non_null(r);
+    assert_true(r->failed);
+    assert_string_equal(r->reason, "repeated call");
+    assert_int_equal(r->call_no, 2);
+    assert_int_equal(count_kind(x, AGENT_EVENT_READ), 2);
+    char *ctx = fake_context(&x->f);
+    assert_non_null(strstr(ctx, "-->Paris}).zz"));
+    free(ctx);
+    struct mem_run *mr = NULL;
+    assert_int_equal(mem_run_get(x->m, run, &mr), STATUS_OK);
+    assert_int_equal(mr->n_calls, 1);
+    assert_int_equal(mr->n_reads, 1);
+    mem_run_free(mr);
     free(out);
 }
 
@@ -1114,6 +1318,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_failed_read_removed_and_open_forbidden,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_malformed_call_removed, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_read_three_queries_in_one_call, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_read_results_capped_at_30, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_read_cap_spans_queries, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_repeated_call_refused, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_utf8_across_byte_tokens, fx_setup,
                                         fx_teardown),
