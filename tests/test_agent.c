@@ -874,6 +874,64 @@ static void test_agent_write_stores_with_sentence_source(void **state)
     ctrl_read_free(r);
 }
 
+/* Two sentences, each with two candidate cuts (min_cuts 2): late stopping is applied per
+ * sentence.  Sentence 1's cuts both have "})" at 10: the first (no detour) wins.  Sentence
+ * 2's first "})" is weak (5.5) and its second strong (12): the second wins, as in the
+ * single-sentence test.  Only the kept cuts' triples are stored. */
+static void test_agent_write_sentences_late_stopping(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"A", ">>", "r", ">>", "B", "})", ";", "C", ">>", "r", ">>", "D", "})",
+                            "E", ">>", "r", ">>", "F", "})", ";", "G", ">>", "r", ">>", "H",
+                            "})", NULL};
+    fake_script(&x->f, script);
+    x->f.strength[18] = 5.5f;
+    x->f.strength[25] = 12.0f;
+    x->p.min_cuts = 2;
+    fx_agent(x);
+    const char *text = "One sentence.  Another one.";
+    struct agent_write_stats ws;
+    assert_int_equal(agent_write_text(x->a, text, strlen(text), NULL, "T", &ws), STATUS_OK);
+    assert_int_equal(ws.sentences, 2);
+    assert_int_equal(ws.calls_ok, 2);
+    assert_int_equal(ws.triples, 3);
+    assert_int_equal(ws.n_new, 3);
+    const char *want[] = {"({MEM_WRITE-->A>>r>>B})", "({MEM_WRITE-->E>>r>>F;G>>r>>H})"};
+    size_t w = 0;
+    for (size_t i = 0; i < x->n_ev; i++)
+        if (x->ev[i].kind == AGENT_EVENT_WRITE) {
+            assert_true(w < 2);
+            assert_string_equal(x->ev[i].text, want[w]);
+            w++;
+        }
+    assert_int_equal(w, 2);
+    /* the discarded cut of sentence 1 (C>>r>>D) was not stored */
+    struct mem_filter flt = {0};
+    flt.subj = "C";
+    int64_t n = -1;
+    assert_int_equal(mem_triple_count(x->m, &flt, &n), STATUS_OK);
+    assert_int_equal(n, 0);
+    flt.subj = "G";
+    assert_int_equal(mem_triple_count(x->m, &flt, &n), STATUS_OK);
+    assert_int_equal(n, 1);
+    /* the write run (named by the title) has one write call per sentence */
+    struct ctrl_read *r = NULL;
+    assert_int_equal(ctrl_read(x->c, CTRL_WANT_OBJECT, "G", "r", &r), STATUS_OK);
+    assert_true(r->n_answers >= 1);
+    struct mem_triple_info *ti = NULL;
+    assert_int_equal(mem_triple_get(x->m, r->answers[0].triple_id, &ti), STATUS_OK);
+    assert_string_equal(ti->source.text, "Another one.");
+    struct mem_run *mr = NULL;
+    assert_int_equal(mem_run_get(x->m, ti->source.run_id, &mr), STATUS_OK);
+    assert_string_equal(mr->prompt, "write: T");
+    assert_int_equal(mr->n_calls, 2);
+    assert_int_equal(mr->calls[0].kind, MEM_CALL_KIND_WRITE);
+    assert_string_equal(mr->calls[1].raw, want[1]);
+    mem_run_free(mr);
+    mem_triple_info_free(ti);
+    ctrl_read_free(r);
+}
+
 static void test_agent_write_late_stopping_picks_best_cut(void **state)
 {
     struct fx *x = *state;
@@ -1344,6 +1402,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_late_stopping_picks_best_cut,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_write_sentences_late_stopping, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_uses_constraint, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_write_constraint_only_close_allowed,
