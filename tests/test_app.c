@@ -491,6 +491,8 @@ static void test_app_palette_runs_a_command(void **state)
     app_key(a, KEYMAP_KEY_F(2));
     assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
     app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_TRANSCRIPT);
+    app_key(a, KEYMAP_KEY_TAB);
     assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
     app_key(a, KEYMAP_KEY_TAB);
     assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
@@ -618,8 +620,9 @@ static void test_app_events_stream_into_the_transcript(void **state)
     assert_true(edge);
     app_key(a, KEYMAP_KEY_ESC);
     app_key(a, KEYMAP_KEY_F(2));
-    /* selecting the call in the panel expands it */
-    app_key(a, KEYMAP_KEY_TAB);
+    /* selecting the call in the panel expands it (Shift-Tab: input -> call panel) */
+    app_key(a, KEYMAP_KEY_BTAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
     app_key(a, KEYMAP_KEY_DOWN);
     assert_int_equal(app_call_selected(a), 0);
     app_key(a, KEYMAP_KEY_RETURN);
@@ -889,6 +892,60 @@ static void test_app_worker_stops_on_ctrl_c(void **state)
     live_close(&x);
 }
 
+/* Tab and Shift-Tab cycle input -> transcript -> call panel; keys act on the focused pane;
+ * 'q' is text in the input but quits elsewhere; Ctrl-Q quits everywhere. */
+static void test_app_tab_cycles_panes(void **state)
+{
+    (void)state;
+    struct app_config cfg = {0};
+    struct app *a = NULL;
+    assert_int_equal(app_new(&cfg, &a), STATUS_OK);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    assert_int_equal(app_key(a, 'q') & REACT_QUIT, 0); /* typed text */
+    const uint32_t *cps;
+    size_t n, cur;
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 1);
+    assert_int_equal(cps[0], 'q');
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_TRANSCRIPT);
+    assert_int_equal(app_context(a), KEYMAP_CTX_TRANSCRIPT);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    app_key(a, KEYMAP_KEY_BTAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
+    app_key(a, KEYMAP_KEY_BTAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_TRANSCRIPT);
+    /* Up/Down scroll the transcript when it has focus; the input is untouched */
+    assert_int_equal(app_transcript_scroll(a), 0);
+    app_key(a, KEYMAP_KEY_UP);
+    app_key(a, 'k');
+    assert_int_equal(app_transcript_scroll(a), 2);
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_transcript_scroll(a), 1);
+    app_key(a, KEYMAP_KEY_END);
+    assert_int_equal(app_transcript_scroll(a), 0);
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_transcript_scroll(a), 0);
+    app_input_get(a, &cps, &n, &cur);
+    assert_int_equal(n, 1);
+    /* the table screen has one pane: Tab keeps it */
+    app_key(a, KEYMAP_KEY_F(3));
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_TABLE);
+    app_key(a, KEYMAP_KEY_F(2));
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_true(app_key(a, 'q') & REACT_QUIT);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_true(app_key(a, 'q') & REACT_QUIT);
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_true(app_key(a, KEYMAP_CTRL('q')) & REACT_QUIT);
+    app_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest big[] = {
@@ -907,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_app_events_stream_into_the_transcript),
         cmocka_unit_test(test_app_worker_answers_with_a_read),
         cmocka_unit_test(test_app_worker_stops_on_ctrl_c),
+        cmocka_unit_test(test_app_tab_cycles_panes),
     };
     int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
     rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);

@@ -235,6 +235,20 @@ static void test_tui_screen_generation_and_calls(void **state)
     assert_true(screen_has(fx, "Memory calls (1)", NULL));
     assert_true(screen_has(fx, "write", NULL));
     assert_true(screen_has(fx, "Input [Ask]", NULL));
+    /* the focused pane's heading starts with an arrow; Tab moves it */
+    int hy = -1;
+    assert_true(screen_has(fx, "\u25b6 Input [Ask]", NULL));
+    assert_false(screen_has(fx, "\u25b6 Generation", NULL));
+    app_key(fx->a, KEYMAP_KEY_TAB);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "\u25b6 Generation", &hy));
+    assert_false(screen_has(fx, "\u25b6 Input", NULL));
+    app_key(fx->a, KEYMAP_KEY_TAB);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "\u25b6 Memory calls (1)", NULL));
+    assert_false(screen_has(fx, "\u25b6 Generation", NULL));
+    app_key(fx->a, KEYMAP_KEY_TAB);
+    tui_draw(fx->t, fx->a);
     /* typed text shows in the input box */
     const char *q = "Wo liegt Zürich?";
     for (size_t i = 0; q[i];) {

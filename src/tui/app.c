@@ -2028,9 +2028,21 @@ static unsigned apply_global(struct app *a, enum cmd c)
         screen_set(a, APP_SCREEN_SETTINGS);
         return REACT_REDRAW | REACT_RELAYOUT;
     case CMD_FOCUS_NEXT:
-        if (a->screen == APP_SCREEN_GEN)
-            a->focus = a->focus == APP_FOCUS_INPUT ? APP_FOCUS_CALLS : APP_FOCUS_INPUT;
+    case CMD_FOCUS_PREV: {
+        /* the panes of the generation screen in Tab order; the other screens have one */
+        static const enum app_focus gen[] = {APP_FOCUS_INPUT, APP_FOCUS_TRANSCRIPT,
+                                             APP_FOCUS_CALLS};
+        if (a->screen != APP_SCREEN_GEN)
+            return REACT_NONE;
+        size_t i = 0;
+        while (i < 3 && gen[i] != a->focus)
+            i++;
+        if (i == 3)
+            i = 0;
+        i = c == CMD_FOCUS_NEXT ? (i + 1) % 3 : (i + 2) % 3;
+        a->focus = gen[i];
         return REACT_REDRAW;
+    }
     case CMD_MODE_NEXT:
         a->mode = (enum app_mode)((a->mode + 1) % 3);
         set_status(a, APP_STYLE_INFO, "%s: %s", _("mode"), app_mode_name(a->mode));
@@ -2193,6 +2205,19 @@ unsigned app_apply(struct app *a, enum cmd c)
         default: break;
         }
         break;
+    case APP_FOCUS_TRANSCRIPT: {
+        size_t step = a->list_rows > 2 ? a->list_rows - 2 : 1;
+        switch (c) {
+        case CMD_UP: a->scroll++; return REACT_REDRAW;
+        case CMD_DOWN: if (a->scroll > 0) a->scroll--; return REACT_REDRAW;
+        case CMD_PAGE_UP: a->scroll += step; return REACT_REDRAW;
+        case CMD_PAGE_DOWN: a->scroll = a->scroll > step ? a->scroll - step : 0;
+            return REACT_REDRAW;
+        case CMD_END: a->scroll = 0; return REACT_REDRAW;
+        default: break;
+        }
+        break;
+    }
     case APP_FOCUS_CALLS:
         switch (c) {
         case CMD_UP: case CMD_DOWN: case CMD_PAGE_UP: case CMD_PAGE_DOWN: case CMD_HOME:
@@ -2299,6 +2324,7 @@ unsigned app_context(const struct app *a)
     switch (a->focus) {
     case APP_FOCUS_INPUT: return KEYMAP_CTX_INPUT;
     case APP_FOCUS_CALLS: return KEYMAP_CTX_CALLS;
+    case APP_FOCUS_TRANSCRIPT: return KEYMAP_CTX_TRANSCRIPT;
     case APP_FOCUS_TABLE: return KEYMAP_CTX_TABLE;
     case APP_FOCUS_AUDIT: return KEYMAP_CTX_AUDIT;
     case APP_FOCUS_SETTINGS: return KEYMAP_CTX_SETTINGS;

@@ -26,12 +26,14 @@ const struct keymap_entry keymap_table[] = {
     {KEYMAP_KEY_F(4), NOT_DIALOG, CMD_SCREEN_AUDIT},
     {KEYMAP_KEY_F(5), NOT_DIALOG, CMD_SCREEN_SETTINGS},
     {KEYMAP_KEY_TAB, PANES, CMD_FOCUS_NEXT},
+    {KEYMAP_KEY_BTAB, PANES, CMD_FOCUS_PREV},
     {KEYMAP_KEY_TAB, KEYMAP_CTX_PROMPT, CMD_FILTER_FIELD},
-    {KEYMAP_CTRL('t'), KEYMAP_CTX_INPUT | KEYMAP_CTX_CALLS, CMD_MODE_NEXT},
+    {KEYMAP_CTRL('t'), KEYMAP_CTX_INPUT | KEYMAP_CTX_CALLS | KEYMAP_CTX_TRANSCRIPT,
+     CMD_MODE_NEXT},
     {KEYMAP_KEY_ESC, KEYMAP_CTX_ALL, CMD_CANCEL},
     {KEYMAP_CTRL('c'), PANES, CMD_STOP},
     {KEYMAP_CTRL('r'), KEYMAP_CTX_INPUT | KEYMAP_CTX_CALLS | KEYMAP_CTX_SETTINGS, CMD_RERUN},
-    {KEYMAP_CTRL('f'), KEYMAP_CTX_INPUT | KEYMAP_CTX_CALLS, CMD_FOLD},
+    {KEYMAP_CTRL('f'), KEYMAP_CTX_INPUT | KEYMAP_CTX_CALLS | KEYMAP_CTX_TRANSCRIPT, CMD_FOLD},
     {KEYMAP_CTRL('o'), KEYMAP_CTX_INPUT, CMD_LOAD_FILE},
     /* the input line */
     {KEYMAP_KEY_RETURN, EDITORS, CMD_SUBMIT},
@@ -144,6 +146,7 @@ const char *keymap_cmd_desc(enum cmd c)
     case CMD_SCREEN_AUDIT: return _("screen: audit of past runs");
     case CMD_SCREEN_SETTINGS: return _("screen: settings");
     case CMD_FOCUS_NEXT: return _("move the focus to the next pane");
+    case CMD_FOCUS_PREV: return _("move the focus to the previous pane");
     case CMD_MODE_NEXT: return _("switch mode: Ask, Teach, Chat");
     case CMD_CANCEL: return _("close, cancel");
     case CMD_UP: return _("up");

@@ -53,6 +53,7 @@ enum cmd {
     CMD_SCREEN_AUDIT,
     CMD_SCREEN_SETTINGS,
     CMD_FOCUS_NEXT,
+    CMD_FOCUS_PREV,
     CMD_MODE_NEXT, /* Ask -> Teach -> Chat */
     CMD_CANCEL,    /* Escape: close the overlay, stop the prompt, stop generation */
     /* moving */
@@ -103,10 +104,11 @@ enum keymap_ctx {
     KEYMAP_CTX_CONFIRM = 1u << 6,  /* a yes/no question */
     KEYMAP_CTX_VIEWER = 1u << 7,   /* a scrolled overlay: help, details, entity */
     KEYMAP_CTX_PALETTE = 1u << 8,  /* the command palette */
+    KEYMAP_CTX_TRANSCRIPT = 1u << 9, /* the generation pane's transcript (scrolls) */
 };
 #define KEYMAP_CTX_LISTS (KEYMAP_CTX_CALLS | KEYMAP_CTX_TABLE | KEYMAP_CTX_AUDIT | \
-                          KEYMAP_CTX_SETTINGS)
-#define KEYMAP_CTX_ALL 0x1ffu
+                          KEYMAP_CTX_SETTINGS | KEYMAP_CTX_TRANSCRIPT)
+#define KEYMAP_CTX_ALL 0x3ffu
 
 struct keymap_entry {
     int key;

@@ -129,7 +129,8 @@ static void fill(int y, int x, int w, attr_t attr)
     wattrset(stdscr, A_NORMAL);
 }
 
-/* A heading row over a pane: reverse video when focused. */
+/* A heading row over a pane: reverse video and a leading arrow when focused (the arrow
+ * marks the focus on terminals without attributes too). */
 static void heading(const struct tui *t, struct tui_rect r, const char *text, bool focused)
 {
     if (r.h <= 0)
@@ -137,7 +138,12 @@ static void heading(const struct tui *t, struct tui_rect r, const char *text, bo
     attr_t a = focused ? A_REVERSE | A_BOLD : (t->color ? style_attr(t, APP_STYLE_TITLE)
                                                         : A_UNDERLINE);
     fill(r.y, r.x, r.w, a);
-    puts_(r.y, r.x, r.w, text, a);
+    if (focused && r.w > 1) {
+        puts_(r.y, r.x, 1, "\u25b6", a);
+        puts_(r.y, r.x + 1, r.w - 1, text, a);
+    } else {
+        puts_(r.y, r.x, r.w, text, a);
+    }
 }
 
 /* ---- the transcript: character wrap over the spans ----------------------------------- */
@@ -207,13 +213,14 @@ static void draw_piece(void *ctx, size_t line, int x, enum app_style s, const ch
     put(d->r.y + (int)(line - d->first), d->r.x + x, d->r.w - x, p, n, style_attr(d->t, s));
 }
 
-static void draw_transcript(const struct tui *t, const struct app *a, struct tui_rect r)
+static void draw_transcript(const struct tui *t, const struct app *a, struct tui_rect r,
+                            bool focus)
 {
     if (r.h <= 1)
         return;
     char head[160];
     snprintf(head, sizeof head, " %s \u2014 %s ", _("Generation"), app_mode_name(app_mode_get(a)));
-    heading(t, r, head, false);
+    heading(t, r, head, focus);
     struct tui_rect body = {r.y + 1, r.x, r.h - 1, r.w};
     size_t total = wrap_spans(a, body.w, NULL, NULL);
     size_t scroll = app_transcript_scroll(a);
@@ -723,7 +730,7 @@ void tui_draw(struct tui *t, struct app *a)
         puts_(0, 0, t->cols, title, A_REVERSE);
         switch (scr) {
         case APP_SCREEN_GEN:
-            draw_transcript(t, a, t->lay.main);
+            draw_transcript(t, a, t->lay.main, app_focus_get(a) == APP_FOCUS_TRANSCRIPT);
             draw_calls(t, a, t->lay.side, app_focus_get(a) == APP_FOCUS_CALLS);
             draw_input(t, a, t->lay.input, app_focus_get(a) == APP_FOCUS_INPUT, &cur_y, &cur_x);
             break;
