@@ -1366,6 +1366,42 @@ static void test_agent_audit_escapes_control_characters(void **state)
     free(s);
 }
 
+/* The audit of a call with three queries lists each triple under the one call, with the
+ * query that found it, in splice order, and the span that followed. */
+static void test_agent_audit_multi_query_call(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ";", ">>",
+                            "capital", ">>", "Berlin", ")", "-->", "\xE2\x96\x81" "done", NULL};
+    fake_script(&x->f, script);
+    fx_agent(x);
+    char *out = NULL;
+    int64_t run = 0;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, &run), STATUS_OK);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>;>>capital>>Berlin)-->Paris;Germany})"
+                             " done");
+    free(out);
+    char *s = audit_text(x->m, run, true);
+    const char *q1 = strstr(s, "{\"query\":\"France>>capital>>\"");
+    const char *q2 = strstr(s, "{\"query\":\">>capital>>Berlin\"");
+    assert_non_null(q1);
+    assert_non_null(q2);
+    assert_true(q1 < q2);
+    assert_non_null(strstr(q1, "\"object\":\"Paris\""));
+    assert_non_null(strstr(q2, "\"subject\":\"Germany\""));
+    assert_non_null(strstr(s, "\"result\":\"Paris;Germany\""));
+    assert_non_null(strstr(s, "\"span\":\" done\""));
+    /* one call only */
+    assert_non_null(strstr(s, "\"call\":1,"));
+    assert_null(strstr(s, "\"call\":2,"));
+    free(s);
+    s = audit_text(x->m, run, false);
+    assert_non_null(strstr(s, "France | capital | Paris"));
+    assert_non_null(strstr(s, "Germany | capital | Berlin"));
+    assert_non_null(strstr(s, "followed by:  done"));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1425,6 +1461,8 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit_shows_triples_sources_and_spans,
                                         fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_audit_multi_query_call, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
