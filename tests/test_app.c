@@ -892,6 +892,32 @@ static void test_app_worker_stops_on_ctrl_c(void **state)
     live_close(&x);
 }
 
+/* Esc cancels a running generation too, from any pane of the generation screen. */
+static void test_app_worker_stops_on_escape(void **state)
+{
+    (void)state;
+    static const char *const script[] = {"The", NULL};
+    struct live x;
+    live_open(&x, script, true);
+    type(x.a, "Talk forever");
+    app_key(x.a, KEYMAP_KEY_RETURN);
+    assert_true(app_busy(x.a));
+    for (int i = 0; i < 5000 && !strstr(transcript(x.a), "zzzz"); i++) {
+        app_drain(x.a);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_non_null(strstr(transcript(x.a), "Thezzzz"));
+    app_key(x.a, KEYMAP_KEY_TAB); /* the transcript has focus: Esc still stops */
+    assert_int_equal(app_focus_get(x.a), APP_FOCUS_TRANSCRIPT);
+    unsigned r = app_key(x.a, KEYMAP_KEY_ESC);
+    assert_int_equal(r & REACT_QUIT, 0);
+    live_wait(&x);
+    assert_false(app_busy(x.a));
+    assert_non_null(strstr(transcript(x.a), "cancelled"));
+    live_close(&x);
+}
+
 /* Tab and Shift-Tab cycle input -> transcript -> call panel; keys act on the focused pane;
  * 'q' is text in the input but quits elsewhere; Ctrl-Q quits everywhere. */
 static void test_app_tab_cycles_panes(void **state)
@@ -965,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_app_worker_answers_with_a_read),
         cmocka_unit_test(test_app_worker_stops_on_ctrl_c),
         cmocka_unit_test(test_app_tab_cycles_panes),
+        cmocka_unit_test(test_app_worker_stops_on_escape),
     };
     int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
     rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);

@@ -47,6 +47,27 @@ static void test_keymap_letters_are_text_in_the_input(void **state)
     assert_int_equal(keymap_lookup(KEYMAP_CTX_CONFIRM, 'q'), CMD_NONE);
 }
 
+/* Esc cancels and Ctrl-C stops a generation from every pane; 'q' quits only where it is
+ * not text; Tab and Shift-Tab move the focus between panes. */
+static void test_keymap_cancel_quit_and_focus(void **state)
+{
+    (void)state;
+    static const unsigned panes[] = {KEYMAP_CTX_INPUT, KEYMAP_CTX_TRANSCRIPT, KEYMAP_CTX_CALLS,
+                                     KEYMAP_CTX_TABLE, KEYMAP_CTX_AUDIT, KEYMAP_CTX_SETTINGS};
+    for (size_t i = 0; i < sizeof panes / sizeof *panes; i++) {
+        assert_int_equal(keymap_lookup(panes[i], KEYMAP_KEY_ESC), CMD_CANCEL);
+        assert_int_equal(keymap_lookup(panes[i], KEYMAP_CTRL('c')), CMD_STOP);
+        assert_int_equal(keymap_lookup(panes[i], KEYMAP_KEY_TAB), CMD_FOCUS_NEXT);
+        assert_int_equal(keymap_lookup(panes[i], KEYMAP_KEY_BTAB), CMD_FOCUS_PREV);
+        assert_int_equal(keymap_lookup(panes[i], 'q'),
+                         panes[i] == KEYMAP_CTX_INPUT ? CMD_NONE : CMD_QUIT);
+    }
+    assert_int_equal(keymap_lookup(KEYMAP_CTX_PROMPT, 'q'), CMD_NONE);
+    assert_int_equal(keymap_lookup(KEYMAP_CTX_PALETTE, 'q'), CMD_NONE);
+    assert_int_equal(keymap_lookup(KEYMAP_CTX_TRANSCRIPT, KEYMAP_KEY_UP), CMD_UP);
+    assert_int_equal(keymap_lookup(KEYMAP_CTX_CALLS, KEYMAP_KEY_DOWN), CMD_DOWN);
+}
+
 /* No row is shadowed entirely by earlier rows with the same key (it could never fire). */
 static void test_keymap_no_dead_rows(void **state)
 {
@@ -99,6 +120,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keymap_global_keys),
         cmocka_unit_test(test_keymap_letters_are_text_in_the_input),
+        cmocka_unit_test(test_keymap_cancel_quit_and_focus),
         cmocka_unit_test(test_keymap_no_dead_rows),
         cmocka_unit_test(test_keymap_every_command_has_key_and_text),
         cmocka_unit_test(test_keymap_key_names),
