@@ -79,14 +79,19 @@ static void test_tui_layout_shapes(void **state)
     tui_layout(30, 100, APP_SCREEN_TABLE, 1, &l);
     assert_int_equal(l.main.h, 28);
     assert_int_equal(l.main.w, 100);
-    /* 10 columns x 3 rows: title, one body row, status */
-    tui_layout(3, 10, APP_SCREEN_GEN, 1, &l);
-    assert_int_equal(l.status.y, 2);
-    assert_true(l.main.h + l.input.h <= 1);
-    /* 1 row: only the status line */
-    tui_layout(1, 10, APP_SCREEN_TABLE, 1, &l);
-    assert_int_equal(l.status.h, 1);
-    assert_int_equal(l.main.h, 0);
+    /* 80 x 24 is the smallest full layout */
+    tui_layout(24, 80, APP_SCREEN_GEN, 1, &l);
+    assert_false(l.too_small);
+    assert_int_equal(l.status.y, 23);
+    assert_true(l.main.h > 0 && l.input.h > 0);
+    /* one row or one column less: no cramped layout, only the notice */
+    static const int small[][2] = {{23, 80}, {24, 79}, {3, 10}, {1, 10}, {0, 0}, {100, 40}};
+    for (size_t i = 0; i < sizeof small / sizeof *small; i++)
+        for (int s = APP_SCREEN_GEN; s <= APP_SCREEN_SETTINGS; s++) {
+            tui_layout(small[i][0], small[i][1], (enum app_screen)s, 1, &l);
+            assert_true(l.too_small);
+            assert_int_equal(l.main.h + l.input.h + l.side.h + l.title.h + l.status.h, 0);
+        }
 }
 
 /* ---- screens ------------------------------------------------------------------------- */
@@ -310,9 +315,25 @@ static void test_tui_screen_tiny_sizes(void **state)
             tui_draw(fx->t, fx->a);
             app_apply(fx->a, CMD_CANCEL);
         }
+    /* below 80x24: one line says so (cut at the width), nothing else is drawn */
+    char buf[256];
+    tui_resize(fx->t, 23, 100);
+    app_apply(fx->a, CMD_SCREEN_GEN);
+    tui_draw(fx->t, fx->a);
+    assert_string_equal(tui_row_text(fx->t, 0, buf, sizeof buf),
+                        "terminal too small: need at least 80x24, have 100x23");
+    for (int y = 1; y < 23; y++)
+        assert_string_equal(tui_row_text(fx->t, y, buf, sizeof buf), "");
+    tui_resize(fx->t, 30, 79);
+    tui_draw(fx->t, fx->a);
+    assert_string_equal(tui_row_text(fx->t, 0, buf, sizeof buf),
+                        "terminal too small: need at least 80x24, have 79x30");
     tui_resize(fx->t, 3, 10);
     tui_draw(fx->t, fx->a);
-    char buf[256];
+    assert_string_equal(tui_row_text(fx->t, 0, buf, sizeof buf), "terminal t");
+    /* at 80x24 the normal screen is back */
+    tui_resize(fx->t, 24, 80);
+    tui_draw(fx->t, fx->a);
     assert_non_null(strstr(tui_row_text(fx->t, 0, buf, sizeof buf), "memllm"));
     tui_resize(fx->t, 30, 100);
 }

@@ -24,8 +24,10 @@ void tui_layout(int rows, int cols, enum app_screen screen, size_t input_lines,
         input_lines = 1;
     if (input_lines > 5)
         input_lines = 5;
-    if (rows == 0 || cols == 0)
+    if (rows < TUI_MIN_ROWS || cols < TUI_MIN_COLS) {
+        out->too_small = true;
         return;
+    }
     /* title and status need a row each; with fewer than 3 rows only the status shows */
     if (rows >= 3) {
         out->title = rect(0, 0, 1, cols);

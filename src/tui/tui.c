@@ -717,8 +717,11 @@ void tui_draw(struct tui *t, struct app *a)
 
     werase(stdscr);
     int cur_y = -1, cur_x = -1;
-    if (t->rows < TUI_MIN_ROWS || t->cols < TUI_MIN_COLS) {
-        puts_(0, 0, t->cols, _("terminal too small"), A_BOLD);
+    if (t->lay.too_small) {
+        char msg[160];
+        snprintf(msg, sizeof msg, _("terminal too small: need at least %dx%d, have %dx%d"),
+                 TUI_MIN_COLS, TUI_MIN_ROWS, t->cols, t->rows);
+        puts_(0, 0, t->cols, msg, A_BOLD);
     } else {
         /* title */
         char title[300];

@@ -32,14 +32,17 @@ struct tui_layout {
     struct tui_rect side;    /* generation: the memory-call panel; audit: the run's
                                 details (h or w 0 when it does not fit) */
     struct tui_rect overlay; /* the box of help, palette, viewer, prompt and question */
+    bool too_small;          /* below TUI_MIN_COLS x TUI_MIN_ROWS: every rectangle is
+                                empty and the view shows one line saying so */
 };
 
 /* Minimal usable size; smaller terminals get a one-line "too small" notice. */
-#define TUI_MIN_ROWS 3
-#define TUI_MIN_COLS 10
+#define TUI_MIN_ROWS 24
+#define TUI_MIN_COLS 80
 
 /* Layout for a rows x cols terminal (negative sizes count as 0).  input_lines: lines the
- * input needs (at least 1 is given, at most 5). */
+ * input needs (at least 1 is given, at most 5).  Below the minimum size only too_small
+ * is set. */
 void tui_layout(int rows, int cols, enum app_screen screen, size_t input_lines,
                 struct tui_layout *out);
 

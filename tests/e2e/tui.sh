@@ -87,11 +87,11 @@ else
     fail "memllm tui process not found"
 fi
 
-# 3. a tiny terminal does not crash
+# 3. a tiny terminal does not crash: it shows the "too small" notice
 fresh
 T -f /dev/null new-session -d -s tui -x 10 -y 3 \
     "env LC_ALL=C.UTF-8 TERM=xterm-256color MEMLLM_MODEL=$TMP/none.gguf $MEMLLM_BIN; echo EXIT=\$?; sleep 30"
-sleep 1
+wait_for "terminal t"
 T send-keys -t tui F2
 sleep 0.3
 # growing the window (SIGWINCH) lays the screen out again: the call panel appears
