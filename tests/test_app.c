@@ -972,6 +972,92 @@ static void test_app_tab_cycles_panes(void **state)
     app_free(a);
 }
 
+/* Mouse events as the view passes them: a click focuses the pane and selects the call,
+ * row or setting under it; the wheel scrolls the pane under the pointer and leaves the
+ * focus; panes of another screen are ignored. */
+static void test_app_mouse_selects_and_scrolls(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    static const char *const subj[] = {"Aa", "Bb", "Cc", "Dd", "Ee"};
+    for (size_t i = 0; i < 5; i++) {
+        int64_t id;
+        enum mem_outcome oc;
+        assert_int_equal(mem_triple_add(m, subj[i], "rel", "obj", 0, &id, &oc), STATUS_OK);
+    }
+    struct app *a = open_app(m);
+    /* three memory calls in the panel */
+    struct ctrl_triple_in ti = {"Switzerland", "capital", "Bern"};
+    struct ctrl_written wr = {42, MEM_OUTCOME_NEW, false, false, true};
+    for (int i = 0; i < 3; i++) {
+        struct agent_event w = {.kind = AGENT_EVENT_WRITE, .sentence = "Bern is the capital.",
+                                .sentence_no = (size_t)i + 1, .n_sentences = 3,
+                                .triples = &ti, .written = &wr, .n_triples = 1};
+        app_event_cb(a, &w);
+    }
+    app_drain(a);
+    assert_int_equal(app_call_count(a), 3);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    /* click on the second call */
+    assert_true(app_mouse(a, APP_FOCUS_CALLS, KEYMAP_MOUSE_CLICK, 1) & REACT_REDRAW);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_CALLS);
+    assert_int_equal(app_call_selected(a), 1);
+    /* a click below the last call focuses but keeps the selection */
+    app_mouse(a, APP_FOCUS_CALLS, KEYMAP_MOUSE_CLICK, SIZE_MAX);
+    assert_int_equal(app_call_selected(a), 1);
+    app_mouse(a, APP_FOCUS_CALLS, KEYMAP_MOUSE_CLICK, 7);
+    assert_int_equal(app_call_selected(a), 1);
+    /* keys now act on the call panel */
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_call_selected(a), 2);
+    app_key(a, KEYMAP_KEY_UP);
+    app_key(a, KEYMAP_KEY_UP);
+    assert_int_equal(app_call_selected(a), 0);
+    /* click in the input; the wheel over the transcript scrolls it, focus stays */
+    app_mouse(a, APP_FOCUS_INPUT, KEYMAP_MOUSE_CLICK, SIZE_MAX);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    app_mouse(a, APP_FOCUS_TRANSCRIPT, KEYMAP_MOUSE_WHEEL_UP, SIZE_MAX);
+    assert_int_equal(app_transcript_scroll(a), 3);
+    app_mouse(a, APP_FOCUS_TRANSCRIPT, KEYMAP_MOUSE_WHEEL_DOWN, SIZE_MAX);
+    assert_int_equal(app_transcript_scroll(a), 0);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    /* the wheel over the call panel moves its selection (clamped) */
+    app_mouse(a, APP_FOCUS_CALLS, KEYMAP_MOUSE_WHEEL_DOWN, SIZE_MAX);
+    assert_int_equal(app_call_selected(a), 2);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    /* the table is not on this screen */
+    assert_int_equal(app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_CLICK, 0), REACT_NONE);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
+    /* the table: click a row, the wheel moves the cursor */
+    app_key(a, KEYMAP_KEY_F(3));
+    const struct app_row *rows;
+    assert_int_equal(app_table_rows(a, &rows), 5);
+    app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_CLICK, 3);
+    assert_int_equal(app_table_cursor(a), 3);
+    assert_string_equal(rows[app_table_cursor(a)].subj, "Dd");
+    app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_CLICK, 9); /* below the last row */
+    assert_int_equal(app_table_cursor(a), 3);
+    app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_WHEEL_UP, SIZE_MAX);
+    assert_int_equal(app_table_cursor(a), 0);
+    app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_WHEEL_DOWN, SIZE_MAX);
+    assert_int_equal(app_table_cursor(a), 3);
+    /* settings: click an item */
+    app_key(a, KEYMAP_KEY_F(5));
+    app_mouse(a, APP_FOCUS_SETTINGS, KEYMAP_MOUSE_CLICK, 2);
+    assert_int_equal(app_settings_cursor(a), 2);
+    /* an overlay takes the wheel, clicks do nothing there */
+    app_key(a, KEYMAP_KEY_F1);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_HELP);
+    app_mouse(a, APP_FOCUS_SETTINGS, KEYMAP_MOUSE_WHEEL_DOWN, SIZE_MAX);
+    assert_int_equal(app_viewer_scroll(a), 3);
+    app_mouse(a, APP_FOCUS_SETTINGS, KEYMAP_MOUSE_CLICK, 0);
+    assert_int_equal(app_settings_cursor(a), 2);
+    assert_int_equal(app_overlay_get(a), APP_OVERLAY_HELP);
+    app_free(a);
+    mem_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest big[] = {
@@ -992,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_app_worker_stops_on_ctrl_c),
         cmocka_unit_test(test_app_tab_cycles_panes),
         cmocka_unit_test(test_app_worker_stops_on_escape),
+        cmocka_unit_test(test_app_mouse_selects_and_scrolls),
     };
     int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
     rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);

@@ -218,6 +218,36 @@ static void test_tui_screen_table(void **state)
     assert_non_null(strstr(tui_row_text(fx->t, 29, buf, sizeof buf), "memory browsing"));
 }
 
+/* A click on a table row selects that row (the view maps the position). */
+static void test_tui_screen_mouse_table(void **state)
+{
+    struct screen_fx *fx = *state;
+    tui_resize(fx->t, 30, 100);
+    app_apply(fx->a, CMD_SCREEN_TABLE);
+    tui_draw(fx->t, fx->a);
+    static const char *const subj[] = {"東京", "France", "Zürich"};
+    for (size_t k = 0; k < 3; k++) {
+        int y = -1;
+        assert_true(screen_has(fx, subj[k], &y));
+        assert_true(tui_mouse(fx->t, fx->a, y, 40, KEYMAP_MOUSE_CLICK) & REACT_REDRAW);
+        const struct app_row *rows;
+        size_t n = app_table_rows(fx->a, &rows);
+        assert_true(app_table_cursor(fx->a) < n);
+        assert_string_equal(rows[app_table_cursor(fx->a)].subj, subj[k]);
+        tui_draw(fx->t, fx->a);
+    }
+    /* the wheel moves the cursor 3 rows */
+    size_t before = app_table_cursor(fx->a);
+    tui_mouse(fx->t, fx->a, 10, 40, KEYMAP_MOUSE_WHEEL_UP);
+    assert_int_equal(app_table_cursor(fx->a), before >= 3 ? before - 3 : 0);
+    /* too small: nothing is hit */
+    tui_resize(fx->t, 20, 100);
+    tui_draw(fx->t, fx->a);
+    assert_int_equal(tui_mouse(fx->t, fx->a, 3, 40, KEYMAP_MOUSE_CLICK), REACT_NONE);
+    tui_resize(fx->t, 30, 100);
+    tui_draw(fx->t, fx->a);
+}
+
 static void test_tui_screen_generation_and_calls(void **state)
 {
     struct screen_fx *fx = *state;
@@ -253,6 +283,29 @@ static void test_tui_screen_generation_and_calls(void **state)
     assert_true(screen_has(fx, "\u25b6 Memory calls (1)", NULL));
     assert_false(screen_has(fx, "\u25b6 Generation", NULL));
     app_key(fx->a, KEYMAP_KEY_TAB);
+    tui_draw(fx->t, fx->a);
+    /* mouse: a click on the call's row in the panel selects it and focuses the panel */
+    struct tui_layout l;
+    tui_layout(30, 100, APP_SCREEN_GEN, 1, &l);
+    int cy = -1;
+    assert_true(screen_has(fx, "write", &cy));
+    assert_true(cy > l.side.y);
+    assert_int_equal(app_call_selected(fx->a), SIZE_MAX);
+    tui_mouse(fx->t, fx->a, cy, l.side.x + 3, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_focus_get(fx->a), APP_FOCUS_CALLS);
+    assert_int_equal(app_call_selected(fx->a), 0);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "\u25b6 Memory calls (1)", NULL));
+    /* the wheel over the transcript scrolls it; a click in the input box focuses it */
+    tui_mouse(fx->t, fx->a, l.main.y + 2, l.main.x + 2, KEYMAP_MOUSE_WHEEL_UP);
+    assert_int_equal(app_transcript_scroll(fx->a), 3);
+    assert_int_equal(app_focus_get(fx->a), APP_FOCUS_CALLS);
+    tui_mouse(fx->t, fx->a, l.main.y + 2, l.main.x + 2, KEYMAP_MOUSE_WHEEL_DOWN);
+    assert_int_equal(app_transcript_scroll(fx->a), 0);
+    tui_mouse(fx->t, fx->a, l.input.y + 1, l.input.x + 2, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_focus_get(fx->a), APP_FOCUS_INPUT);
+    /* the title bar is no pane */
+    assert_int_equal(tui_mouse(fx->t, fx->a, 0, 5, KEYMAP_MOUSE_CLICK), REACT_NONE);
     tui_draw(fx->t, fx->a);
     /* typed text shows in the input box */
     const char *q = "Wo liegt Zürich?";
@@ -346,6 +399,7 @@ int main(void)
     };
     const struct CMUnitTest screen[] = {
         cmocka_unit_test(test_tui_screen_table),
+        cmocka_unit_test(test_tui_screen_mouse_table),
         cmocka_unit_test(test_tui_screen_generation_and_calls),
         cmocka_unit_test(test_tui_screen_audit_and_settings),
         cmocka_unit_test(test_tui_screen_tiny_sizes),

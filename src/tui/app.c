@@ -2343,6 +2343,75 @@ unsigned app_key(struct app *a, int key)
     return REACT_NONE;
 }
 
+static bool pane_on_screen(const struct app *a, enum app_focus pane)
+{
+    switch (a->screen) {
+    case APP_SCREEN_GEN:
+        return pane == APP_FOCUS_INPUT || pane == APP_FOCUS_TRANSCRIPT ||
+               pane == APP_FOCUS_CALLS;
+    case APP_SCREEN_TABLE: return pane == APP_FOCUS_TABLE;
+    case APP_SCREEN_AUDIT: return pane == APP_FOCUS_AUDIT;
+    case APP_SCREEN_SETTINGS: return pane == APP_FOCUS_SETTINGS;
+    }
+    return false;
+}
+
+unsigned app_mouse(struct app *a, enum app_focus pane, enum keymap_mouse ev, size_t item)
+{
+    enum cmd step = ev == KEYMAP_MOUSE_WHEEL_UP ? CMD_UP : CMD_DOWN;
+    unsigned r = REACT_NONE;
+    switch (a->overlay) {
+    case APP_OVERLAY_HELP: case APP_OVERLAY_VIEWER: case APP_OVERLAY_PALETTE:
+        if (ev != KEYMAP_MOUSE_CLICK)
+            for (int k = 0; k < 3; k++)
+                r |= app_apply(a, step);
+        return r;
+    case APP_OVERLAY_PROMPT: case APP_OVERLAY_CONFIRM:
+        return REACT_NONE;
+    case APP_OVERLAY_NONE:
+        break;
+    }
+    if (!pane_on_screen(a, pane))
+        return REACT_NONE;
+    if (ev == KEYMAP_MOUSE_CLICK) {
+        a->focus = pane;
+        switch (pane) {
+        case APP_FOCUS_CALLS:
+            if (item < a->n_calls) {
+                if (a->call_sel != item)
+                    a->call_open = false;
+                a->call_sel = item;
+            }
+            break;
+        case APP_FOCUS_TABLE:
+            if (item < a->rows.n)
+                a->cursor = item;
+            break;
+        case APP_FOCUS_AUDIT:
+            if (item < a->runs.n) {
+                a->audit_cursor = item;
+                audit_detail(a);
+            }
+            break;
+        case APP_FOCUS_SETTINGS:
+            if (item < SET_COUNT_)
+                a->set_cursor = item;
+            break;
+        case APP_FOCUS_INPUT: case APP_FOCUS_TRANSCRIPT:
+            break;
+        }
+        return REACT_REDRAW;
+    }
+    if (pane == APP_FOCUS_INPUT)
+        return REACT_NONE; /* Up/Down there walk the history: not for the wheel */
+    enum app_focus keep = a->focus;
+    a->focus = pane;
+    for (int k = 0; k < 3; k++)
+        r |= app_apply(a, step);
+    a->focus = keep;
+    return r;
+}
+
 bool app_idle_pending(const struct app *a)
 {
     return a->filter_dirty;

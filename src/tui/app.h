@@ -87,6 +87,14 @@ unsigned app_input_char(struct app *a, uint32_t cp);
 /* Key dispatch: keymap_lookup() in app_context(), else text; returns enum react bits. */
 unsigned app_key(struct app *a, int key);
 
+/* A mouse event that the view has mapped to a pane of the current screen and the item
+ * under the pointer (the call in the panel, the row of the table page, the run, the
+ * setting; SIZE_MAX: none).  A click focuses that pane and selects the item; the wheel
+ * scrolls that pane by 3 lines without moving the focus (in a help/viewer/palette
+ * overlay it scrolls the overlay).  Panes of other screens are ignored.  Returns enum
+ * react bits. */
+unsigned app_mouse(struct app *a, enum app_focus pane, enum keymap_mouse ev, size_t item);
+
 /* Work deferred while keys keep coming: the incremental filter is applied when the
  * typing pauses (so a burst of keys costs one query).  The loop calls app_idle() when no
  * key is waiting; app_idle_pending() says whether there is such work (read keys without

@@ -38,6 +38,14 @@ enum keymap_key {
     KEYMAP_KEY_F1,   /* F1 .. F12 consecutive */
     KEYMAP_KEY_F12 = KEYMAP_KEY_F1 + 11,
     KEYMAP_KEY_RESIZE,
+    KEYMAP_KEY_MOUSE, /* a mouse event: the view maps it to a pane (app_mouse()) */
+};
+
+/* Mouse events as the view hands them to the model (app_mouse()); no curses here. */
+enum keymap_mouse {
+    KEYMAP_MOUSE_CLICK,      /* button 1 pressed or clicked */
+    KEYMAP_MOUSE_WHEEL_UP,   /* wheel away from the user: scroll back */
+    KEYMAP_MOUSE_WHEEL_DOWN, /* wheel towards the user */
 };
 #define KEYMAP_CTRL(c) ((c) & 0x1f)
 #define KEYMAP_KEY_F(n) (KEYMAP_KEY_F1 + (n) - 1)

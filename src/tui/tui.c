@@ -22,6 +22,8 @@ struct tui {
     int rows, cols;
     struct tui_layout lay;
     size_t input_lines;
+    int mouse_y, mouse_x; /* the last mouse event (tui_read_key) */
+    enum keymap_mouse mouse_ev;
 };
 
 /* ---- styles -------------------------------------------------------------------------- */
@@ -335,6 +337,48 @@ static void draw_input(const struct tui *t, const struct app *a, struct tui_rect
 
 /* ---- the call panel ------------------------------------------------------------------ */
 
+/* The call panel's rows: one per call plus the selected call's expansion lines.  Returns
+ * the first row shown in h rows (the selection stays visible) and the expansion lines. */
+static size_t calls_first(const struct app *a, int h, const struct app_line **lines,
+                          size_t *n_lines)
+{
+    size_t n = app_call_count(a), sel = app_call_selected(a);
+    *lines = NULL;
+    *n_lines = sel < n && app_call_expanded(a) ? app_call_lines(a, sel, lines) : 0;
+    if (n == 0 || h <= 0)
+        return 0;
+    size_t total = n + *n_lines;
+    size_t sel_row = sel < n ? sel : n - 1;
+    size_t extra = *n_lines < (size_t)h / 2 ? *n_lines : 0;
+    if (sel >= n)
+        return total > (size_t)h ? total - (size_t)h : 0;
+    if (sel_row + 1 + extra > (size_t)h)
+        return sel_row + 1 + extra - (size_t)h;
+    return 0;
+}
+
+/* The call shown on row y (0: first row under the heading) of a panel of h rows, or
+ * SIZE_MAX (an expansion line or nothing). */
+static size_t calls_item_at(const struct app *a, int h, int y)
+{
+    const struct app_line *lines;
+    size_t n_lines, n = app_call_count(a), sel = app_call_selected(a);
+    if (y < 0 || y >= h)
+        return SIZE_MAX;
+    size_t row = calls_first(a, h, &lines, &n_lines) + (size_t)y;
+    for (size_t i = 0, r = 0; i < n; i++) {
+        if (r == row)
+            return i;
+        r++;
+        if (i == sel) {
+            if (row < r + n_lines)
+                return SIZE_MAX;
+            r += n_lines;
+        }
+    }
+    return SIZE_MAX;
+}
+
 static void draw_calls(const struct tui *t, const struct app *a, struct tui_rect r, bool focus)
 {
     if (r.h <= 0 || r.w <= 0)
@@ -351,15 +395,8 @@ static void draw_calls(const struct tui *t, const struct app *a, struct tui_rect
         return;
     }
     const struct app_line *lines = NULL;
-    size_t n_lines = sel < n && app_call_expanded(a) ? app_call_lines(a, sel, &lines) : 0;
-    /* rows: one per call plus the selected call's lines; keep the selection visible */
-    size_t total = n + n_lines;
-    size_t sel_row = sel < n ? sel : n - 1;
-    size_t first = 0;
-    if (sel >= n)
-        first = total > (size_t)h ? total - (size_t)h : 0;
-    else if (sel_row + 1 + (n_lines < (size_t)h / 2 ? n_lines : 0) > (size_t)h)
-        first = sel_row + 1 + (n_lines < (size_t)h / 2 ? n_lines : 0) - (size_t)h;
+    size_t n_lines = 0;
+    size_t first = calls_first(a, h, &lines, &n_lines);
     int y = 0;
     for (size_t row = 0, i = 0; i < n && y < h; i++) {
         enum app_style st = APP_STYLE_NORMAL;
@@ -801,12 +838,29 @@ static int key_from_curses(int code)
 
 int tui_read_key(struct tui *t, int timeout_ms)
 {
-    (void)t;
     wtimeout(stdscr, timeout_ms);
     wint_t ch;
     int r = wget_wch(stdscr, &ch);
     if (r == ERR)
         return KEYMAP_KEY_NONE;
+    if (r == KEY_CODE_YES && ch == KEY_MOUSE) {
+        MEVENT me;
+        if (getmouse(&me) != OK)
+            return KEYMAP_KEY_NONE;
+        if (me.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED))
+            t->mouse_ev = KEYMAP_MOUSE_CLICK;
+        else if (me.bstate & BUTTON4_PRESSED)
+            t->mouse_ev = KEYMAP_MOUSE_WHEEL_UP;
+#ifdef BUTTON5_PRESSED
+        else if (me.bstate & BUTTON5_PRESSED)
+            t->mouse_ev = KEYMAP_MOUSE_WHEEL_DOWN;
+#endif
+        else
+            return KEYMAP_KEY_NONE;
+        t->mouse_y = me.y;
+        t->mouse_x = me.x;
+        return KEYMAP_KEY_MOUSE;
+    }
     if (r == KEY_CODE_YES)
         return key_from_curses((int)ch);
     if (ch == 8)
@@ -827,6 +881,63 @@ int tui_read_key(struct tui *t, int timeout_ms)
     if ((uint32_t)ch >= 0x110000)
         return KEYMAP_KEY_NONE;
     return (int)ch;
+}
+
+void tui_last_mouse(const struct tui *t, int *y, int *x, enum keymap_mouse *ev)
+{
+    *y = t->mouse_y;
+    *x = t->mouse_x;
+    *ev = t->mouse_ev;
+}
+
+static bool inside(struct tui_rect r, int y, int x)
+{
+    return r.h > 0 && r.w > 0 && y >= r.y && y < r.y + r.h && x >= r.x && x < r.x + r.w;
+}
+
+unsigned tui_mouse(struct tui *t, struct app *a, int y, int x, enum keymap_mouse ev)
+{
+    const struct tui_layout *l = &t->lay;
+    if (l->too_small)
+        return REACT_NONE;
+    if (app_overlay_get(a) != APP_OVERLAY_NONE) /* the overlay takes the wheel */
+        return inside(l->overlay, y, x) ? app_mouse(a, app_focus_get(a), ev, SIZE_MAX)
+                                        : REACT_NONE;
+    size_t item = SIZE_MAX;
+    switch (app_screen_get(a)) {
+    case APP_SCREEN_GEN:
+        if (inside(l->input, y, x))
+            return app_mouse(a, APP_FOCUS_INPUT, ev, SIZE_MAX);
+        if (inside(l->main, y, x))
+            return app_mouse(a, APP_FOCUS_TRANSCRIPT, ev, SIZE_MAX);
+        if (inside(l->side, y, x))
+            return app_mouse(a, APP_FOCUS_CALLS, ev,
+                             calls_item_at(a, l->side.h - 1, y - l->side.y - 1));
+        return REACT_NONE;
+    case APP_SCREEN_TABLE:
+        if (!inside(l->main, y, x))
+            return REACT_NONE;
+        if (y >= l->main.y + 2)
+            item = (size_t)(y - l->main.y - 2);
+        return app_mouse(a, APP_FOCUS_TABLE, ev, item);
+    case APP_SCREEN_AUDIT: {
+        if (!inside(l->main, y, x))
+            return REACT_NONE;
+        const struct app_line *lines;
+        size_t n = app_audit_runs(a, &lines);
+        if (y >= l->main.y + 1)
+            item = first_for(app_audit_cursor(a), n, l->main.h - 1) +
+                   (size_t)(y - l->main.y - 1);
+        return app_mouse(a, APP_FOCUS_AUDIT, ev, item);
+    }
+    case APP_SCREEN_SETTINGS:
+        if (!inside(l->main, y, x))
+            return REACT_NONE;
+        if (y >= l->main.y + 1)
+            item = (size_t)(y - l->main.y - 1);
+        return app_mouse(a, APP_FOCUS_SETTINGS, ev, item);
+    }
+    return REACT_NONE;
 }
 
 void tui_resize(struct tui *t, int rows, int cols)
@@ -896,6 +1007,13 @@ enum status tui_open(FILE *out, FILE *in, bool color, struct tui **out_t)
     nonl();
     keypad(stdscr, TRUE);
     set_escdelay(25);
+    /* clicks and the wheel (KEY_MOUSE); without a mouse this does nothing */
+    mmask_t mask = BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON4_PRESSED;
+#ifdef BUTTON5_PRESSED
+    mask |= BUTTON5_PRESSED;
+#endif
+    mousemask(mask, NULL);
+    mouseinterval(0);
     colors_init(t);
     getmaxyx(stdscr, t->rows, t->cols);
     *out_t = t;
@@ -907,6 +1025,7 @@ void tui_close(struct tui *t)
     if (!t)
         return;
     curs_set(1);
+    mousemask(0, NULL);
     endwin();
     delscreen(t->scr);
     free(t);
@@ -943,6 +1062,11 @@ void tui_run(struct tui *t, struct app *a, volatile sig_atomic_t *stop,
         }
         if (key == KEYMAP_KEY_RESIZE) {
             dirty = true;
+            continue;
+        }
+        if (key == KEYMAP_KEY_MOUSE) {
+            if (tui_mouse(t, a, t->mouse_y, t->mouse_x, t->mouse_ev))
+                dirty = true;
             continue;
         }
         unsigned r = app_key(a, key);

@@ -58,6 +58,11 @@ void tui_draw(struct tui *t, struct app *a);
 /* A key (keymap.h codes), KEYMAP_KEY_RESIZE after a size change, KEYMAP_KEY_NONE after
  * timeout_ms without input. */
 int tui_read_key(struct tui *t, int timeout_ms);
+/* After tui_read_key() returned KEYMAP_KEY_MOUSE: where (row, column) and what it was. */
+void tui_last_mouse(const struct tui *t, int *y, int *x, enum keymap_mouse *ev);
+/* A mouse event at screen row y, column x: finds the pane and item under it in the last
+ * drawn layout and passes them to app_mouse().  Returns enum react bits. */
+unsigned tui_mouse(struct tui *t, struct app *a, int y, int x, enum keymap_mouse ev);
 /* Apply a new terminal size (after SIGWINCH); 0/0: ask the terminal. */
 void tui_resize(struct tui *t, int rows, int cols);
 
