@@ -957,9 +957,12 @@ static void test_app_tab_cycles_panes(void **state)
     assert_int_equal(app_transcript_scroll(a), 0);
     app_input_get(a, &cps, &n, &cur);
     assert_int_equal(n, 1);
-    /* the table screen has one pane: Tab keeps it */
+    /* the memory screen: Tab and Shift-Tab switch table and detail pane */
     app_key(a, KEYMAP_KEY_F(3));
     app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_DETAIL);
+    assert_int_equal(app_context(a), KEYMAP_CTX_DETAIL);
+    app_key(a, KEYMAP_KEY_BTAB);
     assert_int_equal(app_focus_get(a), APP_FOCUS_TABLE);
     app_key(a, KEYMAP_KEY_F(2));
     assert_int_equal(app_focus_get(a), APP_FOCUS_INPUT);
@@ -1058,6 +1061,64 @@ static void test_app_mouse_selects_and_scrolls(void **state)
     mem_close(m);
 }
 
+/* The memory screen's detail pane follows the table's selection and scrolls when it
+ * has the focus; the table keeps its cursor meanwhile. */
+static void test_app_detail_pane_follows_selection(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    static const char *const subj[] = {"Alpha", "Beta"};
+    for (size_t i = 0; i < 2; i++) {
+        int64_t id;
+        enum mem_outcome oc;
+        assert_int_equal(mem_triple_add(m, subj[i], "rel", "obj", 0, &id, &oc), STATUS_OK);
+    }
+    struct app *a = open_app(m);
+    const struct app_line *l;
+    app_detail_update(a); /* not the memory screen: nothing */
+    assert_int_equal(app_detail_lines(a, &l), 0);
+    app_key(a, KEYMAP_KEY_F(3));
+    assert_true(app_detail_update(a) & REACT_REDRAW);
+    size_t n = app_detail_lines(a, &l);
+    assert_true(n > 3);
+    bool alpha = false;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(l[i].text, "Alpha"))
+            alpha = true;
+    assert_true(alpha);
+    assert_int_equal(app_detail_update(a), REACT_NONE); /* same row: no reload */
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_true(app_detail_update(a) & REACT_REDRAW);
+    n = app_detail_lines(a, &l);
+    bool beta = false;
+    for (size_t i = 0; i < n; i++) {
+        assert_null(strstr(l[i].text, "Alpha"));
+        if (strstr(l[i].text, "Beta"))
+            beta = true;
+    }
+    assert_true(beta);
+    /* focus the details: Down scrolls them, not the table */
+    app_key(a, KEYMAP_KEY_TAB);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_DETAIL);
+    app_key(a, KEYMAP_KEY_DOWN);
+    app_key(a, KEYMAP_KEY_DOWN);
+    assert_int_equal(app_detail_scroll(a), 2);
+    app_key(a, KEYMAP_KEY_UP);
+    assert_int_equal(app_detail_scroll(a), 1);
+    assert_int_equal(app_table_cursor(a), 1);
+    app_key(a, KEYMAP_KEY_HOME);
+    assert_int_equal(app_detail_scroll(a), 0);
+    /* a click on a table row focuses the table again */
+    app_mouse(a, APP_FOCUS_TABLE, KEYMAP_MOUSE_CLICK, 0);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_TABLE);
+    assert_int_equal(app_table_cursor(a), 0);
+    app_mouse(a, APP_FOCUS_DETAIL, KEYMAP_MOUSE_CLICK, SIZE_MAX);
+    assert_int_equal(app_focus_get(a), APP_FOCUS_DETAIL);
+    app_free(a);
+    mem_close(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest big[] = {
@@ -1079,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_app_tab_cycles_panes),
         cmocka_unit_test(test_app_worker_stops_on_escape),
         cmocka_unit_test(test_app_mouse_selects_and_scrolls),
+        cmocka_unit_test(test_app_detail_pane_follows_selection),
     };
     int rc = cmocka_run_group_tests_name("table", big, big_setup, big_teardown);
     rc |= cmocka_run_group_tests_name("app", small, NULL, NULL);

@@ -8,7 +8,7 @@
 static const unsigned all_ctx[] = {
     KEYMAP_CTX_INPUT, KEYMAP_CTX_CALLS, KEYMAP_CTX_TABLE, KEYMAP_CTX_AUDIT,
     KEYMAP_CTX_SETTINGS, KEYMAP_CTX_PROMPT, KEYMAP_CTX_CONFIRM, KEYMAP_CTX_VIEWER,
-    KEYMAP_CTX_PALETTE, KEYMAP_CTX_TRANSCRIPT,
+    KEYMAP_CTX_PALETTE, KEYMAP_CTX_TRANSCRIPT, KEYMAP_CTX_DETAIL,
 };
 
 static void test_keymap_global_keys(void **state)
@@ -53,7 +53,8 @@ static void test_keymap_cancel_quit_and_focus(void **state)
 {
     (void)state;
     static const unsigned panes[] = {KEYMAP_CTX_INPUT, KEYMAP_CTX_TRANSCRIPT, KEYMAP_CTX_CALLS,
-                                     KEYMAP_CTX_TABLE, KEYMAP_CTX_AUDIT, KEYMAP_CTX_SETTINGS};
+                                     KEYMAP_CTX_TABLE, KEYMAP_CTX_AUDIT, KEYMAP_CTX_SETTINGS,
+                                     KEYMAP_CTX_DETAIL};
     for (size_t i = 0; i < sizeof panes / sizeof *panes; i++) {
         assert_int_equal(keymap_lookup(panes[i], KEYMAP_KEY_ESC), CMD_CANCEL);
         assert_int_equal(keymap_lookup(panes[i], KEYMAP_CTRL('c')), CMD_STOP);

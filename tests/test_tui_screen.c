@@ -75,10 +75,17 @@ static void test_tui_layout_shapes(void **state)
     /* the input grows to 5 lines at most */
     tui_layout(40, 80, APP_SCREEN_GEN, 50, &l);
     assert_int_equal(l.input.h, 6);
-    /* the table takes the whole body */
+    /* the table with its detail pane below it, or beside it when wide */
     tui_layout(30, 100, APP_SCREEN_TABLE, 1, &l);
-    assert_int_equal(l.main.h, 28);
+    assert_int_equal(l.main.h + l.side.h, 28);
+    assert_true(l.side.h >= 5 && l.side.y == l.main.y + l.main.h);
     assert_int_equal(l.main.w, 100);
+    assert_int_equal(l.side.w, 100);
+    tui_layout(30, 150, APP_SCREEN_TABLE, 1, &l);
+    assert_int_equal(l.main.h, 28);
+    assert_int_equal(l.side.h, 28);
+    assert_int_equal(l.main.w + l.side.w, 150);
+    assert_int_equal(l.side.x, l.main.w);
     /* 80 x 24 is the smallest full layout */
     tui_layout(24, 80, APP_SCREEN_GEN, 1, &l);
     assert_false(l.too_small);
@@ -236,6 +243,24 @@ static void test_tui_screen_mouse_table(void **state)
         assert_string_equal(rows[app_table_cursor(fx->a)].subj, subj[k]);
         tui_draw(fx->t, fx->a);
     }
+    /* the detail pane shows the selected triple; a click there focuses it */
+    int dy = -1, zy = -1;
+    assert_true(screen_has(fx, "Details", &dy));
+    char buf[1024];
+    bool shown = false;
+    for (int y = dy + 1; y < 29; y++)
+        if (strstr(tui_row_text(fx->t, y, buf, sizeof buf), "Zürich"))
+            shown = true;
+    assert_true(shown);
+    assert_true(screen_has(fx, "Zürich", &zy));
+    assert_true(zy < dy);
+    tui_mouse(fx->t, fx->a, dy + 1, 10, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_focus_get(fx->a), APP_FOCUS_DETAIL);
+    tui_draw(fx->t, fx->a);
+    assert_true(screen_has(fx, "\u25b6 Details", NULL));
+    tui_mouse(fx->t, fx->a, zy, 40, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_focus_get(fx->a), APP_FOCUS_TABLE);
+    tui_draw(fx->t, fx->a);
     /* the wheel moves the cursor 3 rows */
     size_t before = app_table_cursor(fx->a);
     tui_mouse(fx->t, fx->a, 10, 40, KEYMAP_MOUSE_WHEEL_UP);

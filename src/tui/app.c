@@ -399,6 +399,9 @@ struct app {
     /* overlays */
     char *viewer_title;
     struct lines viewer;
+    struct lines detail;   /* the memory screen's detail pane: the selected triple */
+    int64_t detail_id;     /* whose details those are (0: none) */
+    size_t detail_scroll;
     size_t viewer_scroll;
     struct cps palette_q;
     char *palette_utf8;
@@ -1371,16 +1374,17 @@ static int uses_cb(void *ctx, const struct mem_triple_use *u)
     return 0;
 }
 
-static void detail_open(struct app *a)
+/* The selected row's details into a->viewer; false when there is none. */
+static bool detail_build(struct app *a)
 {
     const struct app_row *r = row_selected(a);
     if (!r || !a->m || !browse_ok(a))
-        return;
+        return false;
     struct mem_triple_info *info = NULL;
     enum status st = mem_triple_get(a->m, r->id, &info);
     if (st != STATUS_OK) {
         status_from(a, _("triple"), st);
-        return;
+        return false;
     }
     lines_clear(&a->viewer);
     const struct mem_triple *t = &info->triple;
@@ -1419,9 +1423,46 @@ static void detail_open(struct app *a)
     mem_triple_uses(a->m, t->id, uses_cb, a);
     if (a->viewer.n == before)
         lines_addf(&a->viewer, APP_STYLE_DIM, "  %s", _("no run read it yet"));
-    viewer_open(a, APP_OVERLAY_VIEWER, xprintf("%s #%lld", _("Triple"), (long long)t->id));
     mem_triple_info_free(info);
+    return true;
 }
+
+static void detail_open(struct app *a)
+{
+    const struct app_row *r = row_selected(a);
+    int64_t id = r ? r->id : 0;
+    if (detail_build(a))
+        viewer_open(a, APP_OVERLAY_VIEWER, xprintf("%s #%lld", _("Triple"), (long long)id));
+}
+
+unsigned app_detail_update(struct app *a)
+{
+    if (a->screen != APP_SCREEN_TABLE || a->overlay != APP_OVERLAY_NONE)
+        return REACT_NONE;
+    const struct app_row *r = row_selected(a);
+    int64_t id = r ? r->id : 0;
+    if (id == a->detail_id)
+        return REACT_NONE;
+    a->detail_id = id;
+    a->detail_scroll = 0;
+    /* built in the (closed) viewer's place: the same lines as the details overlay */
+    struct lines keep = a->viewer;
+    a->viewer = a->detail;
+    memset(&a->detail, 0, sizeof a->detail);
+    if (!detail_build(a))
+        lines_clear(&a->viewer);
+    a->detail = a->viewer;
+    a->viewer = keep;
+    return REACT_REDRAW;
+}
+
+size_t app_detail_lines(const struct app *a, const struct app_line **lines)
+{
+    *lines = a->detail.v;
+    return a->detail.n;
+}
+
+size_t app_detail_scroll(const struct app *a) { return a->detail_scroll; }
 
 struct ent_ctx {
     struct app *a;
@@ -1768,6 +1809,7 @@ static bool need_idle(struct app *a)
 
 static void do_pending(struct app *a)
 {
+    a->detail_id = -1; /* a retire changes the selected triple: reload its details */
     char *v[APP_FIELDS_MAX] = {0};
     for (size_t i = 0; i < a->n_fields; i++)
         v[i] = cps_utf8(&a->fields[i]);
@@ -1838,6 +1880,7 @@ static void filter_apply(struct app *a)
 
 static unsigned prompt_submit(struct app *a)
 {
+    a->detail_id = -1; /* an edit may change the selected triple: reload its details */
     switch (a->pending) {
     case PEND_FILTER:
         if (a->filter_dirty)
@@ -2032,6 +2075,10 @@ static unsigned apply_global(struct app *a, enum cmd c)
         /* the panes of the generation screen in Tab order; the other screens have one */
         static const enum app_focus gen[] = {APP_FOCUS_INPUT, APP_FOCUS_TRANSCRIPT,
                                              APP_FOCUS_CALLS};
+        if (a->screen == APP_SCREEN_TABLE) { /* table <-> detail */
+            a->focus = a->focus == APP_FOCUS_TABLE ? APP_FOCUS_DETAIL : APP_FOCUS_TABLE;
+            return REACT_REDRAW;
+        }
         if (a->screen != APP_SCREEN_GEN)
             return REACT_NONE;
         size_t i = 0;
@@ -2218,6 +2265,15 @@ unsigned app_apply(struct app *a, enum cmd c)
         }
         break;
     }
+    case APP_FOCUS_DETAIL:
+        switch (c) {
+        case CMD_UP: case CMD_DOWN: case CMD_PAGE_UP: case CMD_PAGE_DOWN: case CMD_HOME:
+        case CMD_END:
+            list_move(&a->detail_scroll, a->detail.n, c, a->list_rows);
+            return REACT_REDRAW;
+        default: break;
+        }
+        break;
     case APP_FOCUS_CALLS:
         switch (c) {
         case CMD_UP: case CMD_DOWN: case CMD_PAGE_UP: case CMD_PAGE_DOWN: case CMD_HOME:
@@ -2325,6 +2381,7 @@ unsigned app_context(const struct app *a)
     case APP_FOCUS_INPUT: return KEYMAP_CTX_INPUT;
     case APP_FOCUS_CALLS: return KEYMAP_CTX_CALLS;
     case APP_FOCUS_TRANSCRIPT: return KEYMAP_CTX_TRANSCRIPT;
+    case APP_FOCUS_DETAIL: return KEYMAP_CTX_DETAIL;
     case APP_FOCUS_TABLE: return KEYMAP_CTX_TABLE;
     case APP_FOCUS_AUDIT: return KEYMAP_CTX_AUDIT;
     case APP_FOCUS_SETTINGS: return KEYMAP_CTX_SETTINGS;
@@ -2349,7 +2406,7 @@ static bool pane_on_screen(const struct app *a, enum app_focus pane)
     case APP_SCREEN_GEN:
         return pane == APP_FOCUS_INPUT || pane == APP_FOCUS_TRANSCRIPT ||
                pane == APP_FOCUS_CALLS;
-    case APP_SCREEN_TABLE: return pane == APP_FOCUS_TABLE;
+    case APP_SCREEN_TABLE: return pane == APP_FOCUS_TABLE || pane == APP_FOCUS_DETAIL;
     case APP_SCREEN_AUDIT: return pane == APP_FOCUS_AUDIT;
     case APP_SCREEN_SETTINGS: return pane == APP_FOCUS_SETTINGS;
     }
@@ -2397,7 +2454,7 @@ unsigned app_mouse(struct app *a, enum app_focus pane, enum keymap_mouse ev, siz
             if (item < SET_COUNT_)
                 a->set_cursor = item;
             break;
-        case APP_FOCUS_INPUT: case APP_FOCUS_TRANSCRIPT:
+        case APP_FOCUS_INPUT: case APP_FOCUS_TRANSCRIPT: case APP_FOCUS_DETAIL:
             break;
         }
         return REACT_REDRAW;
@@ -2501,6 +2558,7 @@ void app_free(struct app *a)
         free(a->filter[i]);
     free(a->viewer_title);
     lines_clear(&a->viewer);
+    lines_clear(&a->detail);
     cps_free(&a->palette_q);
     free(a->palette_utf8);
     free(a->prompt_title);

@@ -38,7 +38,7 @@ enum react {
 
 enum app_screen { APP_SCREEN_GEN, APP_SCREEN_TABLE, APP_SCREEN_AUDIT, APP_SCREEN_SETTINGS };
 enum app_focus { APP_FOCUS_INPUT, APP_FOCUS_CALLS, APP_FOCUS_TABLE, APP_FOCUS_AUDIT,
-                 APP_FOCUS_SETTINGS, APP_FOCUS_TRANSCRIPT };
+                 APP_FOCUS_SETTINGS, APP_FOCUS_TRANSCRIPT, APP_FOCUS_DETAIL };
 enum app_overlay { APP_OVERLAY_NONE, APP_OVERLAY_HELP, APP_OVERLAY_PALETTE, APP_OVERLAY_VIEWER,
                    APP_OVERLAY_PROMPT, APP_OVERLAY_CONFIRM };
 enum app_mode { APP_MODE_ASK, APP_MODE_TEACH, APP_MODE_CHAT };
@@ -172,6 +172,13 @@ const char *app_table_filter_text(const struct app *a); /* "subject~fra" or "" *
  * the selected call, APP_STYLE_DIM when retired, else APP_STYLE_NORMAL.  *grounded is
  * set when it grounded the answer. */
 enum app_style app_row_style(const struct app *a, const struct app_row *r, bool *grounded);
+
+/* The memory screen's detail pane: the selected triple's details (the lines of the
+ * details overlay) and its scroll offset.  app_detail_update() reloads them when the
+ * selection changed (the view calls it before drawing); returns enum react bits. */
+unsigned app_detail_update(struct app *a);
+size_t app_detail_lines(const struct app *a, const struct app_line **lines);
+size_t app_detail_scroll(const struct app *a);
 
 /* Viewer and help overlays: title and lines, scroll offset. */
 const char *app_viewer_title(const struct app *a);

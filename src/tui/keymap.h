@@ -113,10 +113,11 @@ enum keymap_ctx {
     KEYMAP_CTX_VIEWER = 1u << 7,   /* a scrolled overlay: help, details, entity */
     KEYMAP_CTX_PALETTE = 1u << 8,  /* the command palette */
     KEYMAP_CTX_TRANSCRIPT = 1u << 9, /* the generation pane's transcript (scrolls) */
+    KEYMAP_CTX_DETAIL = 1u << 10,    /* the memory screen's detail pane (scrolls) */
 };
 #define KEYMAP_CTX_LISTS (KEYMAP_CTX_CALLS | KEYMAP_CTX_TABLE | KEYMAP_CTX_AUDIT | \
-                          KEYMAP_CTX_SETTINGS | KEYMAP_CTX_TRANSCRIPT)
-#define KEYMAP_CTX_ALL 0x3ffu
+                          KEYMAP_CTX_SETTINGS | KEYMAP_CTX_TRANSCRIPT | KEYMAP_CTX_DETAIL)
+#define KEYMAP_CTX_ALL 0x7ffu
 
 struct keymap_entry {
     int key;

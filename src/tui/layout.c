@@ -74,6 +74,17 @@ void tui_layout(int rows, int cols, enum app_screen screen, size_t input_lines,
         break;
     }
     case APP_SCREEN_TABLE:
+        /* the selected triple's details: beside the table when wide, else below it */
+        if (cols >= 140) {
+            int lw = cols - cols / 3;
+            out->main = rect(top, 0, body, lw);
+            out->side = rect(top, lw, body, cols - lw);
+        } else {
+            int sh = body / 3;
+            out->main = rect(top, 0, body - sh, cols);
+            out->side = rect(top + body - sh, 0, sh, cols);
+        }
+        break;
     case APP_SCREEN_SETTINGS:
         out->main = rect(top, 0, body, cols);
         break;

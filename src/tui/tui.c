@@ -529,6 +529,18 @@ static size_t first_for(size_t sel, size_t n, int h)
     return first + (size_t)h > n ? n - (size_t)h : first;
 }
 
+static void draw_detail(const struct tui *t, const struct app *a, struct tui_rect r)
+{
+    if (r.h <= 0 || r.w <= 1)
+        return;
+    heading(t, r, _(" Details (Tab: focus, Enter: open) "),
+            app_focus_get(a) == APP_FOCUS_DETAIL);
+    const struct app_line *l;
+    size_t n = app_detail_lines(a, &l);
+    struct tui_rect b = {r.y + 1, r.x + 1, r.h - 1, r.w - 1};
+    draw_lines(t, b, l, n, app_detail_scroll(a), SIZE_MAX, false);
+}
+
 static void draw_audit(const struct tui *t, const struct app *a)
 {
     struct tui_rect r = t->lay.main;
@@ -752,6 +764,7 @@ void tui_draw(struct tui *t, struct app *a)
     size_t list_rows = t->lay.main.h > 1 ? (size_t)t->lay.main.h - 1 : 1;
     app_set_page_rows(a, table_rows, list_rows);
 
+    app_detail_update(a);
     werase(stdscr);
     int cur_y = -1, cur_x = -1;
     if (t->lay.too_small) {
@@ -776,6 +789,7 @@ void tui_draw(struct tui *t, struct app *a)
             break;
         case APP_SCREEN_TABLE:
             draw_table(t, a, t->lay.main);
+            draw_detail(t, a, t->lay.side);
             break;
         case APP_SCREEN_AUDIT:
             draw_audit(t, a);
@@ -915,6 +929,8 @@ unsigned tui_mouse(struct tui *t, struct app *a, int y, int x, enum keymap_mouse
                              calls_item_at(a, l->side.h - 1, y - l->side.y - 1));
         return REACT_NONE;
     case APP_SCREEN_TABLE:
+        if (inside(l->side, y, x))
+            return app_mouse(a, APP_FOCUS_DETAIL, ev, SIZE_MAX);
         if (!inside(l->main, y, x))
             return REACT_NONE;
         if (y >= l->main.y + 2)

@@ -29,8 +29,9 @@ struct tui_layout {
     struct tui_rect main;    /* transcript / table / run list / settings (heading row
                                 included) */
     struct tui_rect input;   /* generation screen: the input box (else h 0) */
-    struct tui_rect side;    /* generation: the memory-call panel; audit: the run's
-                                details (h or w 0 when it does not fit) */
+    struct tui_rect side;    /* generation: the memory-call panel; memory: the selected
+                                triple's details; audit: the run's details (h or w 0
+                                when it does not fit) */
     struct tui_rect overlay; /* the box of help, palette, viewer, prompt and question */
     bool too_small;          /* below TUI_MIN_COLS x TUI_MIN_ROWS: every rectangle is
                                 empty and the view shows one line saying so */
