@@ -951,6 +951,11 @@ static void test_app_tab_cycles_panes(void **state)
     assert_int_equal(app_transcript_scroll(a), 2);
     app_key(a, KEYMAP_KEY_DOWN);
     assert_int_equal(app_transcript_scroll(a), 1);
+    assert_int_equal(app_transcript_clamp(a, 5), REACT_NONE);
+    assert_int_equal(app_transcript_scroll(a), 1);
+    assert_true(app_transcript_clamp(a, 0) & REACT_REDRAW);
+    assert_int_equal(app_transcript_scroll(a), 0);
+    app_key(a, KEYMAP_KEY_UP);
     app_key(a, KEYMAP_KEY_END);
     assert_int_equal(app_transcript_scroll(a), 0);
     app_key(a, KEYMAP_KEY_DOWN);

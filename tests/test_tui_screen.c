@@ -327,6 +327,10 @@ static void test_tui_screen_generation_and_calls(void **state)
     assert_int_equal(app_focus_get(fx->a), APP_FOCUS_CALLS);
     tui_mouse(fx->t, fx->a, l.main.y + 2, l.main.x + 2, KEYMAP_MOUSE_WHEEL_DOWN);
     assert_int_equal(app_transcript_scroll(fx->a), 0);
+    /* the transcript fits its pane: scrolling back does not pile up past the top */
+    tui_mouse(fx->t, fx->a, l.main.y + 2, l.main.x + 2, KEYMAP_MOUSE_WHEEL_UP);
+    tui_draw(fx->t, fx->a);
+    assert_int_equal(app_transcript_scroll(fx->a), 0);
     tui_mouse(fx->t, fx->a, l.input.y + 1, l.input.x + 2, KEYMAP_MOUSE_CLICK);
     assert_int_equal(app_focus_get(fx->a), APP_FOCUS_INPUT);
     /* the title bar is no pane */

@@ -2618,6 +2618,14 @@ struct app_span app_span_get(const struct app *a, size_t i)
 
 size_t app_transcript_scroll(const struct app *a) { return a->scroll; }
 
+unsigned app_transcript_clamp(struct app *a, size_t max_scroll)
+{
+    if (a->scroll <= max_scroll)
+        return REACT_NONE;
+    a->scroll = max_scroll;
+    return REACT_REDRAW;
+}
+
 void app_input_get(const struct app *a, const uint32_t **cps, size_t *n, size_t *cursor)
 {
     *cps = a->input.v;

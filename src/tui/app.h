@@ -136,6 +136,10 @@ size_t app_span_count(const struct app *a);
 struct app_span app_span_get(const struct app *a, size_t i);
 /* Lines scrolled back from the bottom of the transcript (0: follow the end). */
 size_t app_transcript_scroll(const struct app *a);
+/* The view says how far back the transcript can scroll (its wrapped lines minus the
+ * pane's height) so that scrolling back past the top does not pile up; returns enum
+ * react bits. */
+unsigned app_transcript_clamp(struct app *a, size_t max_scroll);
 
 /* The input: code points, the cursor index and the prompt label. */
 void app_input_get(const struct app *a, const uint32_t **cps, size_t *n, size_t *cursor);

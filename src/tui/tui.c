@@ -765,6 +765,11 @@ void tui_draw(struct tui *t, struct app *a)
     app_set_page_rows(a, table_rows, list_rows);
 
     app_detail_update(a);
+    if (scr == APP_SCREEN_GEN && t->lay.main.h > 1 && t->lay.main.w > 0) {
+        size_t total = wrap_spans(a, t->lay.main.w, NULL, NULL);
+        size_t h = (size_t)t->lay.main.h - 1;
+        app_transcript_clamp(a, total > h ? total - h : 0);
+    }
     werase(stdscr);
     int cur_y = -1, cur_x = -1;
     if (t->lay.too_small) {
