@@ -145,6 +145,110 @@ static void test_pool_auto_and_invalid(void **state)
     pool_free(NULL);
 }
 
+/* Many tiny jobs back to back (the decode pattern: hand-off cost dominates): every task of
+ * every job runs exactly once and its result is visible when pool_run returns, for 1-4
+ * threads and with spinning off, short, and default. */
+struct tiny_job {
+    unsigned long tag;
+    unsigned long out[16];
+    int hits[16];
+};
+static void tiny_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    struct tiny_job *j = ctx;
+    (void)thread;
+    for (size_t i = begin; i < end; i++) {
+        j->out[i] = j->tag * 31 + i;
+        j->hits[i]++;
+    }
+}
+
+static void run_tiny_jobs(int threads, int n_jobs)
+{
+    struct pool *p;
+    assert_int_equal(pool_new(threads, &p), STATUS_OK);
+    struct tiny_job j;
+    for (int k = 0; k < n_jobs; k++) {
+        size_t n = 1 + (size_t)k % 16;
+        memset(&j, 0, sizeof j);
+        j.tag = (unsigned long)k;
+        pool_run(p, n, tiny_task, &j);
+        for (size_t i = 0; i < 16; i++) {
+            assert_int_equal(j.hits[i], i < n ? 1 : 0);
+            assert_int_equal(j.out[i], i < n ? (unsigned long)k * 31 + i : 0);
+        }
+    }
+    pool_free(p);
+}
+
+static void test_pool_many_tiny_jobs_stress(void **state)
+{
+    (void)state;
+    static const char *const spins[] = {"0", "3", NULL};
+    for (size_t s = 0; s < sizeof spins / sizeof spins[0]; s++) {
+        if (spins[s])
+            assert_int_equal(setenv("MEMLLM_SPIN_US", spins[s], 1), 0);
+        else
+            assert_int_equal(unsetenv("MEMLLM_SPIN_US"), 0);
+        for (int th = 1; th <= 4; th++)
+            run_tiny_jobs(th, 4000);
+    }
+    assert_int_equal(unsetenv("MEMLLM_SPIN_US"), 0);
+}
+
+/* Malformed or huge MEMLLM_SPIN_US values still give a working pool. */
+static void test_pool_spin_env_values(void **state)
+{
+    (void)state;
+    static const char *const spins[] = {"", "abc", "-5", "12x", "99999999999"};
+    for (size_t s = 0; s < sizeof spins / sizeof spins[0]; s++) {
+        assert_int_equal(setenv("MEMLLM_SPIN_US", spins[s], 1), 0);
+        run_tiny_jobs(3, 200);
+    }
+    assert_int_equal(unsetenv("MEMLLM_SPIN_US"), 0);
+}
+
+/* pool_free right after a job, while the workers are still spinning or only just asleep,
+ * joins them all (a lost quit would hang here). */
+static void test_pool_free_while_spinning(void **state)
+{
+    (void)state;
+    for (int rep = 0; rep < 200; rep++) {
+        struct pool *p;
+        assert_int_equal(pool_new(2 + rep % 3, &p), STATUS_OK);
+        struct tiny_job j;
+        memset(&j, 0, sizeof j);
+        pool_run(p, 8, tiny_task, &j);
+        for (size_t i = 0; i < 8; i++)
+            assert_int_equal(j.hits[i], 1);
+        if (rep % 2)
+            usleep(100); /* sometimes let the spin time out first */
+        pool_free(p);
+    }
+}
+
+/* Jobs separated by pauses longer than the spin: workers go to sleep and must still be
+ * woken for the next job (no lost wake-up), and results stay right. */
+static void test_pool_sleep_then_wake(void **state)
+{
+    (void)state;
+    assert_int_equal(setenv("MEMLLM_SPIN_US", "20", 1), 0);
+    struct pool *p;
+    assert_int_equal(pool_new(3, &p), STATUS_OK);
+    assert_int_equal(unsetenv("MEMLLM_SPIN_US"), 0);
+    struct count_job *j = calloc(1, sizeof *j);
+    assert_non_null(j);
+    for (int rep = 0; rep < 30; rep++) {
+        memset(j, 0, sizeof *j);
+        pool_run(p, 1000, count_task, j);
+        for (size_t i = 0; i < 1000; i++)
+            assert_int_equal(j->hits[i], 1);
+        usleep((useconds_t)(rep % 3) * 1000);
+    }
+    free(j);
+    pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +257,10 @@ int main(void)
         cmocka_unit_test(test_pool_thread_count_invariant),
         cmocka_unit_test(test_pool_stalled_thread_work_is_claimed),
         cmocka_unit_test(test_pool_auto_and_invalid),
+        cmocka_unit_test(test_pool_many_tiny_jobs_stress),
+        cmocka_unit_test(test_pool_spin_env_values),
+        cmocka_unit_test(test_pool_free_while_spinning),
+        cmocka_unit_test(test_pool_sleep_then_wake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,13 +10,25 @@
  * sets open.  A worker joins a job only while it is open (active++), then claims chunks with
  * an atomic fetch-add (outside mu) until none are left, and leaves (active--).  The caller
  * claims chunks too, then waits for active == 0 and closes the job, so a worker that wakes
- * late can never run a finished job's function or claim chunks of the next job. */
+ * late can never run a finished job's function or claim chunks of the next job.
+ *
+ * Cheap hand-off for short jobs: a decode step runs ~100 small jobs, and a futex sleep and
+ * wake-up per job costs about as much as the job.  So before sleeping, an idle worker spins
+ * (reading generation and quit, with a CPU pause hint) and the caller spins on active, for
+ * at most spin_ns (MEMLLM_SPIN_US, default POOL_SPIN_US_DEFAULT; 0 turns spinning off).  The
+ * spins only decide WHEN to take mu: every decision (join, leave, close, quit) is still
+ * made under mu exactly as above, and a waiter re-checks its condition under mu before
+ * pthread_cond_wait, so no wake-up can be lost.  generation, quit and active are atomics
+ * because the spins read them without mu; they are written only under mu.  The spin is
+ * bounded in time, so on an oversubscribed machine a thread waiting for a descheduled
+ * partner gives its core back after spin_ns instead of burning a time slice. */
 #include "config.h"
 #include "engine/pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -25,8 +37,12 @@
 #endif
 
 #include "util/i18n.h"
+#include "util/timing.h"
 
 #define POOL_CHUNKS_PER_THREAD 4
+#define POOL_SPIN_US_DEFAULT 50
+#define POOL_SPIN_US_MAX 100000 /* 100 ms: beyond that spinning only wastes cores */
+#define POOL_SPIN_CHECK 32      /* pause hints between clock readings */
 
 struct pool_worker {
     struct pool *pool;
@@ -40,10 +56,12 @@ struct pool {
     pthread_mutex_t mu;
     pthread_cond_t wake; /* workers wait here for a new generation */
     pthread_cond_t done; /* the caller waits here for active == 0 */
-    unsigned long generation;
-    bool quit;
-    bool open;  /* the current job may still be joined */
-    int active; /* workers inside the current job */
+    uint64_t spin_ns; /* longest spin before sleeping; 0 = never spin */
+    /* generation, quit and active: written under mu, read without it by the spins. */
+    atomic_ulong generation;
+    atomic_bool quit;
+    bool open;         /* the current job may still be joined */
+    atomic_int active; /* workers inside the current job */
     /* The current job; written under mu before generation is bumped. */
     pool_fn fn;
     void *ctx;
@@ -68,6 +86,69 @@ void pool_split(size_t n, int parts, int part, size_t *begin, size_t *end)
     *end = *begin + base + (k < rem ? 1 : 0);
 }
 
+/* Tell the CPU we are in a spin-wait loop (frees pipeline resources for a sibling
+ * hyper-thread and avoids a memory-order flush when the loop exits). */
+static inline void pool_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* MEMLLM_SPIN_US from the environment: microseconds to spin before sleeping. */
+static uint64_t pool_spin_ns_from_env(void)
+{
+    const char *s = getenv("MEMLLM_SPIN_US");
+    if (!s || !*s)
+        return (uint64_t)POOL_SPIN_US_DEFAULT * 1000;
+    char *end;
+    long long us = strtoll(s, &end, 10);
+    if (*end != '\0' || us < 0)
+        return (uint64_t)POOL_SPIN_US_DEFAULT * 1000; /* malformed: keep the default */
+    if (us > POOL_SPIN_US_MAX)
+        us = POOL_SPIN_US_MAX;
+    return (uint64_t)us * 1000;
+}
+
+/* Worker: spin until a generation other than seen (or quit) shows up, for at most spin_ns.
+ * True if it did; false on time-out.  The answer is only a hint: the caller re-checks
+ * under mu. */
+static bool pool_spin_for_job(struct pool *p, unsigned long seen)
+{
+    if (p->spin_ns == 0)
+        return false;
+    uint64_t start = timing_now_ns();
+    for (;;) {
+        for (int i = 0; i < POOL_SPIN_CHECK; i++) {
+            if (atomic_load_explicit(&p->generation, memory_order_acquire) != seen ||
+                atomic_load_explicit(&p->quit, memory_order_acquire))
+                return true;
+            pool_cpu_relax();
+        }
+        if (timing_now_ns() - start >= p->spin_ns)
+            return false;
+    }
+}
+
+/* Caller: spin until no worker is inside the job, for at most spin_ns. */
+static void pool_spin_for_done(struct pool *p)
+{
+    if (p->spin_ns == 0)
+        return;
+    uint64_t start = timing_now_ns();
+    for (;;) {
+        for (int i = 0; i < POOL_SPIN_CHECK; i++) {
+            if (atomic_load_explicit(&p->active, memory_order_acquire) == 0)
+                return;
+            pool_cpu_relax();
+        }
+        if (timing_now_ns() - start >= p->spin_ns)
+            return;
+    }
+}
+
 /* Claim and run chunks of the current job until none are left. */
 static void pool_work(struct pool *p, pool_fn fn, void *ctx, int thread)
 {
@@ -86,23 +167,30 @@ static void *pool_main(void *arg)
     struct pool_worker *w = arg;
     struct pool *p = w->pool;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen)
+        /* Spin first (without mu); then sleep only if there is still nothing to do. */
+        pool_spin_for_job(p, seen);
+        pthread_mutex_lock(&p->mu);
+        while (!atomic_load_explicit(&p->quit, memory_order_relaxed) &&
+               atomic_load_explicit(&p->generation, memory_order_relaxed) == seen)
             pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit)
+        if (atomic_load_explicit(&p->quit, memory_order_relaxed))
             break;
-        seen = p->generation;
-        if (!p->open)
+        seen = atomic_load_explicit(&p->generation, memory_order_relaxed);
+        if (!p->open) {
+            pthread_mutex_unlock(&p->mu);
             continue; /* finished before this worker woke up */
-        p->active++;
+        }
+        atomic_fetch_add_explicit(&p->active, 1, memory_order_relaxed);
         pool_fn fn = p->fn;
         void *ctx = p->ctx;
         pthread_mutex_unlock(&p->mu);
         pool_work(p, fn, ctx, w->index);
         pthread_mutex_lock(&p->mu);
-        if (--p->active == 0)
+        /* release: a caller that sees 0 in its spin then takes mu anyway */
+        if (atomic_fetch_sub_explicit(&p->active, 1, memory_order_release) == 1)
             pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -125,7 +213,11 @@ enum status pool_new(int n_threads, struct pool **out)
     if (!p)
         return STATUS_NOMEM;
     p->n_threads = n_threads;
+    p->spin_ns = pool_spin_ns_from_env();
     atomic_init(&p->next, 0);
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->quit, false);
+    atomic_init(&p->active, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -156,7 +248,7 @@ void pool_free(struct pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    p->quit = true;
+    atomic_store_explicit(&p->quit, true, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_started; i++)
@@ -191,14 +283,16 @@ void pool_run(struct pool *p, size_t n_tasks, pool_fn fn, void *ctx)
     p->n_chunks = (n_tasks + chunk - 1) / chunk;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
     p->open = true;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
+    /* release: a spinning worker that sees the new generation then takes mu anyway */
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake); /* no system call when every worker is spinning */
     pthread_mutex_unlock(&p->mu);
 
     pool_work(p, fn, ctx, 0);
 
+    pool_spin_for_done(p);
     pthread_mutex_lock(&p->mu);
-    while (p->active > 0)
+    while (atomic_load_explicit(&p->active, memory_order_relaxed) > 0)
         pthread_cond_wait(&p->done, &p->mu);
     p->open = false;
     pthread_mutex_unlock(&p->mu);

@@ -6,6 +6,11 @@
  * same way whatever range it comes in (each output element inside exactly one task, with a
  * fixed summation order): results are then bit-identical for any thread count.
  *
+ * Hand-off: between jobs an idle worker, and the caller waiting for the last chunks, spin
+ * for a short bounded time before sleeping on a condition variable, so back-to-back short
+ * jobs cost no system calls.  The environment variable MEMLLM_SPIN_US (read by pool_new)
+ * sets that time in microseconds: default 50, 0 = never spin, capped at 100000.
+ *
  * BLAS: pool_new() calls openblas_set_num_threads(1) (when the library has it), so
  * OpenBLAS never starts threads of its own that would fight the workers for cores;
  * parallel BLAS work is done by giving each worker its own block of rows. */
