@@ -124,13 +124,16 @@ static void on_progress(void *user, size_t done, size_t total)
     struct progress *p = user;
     if (p->tty) {
         /* TRANSLATORS: progress of an evaluation: done/total, then "documents" or "steps" */
-        fprintf(stderr, _("\reval: %zu/%zu %s"), done, total, p->what);
+        fputc('\r', stderr);
+        fprintf(stderr, _("eval: %zu/%zu %s"), done, total, p->what);
         if (done == total)
             fputs("\r\033[K", stderr);
     } else {
         int dec = total ? (int)(done * 10 / total) : 10;
-        if (dec != p->last_decile)
-            fprintf(stderr, _("eval: %zu/%zu %s\n"), done, total, p->what);
+        if (dec != p->last_decile) {
+            fprintf(stderr, _("eval: %zu/%zu %s"), done, total, p->what);
+            fputc('\n', stderr);
+        }
         p->last_decile = dec;
     }
     fflush(stderr);
