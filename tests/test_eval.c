@@ -599,6 +599,23 @@ static void test_eval_ppl_doc_uniform_model(void **state)
     free(path);
 }
 
+/* A rel_info.json value that is not a string is refused, and the message names the key
+ * (the key lives in the parsed document, which must outlive the message). */
+static void test_eval_relmap_rejects_non_string_value(void **state)
+{
+    (void)state;
+    static const char docs[] =
+        "[{\"title\":\"t\",\"sents\":[[\"A\",\"b\"]],\"vertexSet\":[[{\"sent_id\":0,"
+        "\"pos\":[0,1]}]],\"labels\":[]}]";
+    static const char rel[] = "{\"P17\": \"country\", \"P_odd_key\": 5555555555}";
+    struct eval_docs *d = NULL;
+    status_detail_clear();
+    assert_int_equal(eval_docs_load(docs, sizeof docs - 1, rel, sizeof rel - 1, &d),
+                     STATUS_FORMAT);
+    assert_null(d);
+    assert_non_null(strstr(status_detail(), "P_odd_key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_eval_write_run_fresh_memory_per_document),
         cmocka_unit_test(test_eval_edit_run_settings),
         cmocka_unit_test(test_eval_ppl_doc_uniform_model),
+        cmocka_unit_test(test_eval_relmap_rejects_non_string_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

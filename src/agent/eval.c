@@ -222,8 +222,10 @@ static enum status relmap_parse(const char *buf, size_t len, struct relmap *m)
             const char *key = json_key_at(root, k, &kl);
             const char *v = json_str(json_at(root, k), &vl);
             if (!v) {
+                /* key lives in doc: format the message before freeing it */
+                status_detail_set(STATUS_FORMAT, _("relation %s: not a string"), key);
                 json_doc_free(doc);
-                return status_detail_set(STATUS_FORMAT, _("relation %s: not a string"), key);
+                return STATUS_FORMAT;
             }
             if (!relmap_add(m, key, kl, v, vl)) {
                 json_doc_free(doc);

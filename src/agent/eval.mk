@@ -10,4 +10,4 @@ tests_test_eval_LDADD = $(TEST_LDADD)
 TESTS += tests/e2e/eval.sh
 EXTRA_DIST += tests/e2e/eval.sh tests/data/zsre-tiny.json tests/fuzz/fuzz_eval.c \
 	tests/fuzz/corpus_eval/docs tests/fuzz/corpus_eval/rel_json tests/fuzz/corpus_eval/rel_tsv \
-	tests/fuzz/corpus_eval/zsre
+	tests/fuzz/corpus_eval/zsre tests/fuzz/corpus_eval/rel_not_string
