@@ -38,8 +38,10 @@ for h in $harnesses; do
     seeds="$top/tests/fuzz/corpus_${name#fuzz_}"
     [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/ 2>/dev/null || true
     echo "== $name for ${secs}s"
-    if ! (cd "$out" && "./$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-            -print_final_stats=1 "$corpus" >"$out/$name.log" 2>&1); then
+    # a fixed seed (FUZZ_SEED, default 1) makes CI runs repeatable; FUZZ_SEED=0 lets
+    # libFuzzer pick one, for longer exploratory runs
+    if ! (cd "$out" && "./$name" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=1 "$corpus" >"$out/$name.log" 2>&1); then
         echo "FAIL: $name crashed; see $out/$name.log" >&2
         tail -n 40 "$out/$name.log" >&2
         status=1
