@@ -119,6 +119,30 @@ static void test_commands_table_lookup(void **state)
     }
 }
 
+static void test_commands_parse_option_values(void **state)
+{
+    (void)state;
+    float f = 7.0f;
+    assert_true(cli_parse_float("0.5", 0.0, 1.0, &f));
+    assert_true(f == 0.5f);
+    f = 7.0f;
+    assert_false(cli_parse_float("1.5", 0.0, 1.0, &f));
+    assert_false(cli_parse_float("nan", 0.0, 1.0, &f));
+    assert_false(cli_parse_float("0.5x", 0.0, 1.0, &f));
+    assert_false(cli_parse_float("", 0.0, 1.0, &f));
+    assert_true(f == 7.0f);
+    uint64_t u = 9;
+    assert_true(cli_parse_u64("42", 100, &u));
+    assert_int_equal(u, 42);
+    u = 9;
+    assert_false(cli_parse_u64("101", 100, &u));
+    assert_false(cli_parse_u64("-1", 100, &u));
+    assert_false(cli_parse_u64("", 100, &u));
+    assert_false(cli_parse_u64("4 ", 100, &u));
+    assert_false(cli_parse_u64("99999999999999999999999", UINT64_MAX, &u));
+    assert_int_equal(u, 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_opts_reject_bad_usage_with_a_reason),
         cmocka_unit_test(test_opts_threads_range),
         cmocka_unit_test(test_commands_table_lookup),
+        cmocka_unit_test(test_commands_parse_option_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

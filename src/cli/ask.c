@@ -37,30 +37,6 @@ void cli_agent_args_init(struct cli_agent_args *x)
     x->constrain = true;
 }
 
-static bool parse_float(const char *s, double lo, double hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return false;
-    *out = (float)v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_args *x)
 {
     const char *bad = NULL;
@@ -70,12 +46,12 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
         x->model = arg;
         return 1;
     case 'n':
-        if (!parse_u64(arg, 1u << 24, &u) || u == 0)
+        if (!cli_parse_u64(arg, 1u << 24, &u) || u == 0)
             bad = "--n-predict";
         x->p.max_tokens = (size_t)u;
         break;
     case CLI_AGENT_OPT_CTX:
-        if (!parse_u64(arg, 1u << 20, &u) || u == 0)
+        if (!cli_parse_u64(arg, 1u << 20, &u) || u == 0)
             bad = "--ctx";
         x->ctx = (size_t)u;
         break;
@@ -90,7 +66,7 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
     case CLI_AGENT_OPT_HISTORY:
         if (strcmp(cmd, "chat") != 0)
             return 0;
-        if (!parse_u64(arg, 1u << 20, &u))
+        if (!cli_parse_u64(arg, 1u << 20, &u))
             bad = "--history";
         x->history = (size_t)u;
         x->have_history = true;
@@ -108,28 +84,28 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
         x->p.record = false;
         return 1;
     case CLI_AGENT_OPT_TEMP:
-        if (!parse_float(arg, 0.0, 100.0, &x->p.samp.temp))
+        if (!cli_parse_float(arg, 0.0, 100.0, &x->p.samp.temp))
             bad = "--temp";
         break;
     case CLI_AGENT_OPT_TOP_K:
-        if (!parse_u64(arg, INT32_MAX, &u))
+        if (!cli_parse_u64(arg, INT32_MAX, &u))
             bad = "--top-k";
         x->p.samp.top_k = (int32_t)u;
         break;
     case CLI_AGENT_OPT_TOP_P:
-        if (!parse_float(arg, 0.0, 1.0, &x->p.samp.top_p))
+        if (!cli_parse_float(arg, 0.0, 1.0, &x->p.samp.top_p))
             bad = "--top-p";
         break;
     case CLI_AGENT_OPT_MIN_P:
-        if (!parse_float(arg, 0.0, 1.0, &x->p.samp.min_p))
+        if (!cli_parse_float(arg, 0.0, 1.0, &x->p.samp.min_p))
             bad = "--min-p";
         break;
     case CLI_AGENT_OPT_REPEAT_PENALTY:
-        if (!parse_float(arg, 0.01, 100.0, &x->p.samp.repeat_penalty))
+        if (!cli_parse_float(arg, 0.01, 100.0, &x->p.samp.repeat_penalty))
             bad = "--repeat-penalty";
         break;
     case CLI_AGENT_OPT_SEED:
-        if (!parse_u64(arg, UINT64_MAX, &u))
+        if (!cli_parse_u64(arg, UINT64_MAX, &u))
             bad = "--seed";
         x->p.samp.seed = u;
         x->have_seed = true;
@@ -144,7 +120,7 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
         x->stops[x->p.n_stops++] = arg;
         return 1;
     case CLI_AGENT_OPT_MAX_CALLS:
-        if (!parse_u64(arg, 1000, &u))
+        if (!cli_parse_u64(arg, 1000, &u))
             bad = "--max-calls";
         x->p.max_calls = (size_t)u;
         break;

@@ -8,7 +8,9 @@
 #ifndef MEMLLM_COMMANDS_H
 #define MEMLLM_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli/opts.h"
 
@@ -38,6 +40,12 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_status_error(const char *what, enum status st);
 /* "Try 'memllm[ CMD] --help' for more information." on stderr */
 void cli_try_help(const char *cmd);
+/* "memllm: <message>" then the --help hint for cmd; returns CLI_EXIT_USAGE */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Option values: a decimal number in [lo, hi] (NaN refused); a non-negative integer
+ * <= max (no sign, no trailing text).  *out is set only on success. */
+bool cli_parse_float(const char *s, double lo, double hi, float *out);
+bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 int cli_paths_run(const struct opts *g, int argc, char **argv);
 int cli_info_run(const struct opts *g, int argc, char **argv);

@@ -82,30 +82,6 @@ enum {
     GEN_OPT_LORA,
 };
 
-static bool parse_float(const char *s, double lo, double hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return false;
-    *out = (float)v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 struct gen_args {
     const char *model, *prompt;
     uint64_t n_predict, ctx, seed;
@@ -156,42 +132,42 @@ static int gen_parse(int argc, char **argv, struct gen_args *a)
             a->prompt = optarg;
             break;
         case 'n':
-            if (!parse_u64(optarg, 1u << 24, &a->n_predict))
+            if (!cli_parse_u64(optarg, 1u << 24, &a->n_predict))
                 bad = "--n-predict";
             break;
         case GEN_OPT_TEMP:
-            if (!parse_float(optarg, 0.0, 100.0, &a->sp.temp))
+            if (!cli_parse_float(optarg, 0.0, 100.0, &a->sp.temp))
                 bad = "--temp";
             break;
         case GEN_OPT_TOP_K:
-            if (!parse_u64(optarg, INT32_MAX, &u))
+            if (!cli_parse_u64(optarg, INT32_MAX, &u))
                 bad = "--top-k";
             a->sp.top_k = (int32_t)u;
             break;
         case GEN_OPT_TOP_P:
-            if (!parse_float(optarg, 0.0, 1.0, &a->sp.top_p))
+            if (!cli_parse_float(optarg, 0.0, 1.0, &a->sp.top_p))
                 bad = "--top-p";
             break;
         case GEN_OPT_MIN_P:
-            if (!parse_float(optarg, 0.0, 1.0, &a->sp.min_p))
+            if (!cli_parse_float(optarg, 0.0, 1.0, &a->sp.min_p))
                 bad = "--min-p";
             break;
         case GEN_OPT_REPEAT_PENALTY:
-            if (!parse_float(optarg, 0.01, 100.0, &a->sp.repeat_penalty))
+            if (!cli_parse_float(optarg, 0.01, 100.0, &a->sp.repeat_penalty))
                 bad = "--repeat-penalty";
             break;
         case GEN_OPT_REPEAT_LAST_N:
-            if (!parse_u64(optarg, 1u << 20, &u))
+            if (!cli_parse_u64(optarg, 1u << 20, &u))
                 bad = "--repeat-last-n";
             a->sp.repeat_last_n = (size_t)u;
             break;
         case GEN_OPT_SEED:
-            if (!parse_u64(optarg, UINT64_MAX, &a->seed))
+            if (!cli_parse_u64(optarg, UINT64_MAX, &a->seed))
                 bad = "--seed";
             a->have_seed = true;
             break;
         case GEN_OPT_CTX:
-            if (!parse_u64(optarg, 1u << 20, &a->ctx) || a->ctx == 0)
+            if (!cli_parse_u64(optarg, 1u << 20, &a->ctx) || a->ctx == 0)
                 bad = "--ctx";
             break;
         case GEN_OPT_KV_F16:

@@ -47,20 +47,6 @@ static void train_data_help(void)
     puts(_("  -h, --help               display this help and exit"));
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_error("%s", msg);
-    cli_try_help("train-data");
-    return CLI_EXIT_USAGE;
-}
-
 static bool parse_size(const char *s, size_t *out)
 {
     char *end;
@@ -201,7 +187,7 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
             break;
         case 'e':
             if (!parse_size(optarg, &n_eval))
-                return usage_error(_("train-data: --eval-docs needs a number, not '%s'"),
+                return cli_usage_error("train-data", _("train-data: --eval-docs needs a number, not '%s'"),
                                    optarg);
             break;
         case 'T':
@@ -212,7 +198,7 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
             break;
         case 'c':
             if (!parse_size(optarg, &p.context_sents))
-                return usage_error(_("train-data: --context-sents needs a number, not '%s'"),
+                return cli_usage_error("train-data", _("train-data: --context-sents needs a number, not '%s'"),
                                    optarg);
             break;
         case 'W':
@@ -234,18 +220,18 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
             train_data_help();
             return CLI_EXIT_OK;
         default:
-            return usage_error(_("train-data: unrecognized option '%s'"), argv[optind - 1]);
+            return cli_usage_error("train-data", _("train-data: unrecognized option '%s'"), argv[optind - 1]);
         }
     }
     if (optind >= argc)
-        return usage_error("%s", _("train-data: name the dataset format (redocred)"));
+        return cli_usage_error("train-data", "%s", _("train-data: name the dataset format (redocred)"));
     if (strcmp(argv[optind], "redocred") != 0)
-        return usage_error(_("train-data: unknown dataset format '%s' (known: redocred)"),
+        return cli_usage_error("train-data", _("train-data: unknown dataset format '%s' (known: redocred)"),
                            argv[optind]);
     if (optind + 1 < argc)
-        return usage_error(_("train-data: unexpected argument '%s'"), argv[optind + 1]);
+        return cli_usage_error("train-data", _("train-data: unexpected argument '%s'"), argv[optind + 1]);
     if (!input || !split_path || !out_train || !out_eval)
-        return usage_error("%s", _("train-data: --input, --split, --out-train and --out-eval "
+        return cli_usage_error("train-data", "%s", _("train-data: --input, --split, --out-train and --out-eval "
                                    "are required"));
 
     int rc = CLI_EXIT_FAILURE;

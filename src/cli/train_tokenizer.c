@@ -37,20 +37,6 @@ static void train_tokenizer_help(void)
     puts(_("  -h, --help               display this help and exit"));
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_error("%s", msg);
-    cli_try_help("train-tokenizer");
-    return CLI_EXIT_USAGE;
-}
-
 static bool parse_count(const char *s, unsigned long long max, unsigned long long *out)
 {
     char *end;
@@ -88,7 +74,7 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
         switch (ch) {
         case 'n':
             if (!parse_count(optarg, TOK_MAX_VOCAB, &v))
-                return usage_error(_("train-tokenizer: --vocab-size needs a number, not '%s'"),
+                return cli_usage_error("train-tokenizer", _("train-tokenizer: --vocab-size needs a number, not '%s'"),
                                    optarg);
             p.vocab_size = (size_t)v;
             break;
@@ -97,7 +83,7 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
             break;
         case 'u':
             if (n_user == BPE_TRAIN_MAX_USER_TOKENS)
-                return usage_error(_("train-tokenizer: too many user tokens ('%s')"), optarg);
+                return cli_usage_error("train-tokenizer", _("train-tokenizer: too many user tokens ('%s')"), optarg);
             user[n_user++] = optarg;
             break;
         case 'c': {
@@ -105,14 +91,14 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
             errno = 0;
             double c = strtod(optarg, &end);
             if (errno || *end || !(c > 0.0 && c <= 1.0))
-                return usage_error(_("train-tokenizer: --char-coverage needs a number in "
+                return cli_usage_error("train-tokenizer", _("train-tokenizer: --char-coverage needs a number in "
                                      "(0, 1], not '%s'"), optarg);
             p.char_coverage = c;
             break;
         }
         case 'm':
             if (!parse_count(optarg, UINT64_MAX, &v) || v == 0)
-                return usage_error(_("train-tokenizer: --min-freq needs a positive number, "
+                return cli_usage_error("train-tokenizer", _("train-tokenizer: --min-freq needs a positive number, "
                                      "not '%s'"), optarg);
             p.min_freq = v;
             break;
@@ -124,27 +110,27 @@ int cli_train_tokenizer_run(const struct opts *g, int argc, char **argv)
             else if (strcmp(optarg, "jsonl") == 0)
                 fmt = BPE_INPUT_JSONL;
             else
-                return usage_error(_("train-tokenizer: unknown format '%s' (auto, plain, "
+                return cli_usage_error("train-tokenizer", _("train-tokenizer: unknown format '%s' (auto, plain, "
                                      "jsonl)"), optarg);
             break;
         case 'h':
             train_tokenizer_help();
             return CLI_EXIT_OK;
         case ':':
-            return usage_error(_("train-tokenizer: option '%s' needs an argument"),
+            return cli_usage_error("train-tokenizer", _("train-tokenizer: option '%s' needs an argument"),
                                argv[optind - 1]);
         default: {
             /* optopt: an unknown short option may sit inside a cluster such as -xq */
             char so[3] = {'-', (char)optopt, '\0'};
-            return usage_error(_("train-tokenizer: unrecognized option '%s'"),
+            return cli_usage_error("train-tokenizer", _("train-tokenizer: unrecognized option '%s'"),
                                optopt ? so : argv[optind - 1]);
         }
         }
     }
     if (!out)
-        return usage_error("%s", _("train-tokenizer: --out=FILE is required"));
+        return cli_usage_error("train-tokenizer", "%s", _("train-tokenizer: --out=FILE is required"));
     if (optind >= argc)
-        return usage_error("%s", _("train-tokenizer: no input files"));
+        return cli_usage_error("train-tokenizer", "%s", _("train-tokenizer: no input files"));
     p.user_tokens = user;
     p.n_user_tokens = n_user;
 
