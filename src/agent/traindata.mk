@@ -1,5 +1,6 @@
 ## src/agent/traindata -- MemLLM training examples from Re-DocRED; `memllm train-data`.
-src_libmemllm_a_SOURCES += src/agent/traindata.c src/agent/traindata.h src/cli/train_data.c
+src_libmemllm_a_SOURCES += src/agent/traindata.c src/agent/traindata.h src/cli/train_data.c \
+	src/agent/synth.c src/agent/synth.h
 
 check_PROGRAMS += tests/test_traindata
 tests_test_traindata_SOURCES = tests/test_traindata.c

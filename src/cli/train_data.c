@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/synth.h"
 #include "agent/traindata.h"
+#include "cli/mem.h"
 #include "cli/commands.h"
 #include "engine/gguf.h"
 #include "engine/tok.h"
@@ -19,14 +21,16 @@
 static void train_data_help(void)
 {
     printf(_("Usage: %s train-data redocred --input=FILE --split=FILE --out-train=FILE\n"
-             "                 --out-eval=FILE [OPTION]...\n"), PACKAGE);
+             "                 --out-eval=FILE [OPTION]...\n"
+             "  or:  %s train-data synthetic --out=FILE [OPTION]...\n"), PACKAGE, PACKAGE);
     puts(_("Turn Re-DocRED documents into MemLLM training examples, one JSON object per\n"
            "line: memory writes {\"kind\":\"write\",\"prompt\",\"completion\"} (one per\n"
            "sentence; the loss belongs on the completion) and memory reads\n"
            "{\"kind\":\"read\",\"text\",\"loss_from\",\"loss_spans\"} (character ranges\n"
            "that carry the loss).  Documents whose title hash is in the split file go to the\n"
            "evaluation file, all others to the training file.  When the split file does\n"
-           "not exist it is created, holding out the last --eval-docs documents."));
+           "not exist it is created, holding out the last --eval-docs documents.\n"
+           "See 'memllm train-data synthetic --help' for the synthetic examples."));
     putchar('\n');
     puts(_("  -i, --input=FILE         Re-DocRED JSON file (e.g. dev_revised.json)"));
     puts(_("      --rel-info=FILE      relation names (default: rel_info.json beside the\n"
@@ -89,12 +93,10 @@ static enum status count_tokens(struct sink_ctx *k, const char *s, size_t len, s
     return tok_encode(k->tok, s, len, 0, k->ids, k->ids_cap, n);
 }
 
-static enum status sink(void *ctx, const struct traindata_example *ex)
+/* Count ex into c (examples; tokens when a tokenizer is loaded). */
+static enum status count_example(struct sink_ctx *k, struct counts *c,
+                                 const struct traindata_example *ex)
 {
-    struct sink_ctx *k = ctx;
-    bool eval = traindata_split_is_eval(k->split, k->td, ex->doc);
-    struct counts *c = &k->c[eval];
-    traindata_example_write_json(eval ? k->eval : k->train, ex);
     if (ex->kind == TRAINDATA_KIND_WRITE)
         c->n_writes++;
     else
@@ -137,6 +139,21 @@ static enum status sink(void *ctx, const struct traindata_example *ex)
     return STATUS_OK;
 }
 
+static enum status sink(void *ctx, const struct traindata_example *ex)
+{
+    struct sink_ctx *k = ctx;
+    bool eval = traindata_split_is_eval(k->split, k->td, ex->doc);
+    traindata_example_write_json(eval ? k->eval : k->train, ex);
+    return count_example(k, &k->c[eval], ex);
+}
+
+static enum status synth_sink(void *ctx, const struct traindata_example *ex)
+{
+    struct sink_ctx *k = ctx;
+    traindata_example_write_json(k->train, ex);
+    return count_example(k, &k->c[0], ex);
+}
+
 /* rel_info.json beside the input (owned). */
 static char *default_rel_info(const char *input)
 {
@@ -148,6 +165,223 @@ static char *default_rel_info(const char *input)
         memcpy(p + dir, "rel_info.json", sizeof "rel_info.json");
     }
     return p;
+}
+
+/* ---- train-data synthetic -------------------------------------------------------------- */
+
+static void synthetic_help(void)
+{
+    printf(_("Usage: %s train-data synthetic --out=FILE [OPTION]...\n"), PACKAGE);
+    puts(_("Write synthetic MemLLM training examples, one JSON object per line, about\n"
+           "invented entities (fresh names in every example, so that names must be copied)\n"
+           "and real seed facts: memory writes of sentences in many phrasings (one or two\n"
+           "facts, no fact, a question with its answer), questions answered through a\n"
+           "MEM_READ call whose result the answer quotes, subject-missing queries, reads\n"
+           "inside statements, and \"I do not know.\" after an empty read.  Questions use\n"
+           "the ask template \"Q: {question}\\nA:\" and writes one earlier sentence of\n"
+           "context; the model trained on them should carry those settings (see\n"
+           "'memllm train --help', --meta)."));
+    putchar('\n');
+    puts(_("  -o, --out=FILE           write the training examples here"));
+    puts(_("  -n, --examples=N         examples to make (default 100000)"));
+    puts(_("      --seed=N             random seed (default 1)"));
+    puts(_("      --facts=FILE         real facts, subject<TAB>relation<TAB>object\n"
+           "                           (default: the bundled seed-facts.tsv)"));
+    puts(_("      --no-facts           use invented entities only"));
+    puts(_("      --write-share=X      share of memory-write examples (default 0.45)"));
+    puts(_("      --real-share=X       share of examples about real facts (default 0.2)"));
+    puts(_("      --zsre-out=FILE      also write knowledge-editing records\n"
+           "                           {src, alt, rephrase, loc, loc_ans, subject} about\n"
+           "                           invented entities and held-out real facts, with\n"
+           "                           rephrasings unlike any training question"));
+    puts(_("      --zsre-records=N     records for --zsre-out (default 200)"));
+    puts(_("  -t, --tokenizer=FILE     also count tokens with this GGUF vocabulary"));
+    puts(_("  -h, --help               display this help and exit"));
+}
+
+static bool parse_share(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0.0 && v <= 1.0))
+        return false;
+    *out = v;
+    return true;
+}
+
+static int synthetic_run(const struct opts *g, int argc, char **argv)
+{
+    static const struct option lo[] = {{"out", required_argument, NULL, 'o'},
+                                       {"examples", required_argument, NULL, 'n'},
+                                       {"seed", required_argument, NULL, 'S'},
+                                       {"facts", required_argument, NULL, 'f'},
+                                       {"no-facts", no_argument, NULL, 'F'},
+                                       {"write-share", required_argument, NULL, 'w'},
+                                       {"real-share", required_argument, NULL, 'r'},
+                                       {"zsre-out", required_argument, NULL, 'z'},
+                                       {"zsre-records", required_argument, NULL, 'Z'},
+                                       {"tokenizer", required_argument, NULL, 't'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0}};
+    struct synth_params p;
+    synth_params_init(&p);
+    const char *out = NULL, *facts_path = NULL, *zsre_out = NULL, *tok_path = NULL;
+    bool no_facts = false;
+    size_t n_zsre = 200, seed;
+    int ch;
+    opterr = 0;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "o:n:t:h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'o':
+            out = optarg;
+            break;
+        case 'n':
+            if (!parse_size(optarg, &p.n_examples))
+                return cli_usage_error("train-data", _("train-data: --examples needs a number, "
+                                                       "not '%s'"), optarg);
+            break;
+        case 'S':
+            if (!parse_size(optarg, &seed))
+                return cli_usage_error("train-data", _("train-data: --seed needs a number, not "
+                                                       "'%s'"), optarg);
+            p.seed = seed;
+            break;
+        case 'f':
+            facts_path = optarg;
+            break;
+        case 'F':
+            no_facts = true;
+            break;
+        case 'w':
+            if (!parse_share(optarg, &p.write_share))
+                return cli_usage_error("train-data", _("train-data: --write-share needs a number "
+                                                       "from 0 to 1, not '%s'"), optarg);
+            break;
+        case 'r':
+            if (!parse_share(optarg, &p.real_share))
+                return cli_usage_error("train-data", _("train-data: --real-share needs a number "
+                                                       "from 0 to 1, not '%s'"), optarg);
+            break;
+        case 'z':
+            zsre_out = optarg;
+            break;
+        case 'Z':
+            if (!parse_size(optarg, &n_zsre))
+                return cli_usage_error("train-data", _("train-data: --zsre-records needs a "
+                                                       "number, not '%s'"), optarg);
+            break;
+        case 't':
+            tok_path = optarg;
+            break;
+        case 'h':
+            synthetic_help();
+            return CLI_EXIT_OK;
+        default:
+            return cli_usage_error("train-data", _("train-data: unrecognized option '%s'"),
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("train-data", _("train-data: unexpected argument '%s'"),
+                               argv[optind]);
+    if (!out)
+        return cli_usage_error("train-data", "%s", _("train-data: synthetic needs --out"));
+    if (p.write_share + p.unknown_share + p.inline_share > 1.0)
+        return cli_usage_error("train-data", "%s", _("train-data: --write-share is too large "
+                                                     "(at most 0.83)"));
+
+    int rc = CLI_EXIT_FAILURE;
+    char *facts_owned = NULL;
+    struct synth_facts *facts = NULL;
+    struct sink_ctx k = {0};
+    FILE *zf = NULL;
+    enum status st;
+    if (!no_facts && !facts_path && !(facts_path = facts_owned = cli_mem_data_file("seed-facts.tsv"))) {
+        cli_error("%s", _("train-data: the bundled seed-facts.tsv was not found; name one with "
+                          "--facts or use --no-facts"));
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (!no_facts && (st = synth_facts_read(facts_path, &facts)) != STATUS_OK) {
+        cli_status_error(facts_path, st);
+        rc = st == STATUS_NOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (tok_path) {
+        struct gguf *m = NULL;
+        st = gguf_open(tok_path, &m);
+        if (st == STATUS_OK) {
+            st = tok_from_gguf(m, &k.tok);
+            gguf_close(m);
+        }
+        if (st != STATUS_OK) {
+            cli_status_error(tok_path, st);
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+    }
+    if (!(k.train = fopen(out, "w"))) {
+        cli_error("%s: %s", out, strerror(errno));
+        goto done;
+    }
+    if ((st = synth_generate(&p, facts, synth_sink, &k)) != STATUS_OK) {
+        cli_status_error(_("train-data"), st);
+        goto done;
+    }
+    bool werr = fclose(k.train) != 0;
+    k.train = NULL;
+    if (werr) {
+        cli_error("%s: %s", out, strerror(errno));
+        goto done;
+    }
+    if (zsre_out) {
+        if (!(zf = fopen(zsre_out, "w"))) {
+            cli_error("%s: %s", zsre_out, strerror(errno));
+            goto done;
+        }
+        if ((st = synth_zsre_write(p.seed, n_zsre, facts, zf)) != STATUS_OK) {
+            cli_status_error(zsre_out, st);
+            goto done;
+        }
+        werr = fclose(zf) != 0;
+        zf = NULL;
+        if (werr) {
+            cli_error("%s: %s", zsre_out, strerror(errno));
+            goto done;
+        }
+    }
+    if (g->json) {
+        printf("{\"writes\":%zu,\"reads\":%zu", k.c[0].n_writes, k.c[0].n_reads);
+        if (k.tok)
+            printf(",\"tokens\":%llu,\"loss_tokens\":%llu,\"max_tokens\":%zu",
+                   (unsigned long long)k.c[0].tokens, (unsigned long long)k.c[0].loss_tokens,
+                   k.c[0].max_tokens);
+        puts("}");
+    } else {
+        printf(_("%s: %zu write examples, %zu read examples\n"), out, k.c[0].n_writes,
+               k.c[0].n_reads);
+        if (k.tok)
+            printf(_("%s: %llu tokens, %llu with loss, longest example %zu tokens\n"), out,
+                   (unsigned long long)k.c[0].tokens, (unsigned long long)k.c[0].loss_tokens,
+                   k.c[0].max_tokens);
+    }
+    if (fflush(stdout) != 0) {
+        cli_error(_("train-data: cannot write the output"));
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+done:
+    if (k.train)
+        fclose(k.train);
+    if (zf)
+        fclose(zf);
+    free(k.ids);
+    tok_free(k.tok);
+    synth_facts_free(facts);
+    free(facts_owned);
+    return rc;
 }
 
 int cli_train_data_run(const struct opts *g, int argc, char **argv)
@@ -166,6 +400,8 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
                                        {"tokenizer", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
+    if (argc > 1 && strcmp(argv[1], "synthetic") == 0)
+        return synthetic_run(g, argc - 1, argv + 1);
     struct traindata_params p;
     traindata_params_init(&p);
     const char *input = NULL, *rel = NULL, *split_path = NULL, *out_train = NULL;
@@ -224,9 +460,9 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return cli_usage_error("train-data", "%s", _("train-data: name the dataset format (redocred)"));
+        return cli_usage_error("train-data", "%s", _("train-data: name the dataset format (redocred or synthetic)"));
     if (strcmp(argv[optind], "redocred") != 0)
-        return cli_usage_error("train-data", _("train-data: unknown dataset format '%s' (known: redocred)"),
+        return cli_usage_error("train-data", _("train-data: unknown dataset format '%s' (known: redocred, synthetic)"),
                            argv[optind]);
     if (optind + 1 < argc)
         return cli_usage_error("train-data", _("train-data: unexpected argument '%s'"), argv[optind + 1]);
