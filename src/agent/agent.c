@@ -159,6 +159,12 @@ enum status agent_templates_load(const struct gguf *g, char **ask, char **write)
     return STATUS_OK;
 }
 
+size_t agent_context_sents_load(const struct gguf *g, size_t fallback)
+{
+    uint32_t v;
+    return gguf_get_u32(g, "memllm.write.context_sents", &v) == STATUS_OK ? (size_t)v : fallback;
+}
+
 enum status agent_template_fill(const char *tmpl, const char *question, const char *context,
                                 const char *sentence, char **out)
 {
@@ -1496,9 +1502,10 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     enum status st = agent_template_fill(
         a->p.template_write ? a->p.template_write : AGENT_DEFAULT_WRITE, NULL,
         ctx.s ? ctx.s : "", sents[i], &prompt);
-    free(ctx.s);
-    if (st != STATUS_OK)
+    if (st != STATUS_OK) {
+        free(ctx.s);
         return st;
+    }
     struct sbuf pb = {0};
     if (!sb_addz(&pb, prompt) || !sb_addz(&pb, CALL_WRITE_PREFIX)) {
         st = STATUS_NOMEM;
@@ -1509,9 +1516,16 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     free(pb.s);
     if (st != STATUS_OK)
         goto out;
-    if (a->has_cons && a->p.constrain && a->cons.source &&
-        (st = a->cons.source(a->cons.ctx, sents[i], strlen(sents[i]))) != STATUS_OK)
-        goto out;
+    /* names may come from the sentence or its context ("What is the capital of X? It is
+     * or they are "Y"" names X in the context) */
+    if (a->has_cons && a->p.constrain && a->cons.source) {
+        if ((ctx.n && !sb_addz(&ctx, " ")) || !sb_addz(&ctx, sents[i])) {
+            st = STATUS_NOMEM;
+            goto out;
+        }
+        if ((st = a->cons.source(a->cons.ctx, ctx.s, ctx.n)) != STATUS_OK)
+            goto out;
+    }
     if ((st = write_decode(a, &raw)) != STATUS_OK)
         goto out;
     ws->sentences++;
@@ -1597,6 +1611,7 @@ static enum status write_sentence(struct agent *a, char **sents, size_t i, size_
     emit(a, &ev);
 out:
     free(tin);
+    free(ctx.s);
     free(wr);
     call_free(c);
     free(raw);

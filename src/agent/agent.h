@@ -208,6 +208,11 @@ void agent_params_init(struct agent_params *p);
 /* Read the templates a memllm GGUF carries: owned strings (free()), NULL when absent. */
 enum status agent_templates_load(const struct gguf *g, char **ask, char **write);
 
+/* The number of earlier sentences a memllm GGUF's write examples carried
+ * (`memllm.write.context_sents`, UINT32), or fallback when the key is absent or not a
+ * UINT32. */
+size_t agent_context_sents_load(const struct gguf *g, size_t fallback);
+
 /* Fill a template: {question}, {context}, {sentence} are replaced by the given texts
  * (NULL = ""); owned result (free()). */
 enum status agent_template_fill(const char *tmpl, const char *question, const char *context,

@@ -394,6 +394,8 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
         cli_status_error(path, st);
         goto fail;
     }
+    if (!x->have_context_sents)
+        x->p.context_sents = agent_context_sents_load(ca->gf, x->p.context_sents);
     if (!x->have_seed)
         x->p.samp.seed = (uint64_t)time(NULL) ^ timing_now_ns();
     const char *base = strrchr(path, '/');

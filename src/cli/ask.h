@@ -24,6 +24,7 @@ struct cli_agent_args {
     bool have_history;
     size_t history;      /* chat: --history=N tokens of earlier turns */
     bool have_seed;
+    bool have_context_sents; /* --context-sents given: the model's own value is not used */
     struct agent_params p;
     const char *stops[CLI_AGENT_MAX_STOPS];
 };

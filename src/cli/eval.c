@@ -91,7 +91,8 @@ static void eval_help(void)
            "                           relations.tsv (default: the bundled relations.tsv)"));
     puts(_("      --records=N          edit: only the first N records"));
     puts(_("      --sequential         edit: one growing memory for all records"));
-    puts(_("      --context-sents=N    write mode: earlier sentences as context (default 25)"));
+    puts(_("      --context-sents=N    write mode: earlier sentences as context (default: the\n"
+           "                           model's memllm.write.context_sents, else 25)"));
     puts(_("      --min-cuts=N         write mode: late-stopping candidates (default 5)"));
     puts(_("      --max-tokens=N       write mode: tokens per write call (default 128)"));
     puts(_("      --answer-tokens=N    edit: tokens per answer (default 32)"));
@@ -370,7 +371,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
     };
     const char *model_path = NULL, *split = NULL, *rel_info = NULL;
     size_t ctx = 0, max_items = SIZE_MAX;
-    bool held_out = false, sequential = false, json = g->json;
+    bool held_out = false, sequential = false, json = g->json, have_context_sents = false;
     struct agent_params p;
     agent_params_init(&p);
     p.samp.temp = 0; /* greedy */
@@ -463,6 +464,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
             if (!cli_mem_parse_size(optarg, 1000, &v))
                 bad = "--context-sents";
             p.context_sents = v;
+            have_context_sents = true;
             break;
         case OPT_MIN_CUTS:
             if (!cli_mem_parse_size(optarg, 1000, &v) || v == 0)
@@ -573,6 +575,8 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
     p.model_name = base ? base + 1 : path;
     p.template_ask = t_ask;
     p.template_write = t_write;
+    if (!have_context_sents)
+        p.context_sents = agent_context_sents_load(gf, p.context_sents);
     struct agent_lm lm;
     agent_lm_from_model(m, &lm);
     if ((st = eval_agent_new(&lm, tk, &p, &cp, relations_db, &ea)) != STATUS_OK) {

@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "cli/paths.h"
+
+#include "cli/mem.h"
 #include "util/i18n.h"
 #include "util/json.h"
 #include "util/xdg.h"
@@ -33,7 +35,11 @@ const char *paths_model(const struct opts *g)
     const char *env = getenv("MEMLLM_MODEL");
     if (env && env[0])
         return env;
-    return PKGDATADIR "/" PATHS_DEFAULT_MODEL;
+    /* installed, else $MEMLLM_DATADIR, else the source tree's data/ (uninstalled runs) */
+    static char *bundled;
+    if (!bundled)
+        bundled = cli_mem_data_file(PATHS_DEFAULT_MODEL);
+    return bundled ? bundled : PKGDATADIR "/" PATHS_DEFAULT_MODEL;
 }
 
 /* Print one "label: value" line, or a JSON member. */

@@ -33,7 +33,8 @@ static void write_help(void)
     puts(_("      --constrain=on|off   keep write calls well-formed with token masks (triples\n"
            "                           from whole-word spans of the sentence; default on)"));
     puts(_("      --dry-run            show the triples without storing them"));
-    puts(_("      --context-sents=N    earlier sentences given as context (default 25)"));
+    puts(_("      --context-sents=N    earlier sentences given as context (default:\n"
+           "                           the model's memllm.write.context_sents, else 25)"));
     puts(_("      --min-cuts=N         late stopping: candidate ends to collect (default 5)"));
     puts(_("      --max-tokens=N       most tokens per write call (default 128)"));
     puts(_("      --title=TEXT         name of the document in the run record"));
@@ -193,6 +194,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
             if (!cli_mem_parse_size(optarg, 1000, &v))
                 bad = "--context-sents";
             x.p.context_sents = v;
+            x.have_context_sents = true;
             break;
         case WRITE_OPT_MIN_CUTS:
             if (!cli_mem_parse_size(optarg, 1000, &v) || v == 0)
