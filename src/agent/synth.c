@@ -516,6 +516,17 @@ enum status synth_facts_read(const char *path, struct synth_facts **out)
         goto fail;
     }
     size_t cap = 0, line = 0;
+    /* a NUL byte would end the parse below early and drop the rest of the file quietly */
+    const char *nul = memchr(sf->buf, '\0', b.n);
+    if (nul) {
+        line = 1;
+        for (const char *q = sf->buf; q < nul; q++)
+            line += *q == '\n';
+        st = status_detail_set(STATUS_FORMAT,
+                               _("%s:%zu: expected subject<TAB>relation<TAB>object"), path,
+                               line);
+        goto fail;
+    }
     for (char *p = sf->buf; *p;) {
         char *e = strchr(p, '\n');
         if (e)
@@ -1050,6 +1061,9 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
                 ri++;
             fa = (struct fact){&rels[ri], sf->s, sf->o};
             alt = fresh(&g, 1, rels[ri].o); /* a changed, invented answer */
+            /* made up from a few names (continents) it may be the true one: draw again */
+            for (size_t tries = 0; tries < 16 && strcmp(alt, sf->o) == 0; tries++)
+                alt = fresh(&g, 1, rels[ri].o);
         } else {
             bool real;
             fa = pick_fact(&g, 0, false, &real);
