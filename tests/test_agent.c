@@ -227,6 +227,9 @@ static int fx_setup(void **state)
     agent_params_init(&x->p);
     x->p.samp.temp = 0; /* greedy */
     x->p.model_name = "fake";
+    /* the model's own text after reads (quoting, which constrain turns on, has its own
+     * tests; so have the constraint hooks) */
+    x->p.constrain = false;
     *state = x;
     return 0;
 }
@@ -308,6 +311,60 @@ static void test_agent_read_call_spliced_and_events_in_order(void **state)
     assert_string_equal(r->reads[0].triple.obj_name, "Paris");
     assert_string_equal(r->reads[0].triple.subj_name, "France");
     mem_run_free(r);
+    free(out);
+}
+
+/* With constrain on, the answer after a read spells a result: the model's "Lyon" is not
+ * allowed, its runner-up "Paris" is; off, the model's own text stays. */
+static void test_agent_answer_quotes_read_result(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ")", "-->",
+                            "Lyon", "Paris", ".", NULL};
+    fake_script(&x->f, script);
+    x->p.constrain = true;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>)-->Paris})Paris.");
+    free(out);
+    x->f.cursor = x->f.n_calls = x->f.n_script = x->f.n_past = 0;
+    fake_script(&x->f, script);
+    x->p.constrain = false;
+    fx_agent(x);
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>)-->Paris})LyonParis.");
+    free(out);
+}
+
+/* Once a result is spelt, the next token may not run on with a letter ("Parisian"). */
+static void test_agent_quote_ends_at_word_boundary(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ")", "-->",
+                            "Paris", "i", ".", NULL};
+    fake_script(&x->f, script);
+    x->p.constrain = true;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>)-->Paris})Paris.");
+    free(out);
+}
+
+/* No quoting without a read, nor after a failed read: the text is the model's. */
+static void test_agent_no_quote_without_results(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"({", "MEM_READ(", "Nowhere", ">>", "capital", ">>", ")", "-->",
+                            "Lyon", ".", NULL};
+    fake_script(&x->f, script);
+    x->p.constrain = true;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_non_null(strstr(out, "Lyon."));
+    assert_null(strstr(out, "Paris"));
     free(out);
 }
 
@@ -704,6 +761,7 @@ static void test_agent_constraint_hook(void **state)
     const char *script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital", ">>", ")",
                             "zz", "-->", NULL};
     fake_script(&x->f, script);
+    x->p.constrain = true;
     fx_agent(x);
     struct cons_rec rec = {0};
     rec.forbid = id_of(x->tk, ")");
@@ -987,6 +1045,7 @@ static void test_agent_write_uses_constraint(void **state)
     fake_script(&x->f, script);
     x->p.min_cuts = 1;
     x->p.dry_run = true;
+    x->p.constrain = true;
     fx_agent(x);
     struct cons_rec rec = {0};
     rec.forbid = id_of(x->tk, "France");
@@ -1039,6 +1098,7 @@ static void test_agent_write_constraint_only_close_allowed(void **state)
     fake_script(&x->f, script);
     x->p.min_cuts = 5;
     x->p.dry_run = true;
+    x->p.constrain = true;
     fx_agent(x);
     struct close_only co = {id_of(x->tk, "})"), 0};
     struct agent_constraint c = {0};
@@ -1405,6 +1465,12 @@ static void test_agent_audit_multi_query_call(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_answer_quotes_read_result, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_quote_ends_at_word_boundary, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_no_quote_without_results, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_read_call_spliced_and_events_in_order,
                                         fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_only_latest_call_stays_in_context, fx_setup,

@@ -218,6 +218,11 @@ struct agent {
     int32_t *close_ids; /* tokens whose piece contains "})" */
     size_t n_close;
     bool *is_close;     /* (n_vocab) */
+    /* each token's text for quoting (piece with U+2581 as ' ', a byte token's byte;
+     * length 0 for control/unknown tokens): tok_text[tok_off[i] .. tok_off[i + 1]) */
+    char *tok_text;
+    size_t *tok_off;
+    int32_t *quote_ids; /* scratch allow-list (n_vocab) */
 
     /* the context: toks[0..n_toks); the model holds toks[0..n_eval) */
     int32_t *toks;
@@ -249,6 +254,47 @@ static bool piece_contains(const char *piece, size_t len, const char *pat)
         if (memcmp(piece + i, pat, pl) == 0)
             return true;
     return false;
+}
+
+/* The token texts quoting compares with read results (see struct agent). */
+static enum status quote_tables(struct agent *a, size_t nv)
+{
+    static const char sp[] = "\xe2\x96\x81"; /* U+2581 */
+    size_t total = 0;
+    for (size_t i = 0; i < nv; i++) {
+        size_t len = 0;
+        if (tok_piece(a->tk, (int32_t)i, &len))
+            total += len;
+    }
+    a->tok_text = malloc(total + 1);
+    a->tok_off = malloc((nv + 1) * sizeof *a->tok_off);
+    a->quote_ids = malloc((nv ? nv : 1) * sizeof *a->quote_ids);
+    if (!a->tok_text || !a->tok_off || !a->quote_ids)
+        return STATUS_NOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < nv; i++) {
+        a->tok_off[i] = at;
+        size_t len = 0;
+        const char *pc = tok_piece(a->tk, (int32_t)i, &len);
+        enum tok_type ty = tok_token_type(a->tk, (int32_t)i);
+        int bv = tok_byte_value(a->tk, (int32_t)i);
+        if (!pc || ty == TOK_TYPE_CONTROL || ty == TOK_TYPE_UNKNOWN || ty == TOK_TYPE_UNUSED)
+            continue;
+        if (bv >= 0) {
+            a->tok_text[at++] = (char)bv;
+            continue;
+        }
+        for (size_t j = 0; j < len;) {
+            if (j + 3 <= len && memcmp(pc + j, sp, 3) == 0) {
+                a->tok_text[at++] = ' ';
+                j += 3;
+            } else {
+                a->tok_text[at++] = pc[j++];
+            }
+        }
+    }
+    a->tok_off[nv] = at;
+    return STATUS_OK;
 }
 
 enum status agent_new(const struct agent_lm *lm, struct tok *tk, struct ctrl *c,
@@ -297,6 +343,8 @@ enum status agent_new(const struct agent_lm *lm, struct tok *tk, struct ctrl *c,
             a->is_close[i] = true;
         }
     }
+    if ((st = quote_tables(a, nv)) != STATUS_OK)
+        goto fail;
     if (lm->set_abort)
         lm->set_abort(lm->ctx, agent_abort_cb, a);
     *out = a;
@@ -324,6 +372,9 @@ void agent_free(struct agent *a)
     free(a->is_close);
     free(a->open_ids);
     free(a->close_ids);
+    free(a->tok_text);
+    free(a->tok_off);
+    free(a->quote_ids);
     free(a->toks);
     free(a);
 }
@@ -745,6 +796,11 @@ struct ask {
     char **raws;           /* executed calls, for the repetition check */
     size_t n_raws;
     int64_t run_id;
+    /* quoting: the results of the latest read ("r1;r2"), while the answer after it is
+     * still spelling one of them (qgen: its text so far); NULL when not quoting */
+    char *quote;
+    struct sbuf qgen;
+    bool quote_tail; /* a result was just spelt: the next token may not go on with a letter */
 };
 
 static void ask_emit_text(struct ask *k, const char *s, size_t n)
@@ -1028,6 +1084,14 @@ static enum status ask_read(struct ask *k, size_t b, size_t e)
     emit(a, &ev);
     ask_end_call(k);
     ask_pend_reset(k, true);
+    free(k->quote);
+    k->quote = NULL;
+    k->qgen.n = 0;
+    k->quote_tail = false;
+    if (a->p.constrain && !(k->quote = strdup(results))) {
+        st = STATUS_NOMEM;
+        goto out_res;
+    }
     st = STATUS_OK;
 out_res:
     free(results);
@@ -1102,6 +1166,96 @@ static void ask_free(struct ask *k)
     for (size_t i = 0; i < k->n_raws; i++)
         free(k->raws[i]);
     free(k->raws);
+    free(k->quote);
+    free(k->qgen.s);
+}
+
+static bool quote_word_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           c >= 0x80;
+}
+
+/* May text t[0..n) come next in an answer that spells result r[0..rn), given the text g
+ * generated since the read?  (It continues r, or ends r and goes on with no letter.) */
+static bool quote_fits(const char *r, size_t rn, const char *g, size_t gn, const char *t,
+                       size_t n)
+{
+    if (gn > rn || memcmp(r, g, gn) != 0 || n == 0)
+        return false;
+    const char *rest = r + gn;
+    size_t rl = rn - gn;
+    if (n <= rl)
+        return memcmp(rest, t, n) == 0;
+    return memcmp(rest, t, rl) == 0 && !quote_word_byte((unsigned char)t[rl]);
+}
+
+/* Restrict the next token to those that go on spelling a read result (answers quote the
+ * read).  Quoting ends when a result is complete or no token fits. */
+static void quote_mask(struct ask *k)
+{
+    struct agent *a = k->a;
+    size_t nv = (size_t)tok_n_vocab(a->tk), n = 0;
+    const char *g = k->qgen.s ? k->qgen.s : "";
+    for (size_t i = 0; i < nv; i++) {
+        const char *t = a->tok_text + a->tok_off[i];
+        size_t tn = a->tok_off[i + 1] - a->tok_off[i];
+        for (const char *r = k->quote; tn && *r;) {
+            const char *e = strchr(r, ';');
+            size_t rn = e ? (size_t)(e - r) : strlen(r);
+            if (quote_fits(r, rn, g, k->qgen.n, t, tn)) {
+                a->quote_ids[n++] = (int32_t)i;
+                break;
+            }
+            r += rn + (e ? 1 : 0);
+        }
+    }
+    if (n == 0) {
+        free(k->quote);
+        k->quote = NULL;
+        return;
+    }
+    samp_mask_allow(a->samp, a->quote_ids, n);
+}
+
+/* Right after a result was spelt: no token that would run on into a longer word. */
+static void quote_tail_mask(struct ask *k)
+{
+    struct agent *a = k->a;
+    size_t nv = (size_t)tok_n_vocab(a->tk), n = 0;
+    int32_t eos = tok_eos(a->tk);
+    for (size_t i = 0; i < nv; i++) {
+        size_t tn = a->tok_off[i + 1] - a->tok_off[i];
+        if ((int32_t)i == eos ||
+            (tn && !quote_word_byte((unsigned char)a->tok_text[a->tok_off[i]])))
+            a->quote_ids[n++] = (int32_t)i;
+    }
+    k->quote_tail = false;
+    if (n)
+        samp_mask_allow(a->samp, a->quote_ids, n);
+}
+
+/* After token id was sampled while quoting: note its text; stop when a result is spelt. */
+static void quote_accept(struct ask *k, int32_t id)
+{
+    struct agent *a = k->a;
+    if (id < 0 || id >= tok_n_vocab(a->tk) ||
+        !sb_add(&k->qgen, a->tok_text + a->tok_off[id], a->tok_off[id + 1] - a->tok_off[id])) {
+        free(k->quote);
+        k->quote = NULL;
+        return;
+    }
+    for (const char *r = k->quote; *r;) {
+        const char *e = strchr(r, ';');
+        size_t rn = e ? (size_t)(e - r) : strlen(r);
+        if (k->qgen.n >= rn && memcmp(k->qgen.s, r, rn) == 0) {
+            free(k->quote);
+            k->quote = NULL;
+            k->quote_tail = k->qgen.n == rn;
+            return;
+        }
+        r += rn + (e ? 1 : 0);
+    }
 }
 
 static enum status agent_ask_impl(struct agent *a, const char *question, char **output,
@@ -1174,9 +1328,16 @@ static enum status agent_ask_impl(struct agent *a, const char *question, char **
         if (k.in_call && use_cons && a->cons.mask &&
             (st = a->cons.mask(a->cons.ctx, a->samp)) != STATUS_OK)
             break;
+        bool quoting = k.quote && !k.in_call;
+        if (quoting)
+            quote_mask(&k);
+        else if (k.quote_tail && !k.in_call)
+            quote_tail_mask(&k);
         int32_t t;
         if ((st = samp_sample(a->samp, a->logits, &t, NULL)) != STATUS_OK)
             break;
+        if (quoting && k.quote)
+            quote_accept(&k, t);
         a->tim.n_gen++;
         if (t == eos && !a->p.ignore_eos) {
             stop_reason = "eos";
