@@ -246,14 +246,34 @@ int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem
         cli_status_error("embedder", st);
         goto fail;
     }
-    if (with_ctrl || (mc->created && is_default && seed)) {
+    /* The default database is seeded on creation.  "seed.state" is "pending" until the
+     * import has succeeded, so a first run that failed or was killed while seeding
+     * retries on the next start (the import is idempotent: known triples stay as they
+     * are). */
+    bool do_seed = false;
+    if (is_default && seed) {
+        char *state = NULL;
+        if (mc->created)
+            st = mem_meta_set(mc->m, "seed.state", "pending");
+        else
+            st = mem_meta_get(mc->m, "seed.state", &state);
+        if (st == STATUS_NOT_FOUND) /* seeded before the state was kept, or not default */
+            st = STATUS_OK;
+        if (st != STATUS_OK) {
+            cli_status_error(mc->path, st);
+            goto fail;
+        }
+        do_seed = mc->created || (state && strcmp(state, "pending") == 0);
+        free(state);
+    }
+    if (with_ctrl || do_seed) {
         st = ctrl_open(mc->m, &mc->e, &mc->c);
         if (st != STATUS_OK) {
             cli_status_error(mc->path, st);
             goto fail;
         }
     }
-    if (mc->created && is_default && seed) {
+    if (do_seed) {
         char *facts = cli_mem_data_file(CLI_MEM_SEED_FILE);
         if (!facts) {
             /* TRANSLATORS: %s is a file name */
@@ -264,6 +284,10 @@ int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem
             free(facts);
             if (rc != CLI_EXIT_OK)
                 goto fail_rc;
+            if ((st = mem_meta_set(mc->m, "seed.state", "done")) != STATUS_OK) {
+                cli_status_error(mc->path, st);
+                goto fail;
+            }
         }
     }
     return CLI_EXIT_OK;

@@ -57,6 +57,18 @@ expect_in "$TMP/out" "1. Paris"
 expect_rc 0 "$M" --json mem show 1
 expect_in "$TMP/out" '"text":"seed: countries-list"'
 rm -rf "$TMP/data"
+# a first run whose seeding fails keeps nothing half-done and seeds on the next start
+mkdir -p "$TMP/baddata"
+cp "$MEMLLM_DATADIR/relations.tsv" "$TMP/baddata/"
+{ head -n 20 "$MEMLLM_DATADIR/seed-facts.tsv"; printf 'only two\tfields\n'; } \
+    >"$TMP/baddata/seed-facts.tsv"
+expect_rc 2 env MEMLLM_DATADIR="$TMP/baddata" "$M" mem stats
+expect_in "$TMP/err" "seed-facts.tsv:21"
+expect_rc 0 "$M" mem stats
+expect_in "$TMP/out" "triples:    2514"
+expect_rc 0 "$M" mem stats
+expect_in "$TMP/out" "triples:    2514"
+rm -rf "$TMP/data"
 expect_rc 0 "$M" mem --no-seed stats
 expect_in "$TMP/out" "triples:    0"
 expect_rc 0 "$M" --db "$DB" mem stats
