@@ -8,10 +8,16 @@
 
 #include <math.h>
 
+#include "agent/constrain.h"
 #include "agent/eval.h"
+#include "agent/memcons.h"
+#include "agent/synth.h"
 #include "agent/traindata.h"
 #include "engine/gguf.h"
 #include "engine/tok.h"
+#include "memory/ctrl.h"
+#include "memory/store.h"
+#include "protocol/call.h"
 
 #ifndef TEST_SRCDIR
 #define TEST_SRCDIR "."
@@ -616,6 +622,464 @@ static void test_eval_relmap_rejects_non_string_value(void **state)
     assert_non_null(strstr(status_detail(), "P_odd_key"));
 }
 
+/* ---- facts files -------------------------------------------------------------------------- */
+
+static char *write_tmp(const char *dir, const char *name, const char *text, size_t len)
+{
+    char *path = malloc(4096);
+    assert_non_null(path);
+    snprintf(path, 4096, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+#define FACTS_TSV "# test facts\nFrance\tcapital\tParis\n\nGermany\tcapital\tBerlin\r\n" \
+                  "Paris\tcountry\tFrance\n"
+
+static void test_eval_facts_open_names_file_and_line(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char *good = write_tmp(dir, "good.tsv", FACTS_TSV, sizeof FACTS_TSV - 1);
+    struct synth_facts *f = NULL;
+    assert_int_equal(eval_facts_open(good, &f), STATUS_OK);
+    assert_int_equal(synth_facts_count(f), 3);
+    assert_string_equal(synth_facts_get(f, 1)->s, "Germany");
+    assert_string_equal(synth_facts_get(f, 1)->o, "Berlin"); /* CR dropped */
+    synth_facts_free(f);
+
+    /* two fields on line 4 (after a comment and a blank line) */
+    static const char two[] = "# c\nA\tr\tB\n\nC\tr\n";
+    char *bad = write_tmp(dir, "two.tsv", two, sizeof two - 1);
+    f = NULL;
+    status_detail_clear();
+    assert_int_equal(eval_facts_open(bad, &f), STATUS_FORMAT);
+    assert_null(f);
+    char want[4200];
+    snprintf(want, sizeof want, "%s:4:", bad);
+    assert_non_null(strstr(status_detail(), want));
+    free(bad);
+
+    /* an object that is not UTF-8, on line 5 */
+    static const char enc[] = "# c\nA\tr\tB\n\n# d\nC\tr\tD\xff\n";
+    bad = write_tmp(dir, "enc.tsv", enc, sizeof enc - 1);
+    status_detail_clear();
+    assert_int_equal(eval_facts_open(bad, &f), STATUS_ENCODING);
+    assert_null(f);
+    snprintf(want, sizeof want, "%s:5:", bad);
+    assert_non_null(strstr(status_detail(), want));
+    assert_non_null(strstr(status_detail(), "object"));
+    free(bad);
+
+    /* a file that is not there */
+    snprintf(want, sizeof want, "%s/absent.tsv", dir);
+    status_detail_clear();
+    assert_int_equal(eval_facts_open(want, &f), STATUS_IO);
+    assert_non_null(strstr(status_detail(), "absent.tsv"));
+    free(good);
+    test_rmtree(dir);
+}
+
+/* ---- the eval agent over a text-driven fake model ------------------------------------------
+ * A tiny vocabulary: 0 <unk>, 1 <s>, 2 </s>, 3 "({", 4 "})", 5 "-->" (user-defined), U+2581,
+ * the printable ASCII characters, some words, the 256 byte tokens. */
+static const char *const tiny_words[] = {
+    "MEM_READ(", "MEM_WRITE", "France", "Germany", "capital", "country", "Paris", "Berlin",
+    "Lyon", ">>",
+};
+
+static struct tok *tiny_tok(void)
+{
+    const char *toks[512];
+    int32_t types[512];
+    static char chars[128][2];
+    static char bytes[256][8];
+    size_t n = 0;
+    toks[n] = "<unk>", types[n++] = TOK_TYPE_UNKNOWN;
+    toks[n] = "<s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "</s>", types[n++] = TOK_TYPE_CONTROL;
+    toks[n] = "({", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "})", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "-->", types[n++] = TOK_TYPE_USER_DEFINED;
+    toks[n] = "\xE2\x96\x81", types[n++] = TOK_TYPE_NORMAL;
+    for (int c = 0x21; c < 0x7f; c++) {
+        chars[c][0] = (char)c;
+        chars[c][1] = '\0';
+        toks[n] = chars[c], types[n++] = TOK_TYPE_NORMAL;
+    }
+    for (size_t i = 0; i < sizeof tiny_words / sizeof tiny_words[0]; i++)
+        toks[n] = tiny_words[i], types[n++] = TOK_TYPE_NORMAL;
+    for (int b = 0; b < 256; b++) {
+        snprintf(bytes[b], sizeof bytes[b], "<0x%02X>", b);
+        toks[n] = bytes[b], types[n++] = TOK_TYPE_BYTE;
+    }
+    struct tok_vocab_desc d;
+    tok_vocab_desc_init(&d);
+    d.n_tokens = n;
+    d.tokens = toks;
+    d.types = types;
+    d.bos_id = 1;
+    d.eos_id = 2;
+    d.unk_id = 0;
+    d.add_bos = true;
+    d.add_space_prefix = false;
+    struct tok *t = NULL;
+    assert_int_equal(tok_new(&d, &t), STATUS_OK);
+    return t;
+}
+
+/* The fake decodes the context it holds.  In a write call (after the last "MEM_WRITE-->")
+ * it steers towards write_target; otherwise the text after the last '?' (the question's
+ * end) is what it generated, and it steers towards the read call of the first rule whose
+ * key occurs in the context: the longest vocabulary piece that continues the target gets
+ * logit 10, EOS 5 (runner-up), everything else 0.  Once the text is off the target (the
+ * constraint chose otherwise) or complete, or a call has been answered ("})"), EOS gets 10.
+ * No rule: EOS. */
+struct steer_rule {
+    const char *key, *target;
+};
+
+struct steer {
+    const struct tok *tk;
+    size_t n_vocab;
+    const char *write_target;
+    const struct steer_rule *rules;
+    size_t n_rules;
+    int32_t ctx[4096];
+    size_t n_past;
+};
+
+static const char *last_of(const char *hay, const char *needle)
+{
+    const char *at = NULL;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        at = p;
+    return at;
+}
+
+static void steer_towards(const struct steer *f, const char *target, const char *g, float *logits)
+{
+    size_t gl = strlen(g), tl = strlen(target);
+    if (gl >= tl || strncmp(target, g, gl) != 0 || strstr(g, "})"))
+        return;
+    const char *rest = target + gl;
+    for (size_t len = strlen(rest) < 16 ? strlen(rest) : 16; len > 0; len--) {
+        int32_t id = tok_find(f->tk, rest, len);
+        if (id >= 3) {
+            logits[2] = 5.0f;
+            logits[id] = 10.0f;
+            return;
+        }
+    }
+}
+
+static enum status steer_eval(void *ctxp, const int32_t *tokens, size_t n, size_t pos,
+                              float *logits)
+{
+    struct steer *f = ctxp;
+    assert_true(pos <= f->n_past);
+    assert_true(pos + n <= 4096);
+    memcpy(f->ctx + pos, tokens, n * sizeof *tokens);
+    f->n_past = pos + n;
+    char *text = NULL;
+    assert_int_equal(tok_decode(f->tk, f->ctx, f->n_past, 0, &text, NULL), STATUS_OK);
+    for (size_t i = 0; i < f->n_vocab; i++)
+        logits[i] = 0.0f;
+    logits[2] = 10.0f;
+    const char *w = last_of(text, "MEM_WRITE-->");
+    if (w) {
+        logits[2] = 0.0f;
+        steer_towards(f, f->write_target, w + strlen("MEM_WRITE-->"), logits);
+        if (logits[2] == 0.0f)
+            logits[2] = 10.0f;
+    } else {
+        const char *q = strrchr(text, '?');
+        for (size_t i = 0; q && i < f->n_rules; i++) {
+            if (strstr(text, f->rules[i].key)) {
+                logits[2] = 0.0f;
+                steer_towards(f, f->rules[i].target, q + 1, logits);
+                if (logits[2] == 0.0f)
+                    logits[2] = 10.0f;
+                break;
+            }
+        }
+    }
+    free(text);
+    return STATUS_OK;
+}
+
+struct ea_fx {
+    struct tok *tk;
+    struct steer f;
+    struct agent_lm lm;
+    struct agent_params p;
+    struct ctrl_params cp;
+    struct eval_agent *ea;
+    struct eval_backend b;
+    char *dir, *facts_path;
+    struct synth_facts *facts;
+};
+
+/* An eval agent over the fake; with_facts: FACTS_TSV in every fresh memory. */
+static void ea_fx_open(struct ea_fx *x, bool constrain, bool with_facts)
+{
+    memset(x, 0, sizeof *x);
+    x->tk = tiny_tok();
+    x->f.tk = x->tk;
+    x->f.n_vocab = (size_t)tok_n_vocab(x->tk);
+    x->lm.n_vocab = x->f.n_vocab;
+    x->lm.n_ctx = 4096;
+    x->lm.eval = steer_eval;
+    x->lm.ctx = &x->f;
+    agent_params_init(&x->p);
+    x->p.samp.temp = 0;
+    x->p.record = false;
+    x->p.max_tokens = 64;
+    x->p.min_cuts = 1;
+    x->p.write_max_tokens = 48;
+    x->p.constrain = constrain;
+    ctrl_params_default(&x->cp);
+    assert_int_equal(eval_agent_new(&x->lm, x->tk, &x->p, &x->cp, NULL, &x->ea), STATUS_OK);
+    if (with_facts) {
+        x->dir = test_tmpdir();
+        x->facts_path = write_tmp(x->dir, "facts.tsv", FACTS_TSV, sizeof FACTS_TSV - 1);
+        assert_int_equal(eval_facts_open(x->facts_path, &x->facts), STATUS_OK);
+        eval_agent_set_facts(x->ea, x->facts);
+    }
+    eval_agent_backend(x->ea, &x->b);
+}
+
+static void ea_fx_close(struct ea_fx *x)
+{
+    eval_agent_free(x->ea);
+    synth_facts_free(x->facts);
+    free(x->facts_path);
+    if (x->dir)
+        test_rmtree(x->dir);
+    tok_free(x->tk);
+}
+
+/* The answers of (subject, relation, ?) in the agent's current memory, joined by ';'. */
+static void read_objects(struct eval_agent *ea, const char *subj, const char *rel, char *out,
+                         size_t cap)
+{
+    struct ctrl_read *r = NULL;
+    assert_int_equal(ctrl_read(eval_agent_ctrl(ea), CTRL_WANT_OBJECT, subj, rel, &r), STATUS_OK);
+    out[0] = '\0';
+    for (size_t i = 0; i < r->n_answers; i++) {
+        if (i)
+            strncat(out, ";", cap - strlen(out) - 1);
+        strncat(out, r->answers[i].name, cap - strlen(out) - 1);
+    }
+    ctrl_read_free(r);
+}
+
+/* Every fresh memory holds the facts (and only them: what an earlier memory learnt is
+ * gone); without facts a fresh memory is empty. */
+static void test_eval_agent_facts_in_every_fresh_memory(void **state)
+{
+    (void)state;
+    struct ea_fx x;
+    ea_fx_open(&x, false, true);
+    char got[256];
+    assert_int_equal(eval_agent_fresh(x.ea), STATUS_OK);
+    read_objects(x.ea, "France", "capital", got, sizeof got);
+    assert_string_equal(got, "Paris");
+    read_objects(x.ea, "Paris", "country", got, sizeof got);
+    assert_string_equal(got, "France");
+    struct ctrl_triple_in t = {"France", "capital", "Lyon"};
+    assert_int_equal(ctrl_write(eval_agent_ctrl(x.ea), &t, 1, NULL, NULL), STATUS_OK);
+    read_objects(x.ea, "France", "capital", got, sizeof got);
+    assert_non_null(strstr(got, "Lyon"));
+    assert_int_equal(eval_agent_fresh(x.ea), STATUS_OK);
+    read_objects(x.ea, "France", "capital", got, sizeof got);
+    assert_string_equal(got, "Paris");
+    read_objects(x.ea, "Germany", "capital", got, sizeof got);
+    assert_string_equal(got, "Berlin");
+    ea_fx_close(&x);
+
+    ea_fx_open(&x, false, false);
+    assert_int_equal(eval_agent_fresh(x.ea), STATUS_OK);
+    read_objects(x.ea, "France", "capital", got, sizeof got);
+    assert_string_equal(got, "");
+    ea_fx_close(&x);
+}
+
+/* A backend that passes every call on and keeps the answers, in order. */
+struct rec_backend {
+    struct eval_backend inner;
+    char *q[16], *a[16];
+    size_t n;
+    char log[64];
+};
+
+static enum status rec_fresh(void *ctx)
+{
+    struct rec_backend *r = ctx;
+    strcat(r->log, "F");
+    return r->inner.fresh(r->inner.ctx);
+}
+
+static enum status rec_write(void *ctx, const char *text, size_t len, const char *title,
+                             eval_triple_sink sink, void *sink_ctx)
+{
+    struct rec_backend *r = ctx;
+    strcat(r->log, "W");
+    return r->inner.write(r->inner.ctx, text, len, title, sink, sink_ctx);
+}
+
+static enum status rec_ask(void *ctx, const char *question, char **answer)
+{
+    struct rec_backend *r = ctx;
+    strcat(r->log, "A");
+    enum status st = r->inner.ask(r->inner.ctx, question, answer);
+    assert_true(r->n < 16);
+    r->q[r->n] = strdup(question);
+    r->a[r->n++] = st == STATUS_OK ? strdup(*answer) : NULL;
+    return st;
+}
+
+static void rec_free(struct rec_backend *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->q[i]);
+        free(r->a[i]);
+    }
+}
+
+static const char edit_json[] =
+    "[{\"src\": \"Where is france?\", \"alt\": \"Lyon\", \"rephrase\": \"Where is france now?\","
+    "  \"loc\": \"Where is germany?\", \"loc_ans\": \"Berlin\"}]";
+
+static const struct steer_rule edit_rules[] = {
+    {"germany", "({MEM_READ(Germany>>capital>>)-->"},
+    {"france", "({MEM_READ(France>>capital>>)-->"},
+};
+
+/* The edit protocol over the real eval agent, unconstrained.  The model reads
+ * Germany>>capital>> for loc and France>>capital>> for src and rephrase; the statement's
+ * write stores France>>capital>>Lyon.  With facts the answer to loc before any edit is
+ * read from the populated memory (Berlin), and after the edit it is the same: locality
+ * compares two answers from populated memories.  Without facts that read finds nothing
+ * (a failed read is dropped from the answer). */
+static void test_eval_edit_locality_with_populated_memory(void **state)
+{
+    (void)state;
+    struct eval_edits *e = NULL;
+    assert_int_equal(eval_edits_load(edit_json, sizeof edit_json - 1, &e), STATUS_OK);
+    for (int with_facts = 1; with_facts >= 0; with_facts--) {
+        struct ea_fx x;
+        ea_fx_open(&x, false, with_facts);
+        x.f.write_target = "France>>capital>>Lyon})";
+        x.f.rules = edit_rules;
+        x.f.n_rules = 2;
+        struct rec_backend r = {0};
+        r.inner = x.b;
+        struct eval_backend b = {rec_fresh, rec_write, rec_ask, &r};
+        struct eval_edit_tally t = {0};
+        assert_int_equal(eval_edit_run(&b, e, false, &t, NULL, NULL), STATUS_OK);
+        assert_string_equal(r.log, "FA" "FWAAA");
+        assert_int_equal(r.n, 4);
+        assert_string_equal(r.q[0], "Where is germany?"); /* loc, before any edit */
+        assert_string_equal(r.q[3], "Where is germany?"); /* loc, after the edit */
+        if (with_facts) {
+            assert_string_equal(r.a[0], "({MEM_READ(Germany>>capital>>)-->Berlin})");
+            /* src and rephrase: the facts' Paris and the edit's Lyon */
+            assert_non_null(strstr(r.a[1], "({MEM_READ(France>>capital>>)-->"));
+            assert_non_null(strstr(r.a[1], "Paris"));
+            assert_non_null(strstr(r.a[1], "Lyon"));
+        } else {
+            assert_null(strstr(r.a[0], "Berlin"));
+            assert_string_equal(r.a[1], "({MEM_READ(France>>capital>>)-->Lyon})");
+        }
+        assert_string_equal(r.a[3], r.a[0]);
+        assert_int_equal(t.n, 1);
+        assert_int_equal(t.rel, 1);
+        assert_int_equal(t.gen, 1);
+        assert_int_equal(t.loc, 1);
+        rec_free(&r);
+        ea_fx_close(&x);
+    }
+    eval_edits_free(e);
+}
+
+static const struct steer_rule cons_rules[] = {
+    {"france really", "({MEM_READ(Germany>>capital>>)-->"},
+    {"france", "({MEM_READ(France>>capital>>)-->"},
+};
+
+static char *ask_one(struct ea_fx *x, const char *question)
+{
+    char *a = NULL;
+    assert_int_equal(x->b.fresh(x->b.ctx), STATUS_OK);
+    assert_int_equal(x->b.ask(x->b.ctx, question, &a), STATUS_OK);
+    return a;
+}
+
+/* With the constraint on, a read may name a memory entity that shares a word with the
+ * question (France for "france") but not one that does not (Germany); off, the model's
+ * call goes through as it is. */
+static void test_eval_agent_constraint_on_off(void **state)
+{
+    (void)state;
+    for (int on = 1; on >= 0; on--) {
+        struct ea_fx x;
+        ea_fx_open(&x, on, true);
+        x.f.rules = cons_rules;
+        x.f.n_rules = 2;
+        char *a = ask_one(&x, "Where is france?");
+        assert_string_equal(a, "({MEM_READ(France>>capital>>)-->Paris})");
+        free(a);
+        a = ask_one(&x, "Where is france really?");
+        if (on)
+            assert_null(strstr(a, "Germany"));
+        else
+            assert_string_equal(a, "({MEM_READ(Germany>>capital>>)-->Berlin})");
+        free(a);
+        ea_fx_close(&x);
+    }
+}
+
+/* memcons: the relation names of the memory in id order; source() adds the memory names
+ * that share a word with the text, only while a memory is set. */
+static void test_eval_memcons_relations_and_memory_names(void **state)
+{
+    (void)state;
+    struct ea_fx x;
+    ea_fx_open(&x, false, true);
+    assert_int_equal(eval_agent_fresh(x.ea), STATUS_OK);
+    struct mem *m = ctrl_mem(eval_agent_ctrl(x.ea));
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(memcons_relation_names(m, &names, &n), STATUS_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "capital");
+    assert_string_equal(names[1], "country");
+    agent_names_free(names, n);
+
+    struct memcons *mc = NULL;
+    assert_int_equal(memcons_new(x.tk, m, &mc), STATUS_OK);
+    struct agent_constraint h;
+    memcons_hook(mc, &h);
+    static const char q[] = "Where is france?";
+    static const char head[] = "({MEM_READ(";
+    size_t counts[2];
+    for (int with = 0; with < 2; with++) {
+        memcons_set_memory(mc, with ? m : NULL);
+        assert_int_equal(h.source(h.ctx, q, sizeof q - 1), STATUS_OK);
+        assert_int_equal(h.begin(h.ctx, CALL_KIND_READ, head, sizeof head - 1), STATUS_OK);
+        counts[with] = constrain_entity_count(memcons_constrain(mc));
+        h.end(h.ctx);
+    }
+    assert_true(counts[0] > 0);               /* spans of the question */
+    assert_int_equal(counts[1], counts[0] + 1); /* and France */
+    memcons_free(mc);
+    ea_fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +1098,11 @@ int main(void)
         cmocka_unit_test(test_eval_edit_run_settings),
         cmocka_unit_test(test_eval_ppl_doc_uniform_model),
         cmocka_unit_test(test_eval_relmap_rejects_non_string_value),
+        cmocka_unit_test(test_eval_facts_open_names_file_and_line),
+        cmocka_unit_test(test_eval_agent_facts_in_every_fresh_memory),
+        cmocka_unit_test(test_eval_edit_locality_with_populated_memory),
+        cmocka_unit_test(test_eval_agent_constraint_on_off),
+        cmocka_unit_test(test_eval_memcons_relations_and_memory_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/memcons.h"
+#include "agent/synth.h"
 #include "agent/traindata.h"
 #include "engine/tok.h"
 #include "memory/embed.h"
@@ -1191,6 +1193,62 @@ enum status eval_edit_run(const struct eval_backend *b, const struct eval_edits 
     return st;
 }
 
+/* ---- facts ---------------------------------------------------------------------------- */
+
+/* The line of the file that holds its i-th fact (from 0), counted as synth_facts_read()
+ * counts: lines end at '\n', a trailing '\r' is dropped, blank and '#' lines hold no fact,
+ * the text ends at its first NUL byte.  0 when it cannot be read or has fewer facts. */
+static size_t fact_line(const char *path, size_t i)
+{
+    char *buf = NULL;
+    size_t len = 0, line = 0, facts = 0, at = 0;
+    if (read_file(path, &buf, &len) != STATUS_OK)
+        return 0;
+    const char *p = buf, *end = memchr(buf, '\0', len);
+    if (!end)
+        end = buf + len;
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        size_t n = e ? (size_t)(e - p) : (size_t)(end - p);
+        line++;
+        if (n && p[n - 1] == '\r')
+            n--;
+        if (n && p[0] != '#' && facts++ == i) {
+            at = line;
+            break;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    free(buf);
+    return at;
+}
+
+enum status eval_facts_open(const char *path, struct synth_facts **out)
+{
+    struct synth_facts *f = NULL;
+    enum status st = synth_facts_read(path, &f);
+    if (st != STATUS_OK)
+        return st;
+    for (size_t i = 0; i < synth_facts_count(f); i++) {
+        const struct synth_fact *x = synth_facts_get(f, i);
+        const char *bad = !utf8_valid(x->s, strlen(x->s))   ? "subject"
+                          : !utf8_valid(x->r, strlen(x->r)) ? "relation"
+                          : !utf8_valid(x->o, strlen(x->o)) ? "object"
+                                                            : NULL;
+        if (bad) {
+            size_t line = fact_line(path, i);
+            synth_facts_free(f);
+            /* TRANSLATORS: file, line number, then "subject", "relation" or "object" */
+            return status_detail_set(STATUS_ENCODING, _("%s:%zu: the %s is not valid UTF-8"),
+                                     path, line, bad);
+        }
+    }
+    *out = f;
+    return STATUS_OK;
+}
+
 /* ---- the agent backend ---------------------------------------------------------------- */
 
 struct eval_agent {
@@ -1199,6 +1257,8 @@ struct eval_agent {
     struct agent_params p;
     struct ctrl_params cp;
     char *relations_path;
+    const struct synth_facts *facts; /* borrowed; NULL: none */
+    struct memcons *mc;              /* p.constrain: made at the first fresh() */
     struct embedder e;
     bool have_e;
     struct mem *m;
@@ -1214,6 +1274,7 @@ static void ea_close_memory(struct eval_agent *ea)
     struct agent *a = ea->a;
     ea->a = NULL;
     agent_free(a);
+    memcons_set_memory(ea->mc, NULL);
     ctrl_close(ea->c);
     ea->c = NULL;
     mem_close(ea->m);
@@ -1225,10 +1286,36 @@ void eval_agent_free(struct eval_agent *ea)
     if (!ea)
         return;
     ea_close_memory(ea);
+    memcons_free(ea->mc);
     if (ea->have_e)
         embed_free(&ea->e);
     free(ea->relations_path);
     free(ea);
+}
+
+void eval_agent_set_facts(struct eval_agent *ea, const struct synth_facts *f)
+{
+    ea->facts = f;
+}
+
+/* The facts into the new memory: one batch (one transaction, names embedded a chunk at a
+ * time), as `memllm mem import` writes. */
+static enum status ea_load_facts(struct eval_agent *ea)
+{
+    struct ctrl_batch *b = NULL;
+    enum status st = ctrl_batch_begin(ea->c, &b);
+    if (st != STATUS_OK)
+        return st;
+    size_t n = synth_facts_count(ea->facts);
+    for (size_t i = 0; i < n && st == STATUS_OK; i++) {
+        const struct synth_fact *f = synth_facts_get(ea->facts, i);
+        st = ctrl_batch_add(b, f->s, f->r, f->o, 0);
+    }
+    if (st != STATUS_OK) {
+        ctrl_batch_abort(b);
+        return st;
+    }
+    return ctrl_batch_commit(b, NULL);
 }
 
 static void ea_on_event(void *user, const struct agent_event *ev)
@@ -1256,10 +1343,22 @@ enum status eval_agent_fresh(struct eval_agent *ea)
     if ((st = ctrl_open(ea->m, &ea->e, &ea->c)) != STATUS_OK ||
         (st = ctrl_params_set(ea->c, &ea->cp)) != STATUS_OK)
         return st;
+    if (ea->facts && (st = ea_load_facts(ea)) != STATUS_OK)
+        return st;
+    /* every fresh memory has the same relations: one constraint (its vocabulary index is
+     * the costly part) for all of them */
+    if (ea->p.constrain && !ea->mc && (st = memcons_new(ea->tk, ea->m, &ea->mc)) != STATUS_OK)
+        return st;
+    memcons_set_memory(ea->mc, ea->m);
     struct agent *a;
     if ((st = agent_new(&ea->lm, ea->tk, ea->c, &ea->p, &a)) != STATUS_OK)
         return st;
     agent_set_events(a, ea_on_event, ea);
+    if (ea->mc) {
+        struct agent_constraint ac;
+        memcons_hook(ea->mc, &ac);
+        agent_set_constraint(a, &ac);
+    }
     ea->a = a;
     if (ea->cancelled)
         return STATUS_CANCELLED;
@@ -1284,7 +1383,10 @@ static enum status ea_write(void *ctx, const char *text, size_t len, const char 
         return STATUS_INVALID;
     ea->sink = sink;
     ea->sink_ctx = sink_ctx;
+    /* write calls name spans of the text, not memory (as memllm write) */
+    memcons_set_memory(ea->mc, NULL);
     enum status st = agent_write_text(ea->a, text, len, NULL, title, NULL);
+    memcons_set_memory(ea->mc, ea->m);
     ea->sink = NULL;
     ea->sink_ctx = NULL;
     if (st == STATUS_OK && ea->cancelled)

@@ -25,7 +25,8 @@
  *   Reliability:    alt occurs in the answer to src (case-insensitive, eval_contains_ci)
  *   Generalization: alt occurs in the answer to rephrase
  *   Locality:       the answer to loc after the edit(s) equals (eval_norm) the answer to
- *                   loc asked of an empty memory before any edit
+ *                   loc asked of a fresh memory before any edit (empty, or holding the
+ *                   facts of eval_agent_set_facts(), as every record's memory does)
  * Scores are fractions of records; the mean is (REL + GEN + LOC) / 3.
  *
  * Perplexity.  Each scored token has a natural-log probability and a class mask; OVERALL
@@ -47,6 +48,7 @@
 #include "memory/ctrl.h"
 #include "util/status.h"
 
+struct synth_facts;
 struct tok;
 
 /* ---- names ---------------------------------------------------------------------------- */
@@ -190,7 +192,7 @@ typedef void (*eval_progress_fn)(void *user, size_t done, size_t total);
 enum status eval_write_run(const struct eval_backend *b, const struct eval_docs *d,
                            struct eval_write_score *s, eval_progress_fn progress, void *user);
 
-/* The edit protocol: first every loc is asked of an empty memory (the answers before any
+/* The edit protocol: first every loc is asked of a fresh memory (the answers before any
  * edit).  Per-record (sequential false): for each record a fresh memory, its statement
  * written, then src, rephrase and loc asked.  Sequential: one fresh memory, every
  * statement written in order, then every record's three questions asked.  Progress counts
@@ -199,22 +201,45 @@ enum status eval_edit_run(const struct eval_backend *b, const struct eval_edits 
                           bool sequential, struct eval_edit_tally *t,
                           eval_progress_fn progress, void *user);
 
+/* ---- facts for a populated memory ----------------------------------------------------- */
+
+/* Read a facts file for eval_agent_set_facts(): subject<TAB>relation<TAB>object lines,
+ * '#' lines and blank lines skipped (synth_facts_read(); free with synth_facts_free()),
+ * every name also checked as the store checks it.  STATUS_IO (detail: file and reason),
+ * STATUS_FORMAT (detail "FILE:LINE: ...") for a line without three non-empty fields,
+ * STATUS_ENCODING (detail "FILE:LINE: ...") for a name that is not valid UTF-8. */
+enum status eval_facts_open(const char *path, struct synth_facts **out);
+
 /* ---- the backend over the real agent ------------------------------------------------- */
 
 struct eval_agent; /* opaque: an agent over a fresh ":memory:" database per fresh() */
 
 /* lm and tk borrowed (must outlive it); p and cp copied (p's strings stay borrowed);
  * relations_path (may be NULL; copied) is loaded into every fresh memory (relation flags,
- * as a new database gets them).  Decoding is greedy for writes; reads use p->samp. */
+ * as a new database gets them).  Decoding is greedy for writes; reads use p->samp.
+ *
+ * Constrained decoding (p->constrain, as memllm ask and write use it; agent/memcons.h):
+ * the constraint is made once, at the first fresh(), over the relation names of that
+ * memory (relations_path and the facts: every fresh memory starts with the same ones),
+ * and installed on every agent; a read may name spans of the question or names of the
+ * current memory, a write spans of the sentence and its context.  p->constrain false:
+ * no constraint. */
 enum status eval_agent_new(const struct agent_lm *lm, struct tok *tk,
                            const struct agent_params *p, const struct ctrl_params *cp,
                            const char *relations_path, struct eval_agent **out);
 void eval_agent_free(struct eval_agent *ea); /* NULL is a no-op */
+/* Facts written into every fresh memory after the relations (one ctrl_batch transaction
+ * per memory), so that the answers before any edit and each record's memory start from
+ * the same populated memory.  f borrowed (must outlive ea); NULL: none.  Takes effect at
+ * the next fresh(); call it before the first, or the constraint misses the facts'
+ * relation names. */
+void eval_agent_set_facts(struct eval_agent *ea, const struct synth_facts *f);
 void eval_agent_backend(struct eval_agent *ea, struct eval_backend *out);
 /* Stop the current and every later step (async-signal-safe). */
 void eval_agent_cancel(struct eval_agent *ea);
 bool eval_agent_cancelled(const struct eval_agent *ea);
-/* Start an empty memory (the backend's fresh()); its controller, borrowed until the next
+/* Start a fresh memory (the backend's fresh()): relations, then facts; its controller,
+ * borrowed until the next
  * fresh() or free. */
 enum status eval_agent_fresh(struct eval_agent *ea);
 struct ctrl *eval_agent_ctrl(struct eval_agent *ea);

@@ -1,6 +1,9 @@
 ## src/agent/eval -- reproducible evaluation (memllm eval write|edit|ppl): metrics, the
 ## evaluation loops over the agent, and the subcommand.
 src_libmemllm_a_SOURCES += src/agent/eval.c src/agent/eval.h src/cli/eval.c
+## constrained decoding over a memory (relation names, memory names for reads): shared by
+## the eval agent and memllm ask/chat/write; tested in tests/test_eval.c
+src_libmemllm_a_SOURCES += src/agent/memcons.c src/agent/memcons.h
 
 check_PROGRAMS += tests/test_eval
 tests_test_eval_SOURCES = tests/test_eval.c

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/constrain.h"
 #include "agent/embed_model.h"
+#include "agent/memcons.h"
 #include "cli/commands.h"
 #include "cli/paths.h"
 #include "engine/gguf.h"
@@ -195,102 +195,16 @@ static size_t file_ctx(const struct gguf *gf)
     return n;
 }
 
-struct rel_list {
-    char **names;
-    size_t n, cap;
-    bool nomem;
-};
-
-static int collect_relation(void *ctx, const struct mem_named *row)
+/* Constrained decoding over the memory's relation names; reads may also name memory
+ * entities (agent/memcons.h) when names is true. */
+static enum status open_constrain(struct cli_agent *ca, bool names)
 {
-    struct rel_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **nn = realloc(l->names, cap * sizeof *nn);
-        if (!nn) {
-            l->nomem = true;
-            return 1;
-        }
-        l->names = nn;
-        l->cap = cap;
-    }
-    if (!(l->names[l->n] = strdup(row->name))) {
-        l->nomem = true;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
-/* The question or sentence the constraint takes its entity spans from, with the memory
- * names that share a word with it (agent_memory_names(): bounded list). */
-static enum status cons_source(void *ctx, const char *text, size_t len)
-{
-    struct cli_agent *ca = ctx;
-    char **names = NULL;
-    size_t n = 0;
-    enum status st = STATUS_OK;
-    if (ca->cons_names)
-        st = agent_memory_names(ca->mc.m, text, len, AGENT_NAMES_MAX, AGENT_NAMES_BYTES, &names,
-                                &n);
-    if (st == STATUS_OK)
-        st = constrain_set_source(ca->cons, text, len, (const char *const *)names, n);
-    agent_names_free(names, n);
-    return st;
-}
-
-/* The rest of the hook is constrain's own (constrain_as_agent_constraint()). */
-static enum status cons_begin(void *ctx, int kind, const char *context, size_t len)
-{
-    struct cli_agent *ca = ctx;
-    return ca->cons_hook.begin(ca->cons_hook.ctx, kind, context, len);
-}
-
-static enum status cons_mask(void *ctx, struct samp *s)
-{
-    struct cli_agent *ca = ctx;
-    return ca->cons_hook.mask(ca->cons_hook.ctx, s);
-}
-
-static bool cons_accept(void *ctx, int32_t token)
-{
-    struct cli_agent *ca = ctx;
-    return ca->cons_hook.accept(ca->cons_hook.ctx, token);
-}
-
-static void cons_end(void *ctx)
-{
-    struct cli_agent *ca = ctx;
-    ca->cons_hook.end(ca->cons_hook.ctx);
-}
-
-static enum status open_constrain(struct cli_agent *ca)
-{
-    struct rel_list l = {0};
-    enum status st = mem_relation_each(ca->mc.m, false, collect_relation, &l);
-    if (st == STATUS_OK && l.nomem)
-        st = STATUS_NOMEM;
-    if (st == STATUS_OK) {
-        struct constrain_params cp;
-        constrain_params_init(&cp);
-        cp.relations = (const char *const *)l.names;
-        cp.n_relations = l.n;
-        st = constrain_new(ca->tk, &cp, &ca->cons);
-    }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.names[i]);
-    free(l.names);
+    enum status st = memcons_new(ca->tk, ca->mc.m, &ca->cons);
     if (st != STATUS_OK)
         return st;
+    memcons_set_memory(ca->cons, names ? ca->mc.m : NULL);
     struct agent_constraint ac;
-    constrain_as_agent_constraint(ca->cons, &ac);
-    ca->cons_hook = ac;
-    ac.source = cons_source;
-    ac.begin = cons_begin;
-    ac.mask = cons_mask;
-    ac.accept = cons_accept;
-    ac.end = cons_end;
-    ac.ctx = ca;
+    memcons_hook(ca->cons, &ac);
     agent_set_constraint(ca->a, &ac);
     return STATUS_OK;
 }
@@ -299,10 +213,9 @@ static enum status open_constrain(struct cli_agent *ca)
  * replace the GGUF's own; the write prompt lists the relations of the memory. */
 static enum status open_prompted(struct cli_agent *ca)
 {
-    struct rel_list l = {0};
-    enum status st = mem_relation_each(ca->mc.m, false, collect_relation, &l);
-    if (st == STATUS_OK && l.nomem)
-        st = STATUS_NOMEM;
+    char **names = NULL;
+    size_t n = 0;
+    enum status st = memcons_relation_names(ca->mc.m, &names, &n);
     ca->fmt = prompted_format_from_gguf(ca->gf);
     free(ca->t_ask);
     free(ca->t_write);
@@ -310,12 +223,10 @@ static enum status open_prompted(struct cli_agent *ca)
     if (st == STATUS_OK)
         st = prompted_template_read(ca->fmt, &ca->t_ask);
     if (st == STATUS_OK)
-        st = prompted_template_write(ca->fmt, (const char *const *)l.names,
-                                     l.n < CLI_PROMPTED_RELATIONS ? l.n : CLI_PROMPTED_RELATIONS,
+        st = prompted_template_write(ca->fmt, (const char *const *)names,
+                                     n < CLI_PROMPTED_RELATIONS ? n : CLI_PROMPTED_RELATIONS,
                                      &ca->t_write);
-    for (size_t i = 0; i < l.n; i++)
-        free(l.names[i]);
-    free(l.names);
+    agent_names_free(names, n);
     return st;
 }
 
@@ -405,14 +316,13 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     x->p.constrain = x->constrain;
     x->p.prompted = ca->prompted;
     x->p.parse_special = ca->prompted;
-    ca->cons_names = x->p.read;
     struct agent_lm lm;
     agent_lm_from_model(ca->m, &lm);
     if ((st = agent_new(&lm, ca->tk, ca->mc.c, &x->p, &ca->a)) != STATUS_OK) {
         cli_status_error(path, st);
         goto fail;
     }
-    if (x->constrain && (st = open_constrain(ca)) != STATUS_OK) {
+    if (x->constrain && (st = open_constrain(ca, x->p.read)) != STATUS_OK) {
         cli_status_error("--constrain", st);
         goto fail;
     }
@@ -427,7 +337,7 @@ void cli_agent_close(struct cli_agent *ca)
 {
     agent_free(ca->a);
     ca->a = NULL;
-    constrain_free(ca->cons);
+    memcons_free(ca->cons);
     ca->cons = NULL;
     cli_mem_close(&ca->mc);
     model_close(ca->m);

@@ -14,6 +14,8 @@
 
 #define CLI_AGENT_MAX_STOPS 16
 
+struct memcons;
+
 /* Options every agent subcommand takes. */
 struct cli_agent_args {
     const char *model;   /* -m; NULL = global/bundled */
@@ -35,9 +37,7 @@ struct cli_agent {
     struct model *m;
     struct cli_mem mc;
     struct agent *a;
-    struct constrain *cons;
-    struct agent_constraint cons_hook; /* constrain's own hook, wrapped to add memory names */
-    bool cons_names;                   /* look up memory names for reads (read mode on) */
+    struct memcons *cons; /* --constrain on: the agent's constraint (agent/memcons.h) */
     char *t_ask, *t_write; /* templates from the GGUF (owned) */
     bool json;
     bool prompted;             /* prompted mode in use (agent/prompted.h) */

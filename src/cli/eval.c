@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/eval.h"
+#include "agent/synth.h"
 #include "cli/commands.h"
 #include "cli/mem.h"
 #include "cli/paths.h"
@@ -41,6 +42,8 @@ enum {
     OPT_MAX_TOKENS,
     OPT_ANSWER_TOKENS,
     OPT_JSON,
+    OPT_CONSTRAIN,
+    OPT_FACTS,
 };
 
 static void eval_help(void)
@@ -91,6 +94,14 @@ static void eval_help(void)
            "                           relations.tsv (default: the bundled relations.tsv)"));
     puts(_("      --records=N          edit: only the first N records"));
     puts(_("      --sequential         edit: one growing memory for all records"));
+    puts(_("      --facts=FILE         edit: subject<TAB>relation<TAB>object facts ('#' lines\n"
+           "                           skipped) loaded into every fresh memory, also the one\n"
+           "                           that gives the answers before any edit, so locality is\n"
+           "                           measured with a populated memory"));
+    puts(_("      --constrain=on|off   write, edit: keep memory calls well-formed with token\n"
+           "                           masks, as ask and write do: relations of the memory,\n"
+           "                           reads name entities of the question or memory, writes\n"
+           "                           spans of the sentence and its context (default on)"));
     puts(_("      --context-sents=N    write mode: earlier sentences as context (default: the\n"
            "                           model's memllm.write.context_sents, else 25)"));
     puts(_("      --min-cuts=N         write mode: late-stopping candidates (default 5)"));
@@ -144,8 +155,11 @@ static void on_progress(void *user, size_t done, size_t total)
 
 struct setup {
     const char *mode, *model, *data, *split, *rel, *relations_db;
+    const char *facts; /* --facts; NULL: none */
+    size_t n_facts;
     long long model_bytes;
     bool held_out, sequential;
+    bool decodes; /* write, edit: the constrain setting applies */
     size_t items, ctx;
     const struct agent_params *p;
     const struct ctrl_params *cp;
@@ -168,14 +182,20 @@ static void header_text(const struct setup *s)
                                                          : "per record")
                                         : "per document",
            s->relations_db ? s->relations_db : "(none)");
+    if (s->facts)
+        printf("# facts: %s (%zu facts) loaded into every fresh memory, also before any edit\n",
+               s->facts, s->n_facts);
     printf("# reads: dist_thr %.4g, dist_rel_thr %.4g, q_thr %.4g, exact_thr %.4g, "
            "top %zu entities, %zu relations, at most %zu answers\n",
            s->cp->dist_thr, s->cp->dist_rel_thr, s->cp->q_thr, s->cp->exact_thr,
            s->cp->top_entities, s->cp->top_relations, s->cp->max_answers);
-    printf("# decoding: greedy; seed %llu; write: context %zu sentences, late stopping with "
-           "%zu cuts, at most %zu tokens; read: at most %zu tokens, %zu calls\n",
-           (unsigned long long)s->p->samp.seed, s->p->context_sents, s->p->min_cuts,
-           s->p->write_max_tokens, s->p->max_tokens, s->p->max_calls);
+    printf("# decoding: greedy; seed %llu", (unsigned long long)s->p->samp.seed);
+    if (s->decodes)
+        printf("; constrain %s", s->p->constrain ? "on" : "off");
+    printf("; write: context %zu sentences, late stopping with %zu cuts, at most %zu tokens; "
+           "read: at most %zu tokens, %zu calls\n",
+           s->p->context_sents, s->p->min_cuts, s->p->write_max_tokens, s->p->max_tokens,
+           s->p->max_calls);
 }
 
 static void jstr(const char *key, const char *v)
@@ -201,16 +221,20 @@ static void header_json(const struct setup *s, size_t done, bool complete)
     jstr("rel_info", s->rel);
     putchar(',');
     jstr("relations", s->relations_db);
+    putchar(',');
+    jstr("facts", s->facts);
+    printf(",\"facts_count\":%zu", s->n_facts);
     printf(",\"items\":%zu,\"done\":%zu,\"complete\":%s,", s->items, done,
            complete ? "true" : "false");
     printf("\"settings\":{\"db\":\":memory:\",\"fresh\":\"%s\",\"embedder\":\"hash\","
            "\"dist_thr\":%.6g,\"dist_rel_thr\":%.6g,\"q_thr\":%.6g,\"exact_thr\":%.6g,"
            "\"top_entities\":%zu,\"top_relations\":%zu,\"max_answers\":%zu,"
-           "\"decoding\":\"greedy\",\"seed\":%llu,\"context_sents\":%zu,\"min_cuts\":%zu,"
-           "\"write_max_tokens\":%zu,\"answer_tokens\":%zu,\"max_calls\":%zu}",
+           "\"decoding\":\"greedy\",\"constrain\":%s,\"seed\":%llu,\"context_sents\":%zu,"
+           "\"min_cuts\":%zu,\"write_max_tokens\":%zu,\"answer_tokens\":%zu,\"max_calls\":%zu}",
            strcmp(s->mode, "edit") ? "document" : s->sequential ? "none" : "record",
            s->cp->dist_thr, s->cp->dist_rel_thr, s->cp->q_thr, s->cp->exact_thr,
            s->cp->top_entities, s->cp->top_relations, s->cp->max_answers,
+           !s->decodes ? "null" : s->p->constrain ? "\"on\"" : "\"off\"",
            (unsigned long long)s->p->samp.seed, s->p->context_sents, s->p->min_cuts,
            s->p->write_max_tokens, s->p->max_tokens, s->p->max_calls);
 }
@@ -366,12 +390,15 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
         {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
         {"answer-tokens", required_argument, NULL, OPT_ANSWER_TOKENS},
         {"json", no_argument, NULL, OPT_JSON},
+        {"constrain", required_argument, NULL, OPT_CONSTRAIN},
+        {"facts", required_argument, NULL, OPT_FACTS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *split = NULL, *rel_info = NULL;
+    const char *model_path = NULL, *split = NULL, *rel_info = NULL, *facts_path = NULL;
     size_t ctx = 0, max_items = SIZE_MAX;
     bool held_out = false, sequential = false, json = g->json, have_context_sents = false;
+    bool constrain = true, have_constrain = false;
     struct agent_params p;
     agent_params_init(&p);
     p.samp.temp = 0; /* greedy */
@@ -484,6 +511,18 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
         case OPT_JSON:
             json = true;
             break;
+        case OPT_CONSTRAIN:
+            if (strcmp(optarg, "on") == 0)
+                constrain = true;
+            else if (strcmp(optarg, "off") == 0)
+                constrain = false;
+            else
+                bad = "--constrain";
+            have_constrain = true;
+            break;
+        case OPT_FACTS:
+            facts_path = optarg;
+            break;
         default:
             if (optopt)
                 cli_error(_("%s: option '%s' needs an argument"), "eval", argv[optind - 1]);
@@ -512,12 +551,25 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
         cli_try_help("eval");
         return CLI_EXIT_USAGE;
     }
+    if (have_constrain && mode == MODE_PPL) {
+        cli_error(_("eval ppl: --constrain does not apply: ppl generates no text"));
+        cli_try_help("eval");
+        return CLI_EXIT_USAGE;
+    }
+    if (facts_path && mode != MODE_EDIT) {
+        /* TRANSLATORS: %s is the mode: write or ppl */
+        cli_error(_("eval %s: --facts applies to edit only"), mode_name);
+        cli_try_help("eval");
+        return CLI_EXIT_USAGE;
+    }
+    p.constrain = constrain && mode != MODE_PPL;
     const char *data = argv[optind];
 
     int rc = CLI_EXIT_FAILURE;
     enum status st;
     struct eval_docs *docs = NULL;
     struct eval_edits *edits = NULL;
+    struct synth_facts *facts = NULL;
     struct gguf *gf = NULL;
     struct tok *tk = NULL;
     struct model *m = NULL;
@@ -535,6 +587,11 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
         }
         eval_edits_truncate(edits, max_items);
         items = eval_edits_count(edits);
+        if (facts_path && (st = eval_facts_open(facts_path, &facts)) != STATUS_OK) {
+            cli_status_error("--facts", st);
+            rc = st == STATUS_NOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+            goto out;
+        }
     } else {
         const char *rel = rel_info;
         if (!rel)
@@ -583,6 +640,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
         cli_status_error(path, st);
         goto out;
     }
+    eval_agent_set_facts(ea, facts);
     struct backend_holder {
         struct eval_backend b;
     } bh;
@@ -591,7 +649,9 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
     struct setup su = {
         .mode = mode_name, .model = path, .data = data, .split = split,
         .rel = mode == MODE_EDIT ? NULL : rel_info, .relations_db = relations_db,
+        .facts = facts_path, .n_facts = facts ? synth_facts_count(facts) : 0,
         .model_bytes = model_bytes, .held_out = held_out, .sequential = sequential,
+        .decodes = mode != MODE_PPL,
         .items = items, .ctx = lm.n_ctx, .p = &p, .cp = &cp,
     };
     struct progress pr = {mode == MODE_EDIT ? _("steps") : _("documents"),
@@ -668,5 +728,6 @@ out:
     free(relations_db);
     eval_docs_free(docs);
     eval_edits_free(edits);
+    synth_facts_free(facts);
     return rc;
 }

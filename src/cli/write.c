@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/memcons.h"
 #include "cli/ask.h"
 #include "cli/commands.h"
 #include "util/i18n.h"
@@ -251,7 +252,7 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
     }
     struct cli_agent ca;
     int rc = cli_agent_open(g, &x, &ca);
-    ca.cons_names = false; /* write calls name spans of the sentence, not memory */
+    memcons_set_memory(ca.cons, NULL); /* write calls name spans of the text, not memory */
     if (rc != CLI_EXIT_OK) {
         free(text);
         return rc;
