@@ -584,6 +584,8 @@ static void test_app_events_stream_into_the_transcript(void **state)
     enum app_style st;
     assert_non_null(strstr(app_call_title(a, 0, &st), "France>>capital>>?"));
     assert_int_equal(st, APP_STYLE_READ);
+    /* the heading carries the result, so the folded call shows it too */
+    assert_non_null(strstr(app_call_title(a, 0, &st), "France>>capital>>?  \u2192 Paris  "));
     const struct app_line *l;
     size_t n = app_call_lines(a, 0, &l);
     bool cand = false, trip = false;
@@ -774,6 +776,43 @@ static void live_wait(struct live *x)
     assert_false(app_busy(x->a));
 }
 
+/* An empty read (a retired fact): the heading says it failed and names no result; the
+ * expansion says nothing was found. */
+static void test_app_empty_read_in_the_call_panel(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    struct app *a = open_app(m);
+    struct ctrl_candidate ents[1] = {{1, "Quillonia", 0.0, true}};
+    struct ctrl_candidate rels[1] = {{2, "capital", 0.0, true}};
+    struct ctrl_read rd = {
+        .want = CTRL_WANT_OBJECT, .name = "Quillonia", .relation = "capital",
+        .entities = ents, .n_entities = 1, .n_entities_passed = 1,
+        .relations = rels, .n_relations = 1, .n_relations_passed = 1,
+    };
+    struct ctrl_read *reads[1] = {&rd};
+    struct agent_event rv = {.kind = AGENT_EVENT_READ, .call_no = 1, .reads = reads,
+                             .n_reads = 1, .failed = true, .reason = "nothing found"};
+    app_event_cb(a, &rv);
+    app_drain(a);
+    assert_int_equal(app_call_count(a), 1);
+    enum app_style st;
+    const char *title = app_call_title(a, 0, &st);
+    assert_non_null(strstr(title, "Quillonia>>capital>>?  failed  "));
+    assert_null(strstr(title, "\u2192"));
+    assert_int_equal(st, APP_STYLE_FAIL);
+    const struct app_line *l;
+    size_t n = app_call_lines(a, 0, &l);
+    bool none = false;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(l[i].text, "\u2192 nothing found"))
+            none = true;
+    assert_true(none);
+    app_free(a);
+    mem_close(m);
+}
+
 static char *transcript(const struct app *a)
 {
     static char all[4096];
@@ -789,7 +828,7 @@ static void test_app_worker_answers_with_a_read(void **state)
 {
     (void)state;
     static const char *const script[] = {"The", "({", "MEM_READ(", "France", ">>", "capital",
-                                         ">>", ")", "-->", "\xE2\x96\x81" "is", ".", NULL};
+                                         ">>", ")", "-->", "Paris", ".", NULL};
     struct live x;
     live_open(&x, script, false);
     type(x.a, "Capital of France?");
@@ -797,7 +836,8 @@ static void test_app_worker_answers_with_a_read(void **state)
     live_wait(&x);
     const char *t = transcript(x.a);
     assert_non_null(strstr(t, "> Capital of France?"));
-    assert_non_null(strstr(t, "The({MEM_READ(France>>capital>>?)-->Paris}) is."));
+    /* the answer quotes the read (constrained decoding is on by default) */
+    assert_non_null(strstr(t, "The({MEM_READ(France>>capital>>?)-->Paris})Paris."));
     assert_int_equal(app_call_count(x.a), 1);
     assert_non_null(strstr(app_speed_text(x.a), "tok/s"));
     /* the grounding triple is marked in the table */
@@ -823,7 +863,7 @@ static void test_app_worker_answers_with_a_read(void **state)
     for (size_t i = 0; i < n; i++) {
         if (strstr(l[i].text, "France | capital | Paris"))
             triple = true;
-        if (strstr(l[i].text, " is."))
+        if (strstr(l[i].text, "answer span: Paris."))
             span = true;
     }
     assert_true(triple);
@@ -1140,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_app_help_lists_every_action),
         cmocka_unit_test(test_app_palette_runs_a_command),
         cmocka_unit_test(test_app_events_stream_into_the_transcript),
+        cmocka_unit_test(test_app_empty_read_in_the_call_panel),
         cmocka_unit_test(test_app_worker_answers_with_a_read),
         cmocka_unit_test(test_app_worker_stops_on_ctrl_c),
         cmocka_unit_test(test_app_tab_cycles_panes),

@@ -355,6 +355,76 @@ static void test_tui_screen_generation_and_calls(void **state)
     app_key(fx->a, KEYMAP_CTRL('u'));
 }
 
+/* At 80x24 the call panel (below the transcript) has 5 rows: an expanded call keeps its
+ * heading and as much of its expansion as fits, the calls above it scroll away. */
+static void test_tui_screen_short_call_panel(void **state)
+{
+    struct screen_fx *fx = *state;
+    tui_resize(fx->t, 24, 80);
+    app_apply(fx->a, CMD_SCREEN_GEN);
+    for (size_t k = 0; k < 4; k++) {
+        struct agent_event w = {.kind = AGENT_EVENT_WRITE, .sentence = "Bern is the capital.",
+                                .sentence_no = k + 1, .n_sentences = 4};
+        app_event_cb(fx->a, &w);
+    }
+    struct ctrl_candidate ents[1] = {{1, "France", 0.0, true}};
+    struct ctrl_candidate rels[1] = {{2, "capital", 0.0, true}};
+    struct ctrl_found found[1] = {{4, 1, 2, 3, "France", "capital", "Paris", 0.0, 0.0, 0.0,
+                                   true}};
+    struct ctrl_answer ans[1] = {{3, "Paris", 0.0, 4}};
+    struct ctrl_read rd = {
+        .want = CTRL_WANT_OBJECT, .name = "France", .relation = "capital",
+        .entities = ents, .n_entities = 1, .n_entities_passed = 1,
+        .relations = rels, .n_relations = 1, .n_relations_passed = 1,
+        .found = found, .n_found = 1, .answers = ans, .n_answers = 1,
+    };
+    struct ctrl_read *reads[1] = {&rd};
+    struct agent_event rv = {.kind = AGENT_EVENT_READ, .call_no = 1, .reads = reads,
+                             .n_reads = 1, .results = "Paris"};
+    app_event_cb(fx->a, &rv);
+    app_drain(fx->a);
+    size_t n = app_call_count(fx->a);
+    assert_true(n >= 5);
+    struct tui_layout l;
+    tui_layout(24, 80, APP_SCREEN_GEN, 1, &l);
+    assert_int_equal(l.side.w, 80);
+    assert_int_equal(l.side.h, 6);
+    /* focus the panel, select the read (the newest call) and expand it */
+    while (app_focus_get(fx->a) != APP_FOCUS_CALLS)
+        app_key(fx->a, KEYMAP_KEY_TAB);
+    app_key(fx->a, 'G');
+    assert_int_equal(app_call_selected(fx->a), n - 1);
+    app_key(fx->a, ' ');
+    assert_true(app_call_expanded(fx->a));
+    tui_draw(fx->t, fx->a);
+    char buf[1024];
+    /* the read's heading (with its result) is the panel's first row, the found triple
+     * shows under it */
+    tui_row_text(fx->t, l.side.y + 1, buf, sizeof buf);
+    assert_non_null(strstr(buf, "France>>capital>>?  \u2192 Paris"));
+    int qy = -1, ty = -1;
+    assert_true(screen_has(fx, "query 1: France>>capital>>?", &qy));
+    assert_true(screen_has(fx, "#4 France | capital | Paris", &ty));
+    assert_true(qy > l.side.y + 1 && ty > qy && ty < l.side.y + l.side.h);
+    /* the mouse maps the scrolled rows: a click on the heading keeps the read selected
+     * and expanded, a click on an expansion row selects no other call */
+    tui_mouse(fx->t, fx->a, l.side.y + 1, 5, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_call_selected(fx->a), n - 1);
+    assert_true(app_call_expanded(fx->a));
+    tui_mouse(fx->t, fx->a, ty, 5, KEYMAP_MOUSE_CLICK);
+    assert_int_equal(app_call_selected(fx->a), n - 1);
+    assert_true(app_call_expanded(fx->a));
+    tui_draw(fx->t, fx->a);
+    /* folded again: the newest calls fill the panel */
+    app_key(fx->a, ' ');
+    tui_draw(fx->t, fx->a);
+    assert_false(screen_has(fx, "query 1: France>>capital>>?", NULL));
+    assert_true(screen_has(fx, "France>>capital>>?  \u2192 Paris", NULL));
+    while (app_focus_get(fx->a) != APP_FOCUS_INPUT)
+        app_key(fx->a, KEYMAP_KEY_TAB);
+    tui_resize(fx->t, 30, 100);
+}
+
 static void test_tui_screen_audit_and_settings(void **state)
 {
     struct screen_fx *fx = *state;
@@ -430,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_tui_screen_table),
         cmocka_unit_test(test_tui_screen_mouse_table),
         cmocka_unit_test(test_tui_screen_generation_and_calls),
+        cmocka_unit_test(test_tui_screen_short_call_panel),
         cmocka_unit_test(test_tui_screen_audit_and_settings),
         cmocka_unit_test(test_tui_screen_tiny_sizes),
     };

@@ -584,8 +584,10 @@ static struct callrec *read_record(const struct agent_event *ev, double ms)
     }
     char *query = sb_take(&q);
     c->style = ev->failed ? APP_STYLE_FAIL : APP_STYLE_READ;
-    c->title = xprintf("%s %s  %s  %s  %.1f ms", clock, _("read"), query ? query : "",
-                       ev->failed ? _("failed") : "", ms);
+    /* the title carries the result, so a folded call (or a short panel) still shows it */
+    const char *res = ev->results ? ev->results : "";
+    c->title = xprintf("%s %s  %s  %s%s  %.1f ms", clock, _("read"), query ? query : "",
+                       ev->failed ? _("failed") : "\u2192 ", ev->failed ? "" : res, ms);
     if (ev->failed)
         lines_addf(&c->lines, APP_STYLE_FAIL, "    %s: %s", _("failed"),
                    ev->reason ? ev->reason : "");
@@ -620,7 +622,6 @@ static struct callrec *read_record(const struct agent_event *ev, double ms)
             sb_str(&b, _("nothing found"));
         lines_add(&c->lines, APP_STYLE_READ, sb_take(&b));
     }
-    const char *res = ev->results ? ev->results : "";
     c->full = xprintf("({MEM_READ(%s)-->%s})", query ? query : "", ev->failed ? "\u2717" : res);
     c->folded = xprintf("\u27e6%s %zu\u27e7", ev->failed ? _("read failed") : _("read"),
                         ev->call_no);

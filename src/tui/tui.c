@@ -338,7 +338,9 @@ static void draw_input(const struct tui *t, const struct app *a, struct tui_rect
 /* ---- the call panel ------------------------------------------------------------------ */
 
 /* The call panel's rows: one per call plus the selected call's expansion lines.  Returns
- * the first row shown in h rows (the selection stays visible) and the expansion lines. */
+ * the first row shown in h rows and the expansion lines: the selected call stays visible
+ * with as much of its expansion as fits (in a short panel, such as the one below the
+ * transcript at 80x24, the calls above it scroll away rather than its results). */
 static size_t calls_first(const struct app *a, int h, const struct app_line **lines,
                           size_t *n_lines)
 {
@@ -348,13 +350,12 @@ static size_t calls_first(const struct app *a, int h, const struct app_line **li
     if (n == 0 || h <= 0)
         return 0;
     size_t total = n + *n_lines;
-    size_t sel_row = sel < n ? sel : n - 1;
-    size_t extra = *n_lines < (size_t)h / 2 ? *n_lines : 0;
     if (sel >= n)
         return total > (size_t)h ? total - (size_t)h : 0;
-    if (sel_row + 1 + extra > (size_t)h)
-        return sel_row + 1 + extra - (size_t)h;
-    return 0;
+    size_t end = sel + 1 + *n_lines; /* one past the selection's last row */
+    if (end <= (size_t)h)
+        return 0;
+    return end - (size_t)h < sel ? end - (size_t)h : sel;
 }
 
 /* The call shown on row y (0: first row under the heading) of a panel of h rows, or

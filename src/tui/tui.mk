@@ -17,5 +17,5 @@ tests_test_tui_screen_SOURCES = tests/test_tui_screen.c
 tests_test_tui_screen_CFLAGS = $(TEST_CFLAGS)
 tests_test_tui_screen_LDADD = $(TEST_LDADD)
 
-TESTS += tests/e2e/tui.sh
-EXTRA_DIST += tests/e2e/tui.sh
+TESTS += tests/e2e/tui.sh tests/e2e/tui_scenario.sh
+EXTRA_DIST += tests/e2e/tui.sh tests/e2e/tui_scenario.sh
