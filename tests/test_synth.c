@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include "agent/eval.h"
 #include "agent/synth.h"
 #include "protocol/call.h"
 #include "util/json.h"
@@ -1020,6 +1021,114 @@ static void test_synth_zsre_changed_answer_differs(void **state)
     test_rmtree(dir);
 }
 
+/* ---- Re-DocRED-format documents ---------------------------------------------------------- */
+
+static size_t jnum(const struct json_value *v)
+{
+    double x = -1;
+    assert_true(json_num(v, &x));
+    assert_true(x >= 0 && x < 1e9);
+    return (size_t)x;
+}
+
+static char *docred_text(uint64_t seed, size_t n, size_t *len)
+{
+    char *buf = NULL;
+    size_t l = 0;
+    FILE *f = open_memstream(&buf, &l);
+    assert_non_null(f);
+    enum status st = synth_docred_write(seed, n, f);
+    assert_int_equal(fclose(f), 0);
+    if (st != STATUS_OK)
+        fail_msg("synth_docred_write: %s: %s", status_str(st), status_detail());
+    *len = l;
+    return buf;
+}
+
+static void test_synth_docred_documents(void **state)
+{
+    (void)state;
+    size_t len = 0, len2 = 0;
+    char *buf = docred_text(5, 120, &len);
+    char *again = docred_text(5, 120, &len2);
+    assert_int_equal(len, len2);
+    assert_memory_equal(buf, again, len); /* deterministic */
+    free(again);
+    struct json_doc *d = NULL;
+    assert_int_equal(json_parse(buf, len, &d), STATUS_OK);
+    const struct json_value *root = json_doc_root(d);
+    assert_int_equal(json_kind(root), JSON_ARRAY);
+    assert_int_equal(json_len(root), 120);
+    size_t labels = 0;
+    for (size_t i = 0; i < json_len(root); i++) {
+        const struct json_value *doc = json_at(root, i);
+        const struct json_value *sents = json_get(doc, "sents");
+        const struct json_value *vs = json_get(doc, "vertexSet");
+        const struct json_value *lb = json_get(doc, "labels");
+        assert_true(json_len(lb) >= 1 && json_len(lb) <= 4);
+        assert_true(json_len(sents) >= json_len(lb));
+        assert_int_equal(json_len(vs), json_len(lb) + 1);
+        /* every mention's tokens spell its entity's name */
+        size_t first_sent[8], first_pos[8];
+        for (size_t e = 0; e < json_len(vs); e++) {
+            const struct json_value *ms = json_at(vs, e);
+            assert_true(json_len(ms) >= 1);
+            first_sent[e] = first_pos[e] = SIZE_MAX;
+            for (size_t k = 0; k < json_len(ms); k++) {
+                const struct json_value *m = json_at(ms, k);
+                size_t nl = 0;
+                const char *name = json_str(json_get(m, "name"), &nl);
+                size_t sid = jnum(json_get(m, "sent_id"));
+                const struct json_value *pos = json_get(m, "pos");
+                size_t b = jnum(json_at(pos, 0)), en = jnum(json_at(pos, 1));
+                const struct json_value *toks = json_at(sents, sid);
+                assert_true(b < en && en <= json_len(toks));
+                char joined[512] = "";
+                for (size_t t = b; t < en; t++) {
+                    size_t tl = 0;
+                    const char *tk = json_str(json_at(toks, t), &tl);
+                    assert_true(tl > 0 && !strchr(tk, ' '));
+                    if (t > b)
+                        strcat(joined, " ");
+                    strncat(joined, tk, tl);
+                }
+                assert_int_equal(strlen(joined), nl);
+                assert_memory_equal(joined, name, nl);
+                if (sid < first_sent[e] || (sid == first_sent[e] && b < first_pos[e]))
+                    first_sent[e] = sid, first_pos[e] = b;
+            }
+        }
+        /* labels link the subject (entity 0) to an object first mentioned after it */
+        for (size_t l = 0; l < json_len(lb); l++) {
+            const struct json_value *x = json_at(lb, l);
+            size_t h = jnum(json_get(x, "h")), t = jnum(json_get(x, "t"));
+            size_t rl = 0;
+            const char *r = json_str(json_get(x, "r"), &rl);
+            assert_int_equal(h, 0);
+            assert_true(t >= 1 && t < json_len(vs));
+            bool known = false;
+            for (size_t k = 0; k < synth_n_relations(); k++)
+                known = known || (strlen(synth_relation_name(k)) == rl &&
+                                  memcmp(synth_relation_name(k), r, rl) == 0);
+            assert_true(known);
+            assert_true(first_sent[0] < first_sent[t] ||
+                        (first_sent[0] == first_sent[t] && first_pos[0] < first_pos[t]));
+            labels++;
+        }
+    }
+    json_doc_free(d);
+    /* the evaluation reads it as Re-DocRED */
+    struct eval_docs *ed = NULL;
+    assert_int_equal(eval_docs_load(buf, len, NULL, 0, &ed), STATUS_OK);
+    assert_int_equal(eval_docs_count(ed), 120);
+    size_t ev_labels = 0;
+    for (size_t i = 0; i < 120; i++)
+        ev_labels += eval_doc_n_labels(ed, i);
+    assert_int_equal(ev_labels, labels);
+    eval_docs_free(ed);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1038,6 +1147,7 @@ int main(void)
         cmocka_unit_test(test_synth_zsre_rephrase_not_a_training_question),
         cmocka_unit_test(test_synth_zsre_uses_held_out_facts_only),
         cmocka_unit_test(test_synth_zsre_changed_answer_differs),
+        cmocka_unit_test(test_synth_docred_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

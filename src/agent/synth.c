@@ -1116,3 +1116,192 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
     free(g.t.s);
     return st;
 }
+
+/* ---- Re-DocRED-format documents -------------------------------------------------------- */
+
+struct dmention {
+    size_t ent, sent, b, e; /* entity, sentence, token range */
+};
+
+struct ddoc {
+    struct sb toks;        /* every token followed by '\0' */
+    size_t sent_first[8];  /* index of each sentence's first token */
+    size_t n_sents, n_toks;
+    struct dmention m[32];
+    size_t n_m;
+};
+
+static void dtok(struct ddoc *d, const char *s, size_t n)
+{
+    if (!n)
+        return;
+    sb_add(&d->toks, s, n);
+    sb_add(&d->toks, "", 1);
+    d->n_toks++;
+}
+
+/* Tokens of literal text: split at spaces; "," "." ";" ":" "?" "!" and "'s" on their own. */
+static void dtok_text(struct ddoc *d, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t j = i;
+        while (j < n && s[j] != ' ')
+            j++;
+        size_t w = i, we = j;
+        if (we - w >= 2 && s[w] == '\'' && s[w + 1] == 's') {
+            dtok(d, s + w, 2);
+            w += 2;
+        }
+        size_t tail = we;
+        while (tail > w && strchr(".,;:?!", s[tail - 1]))
+            tail--;
+        dtok(d, s + w, tail - w);
+        for (size_t k = tail; k < we; k++)
+            dtok(d, s + k, 1);
+        i = j;
+    }
+}
+
+/* Sentence from template tmpl with {s} = entity es named s, {o} = entity eo named o. */
+static void dsent(struct ddoc *d, const char *tmpl, size_t es, const char *s, size_t eo,
+                  const char *o)
+{
+    size_t sent = d->n_sents++;
+    d->sent_first[sent] = d->n_toks;
+    for (const char *p = tmpl; *p;) {
+        if (p[0] == '{' && (p[1] == 's' || p[1] == 'o' || p[1] == 'x') && p[2] == '}') {
+            bool is_s = p[1] != 'o';
+            const char *nm = is_s ? s : o;
+            size_t b = d->n_toks - d->sent_first[sent];
+            for (const char *w = nm; *w;) { /* a name splits at spaces only ("Inc.") */
+                while (*w == ' ')
+                    w++;
+                size_t wl = strcspn(w, " ");
+                dtok(d, w, wl);
+                w += wl;
+            }
+            if (d->n_m < sizeof d->m / sizeof d->m[0])
+                d->m[d->n_m++] = (struct dmention){is_s ? es : eo, sent, b,
+                                                   d->n_toks - d->sent_first[sent]};
+            p += 3;
+        } else {
+            const char *q = p + 1;
+            while (*q && *q != '{')
+                q++;
+            dtok_text(d, p, (size_t)(q - p));
+            p = q;
+        }
+    }
+}
+
+enum status synth_docred_write(uint64_t seed, size_t n, FILE *f)
+{
+    struct synth_params p;
+    synth_params_init(&p);
+    struct gen g = {.rng = {seed * 0xd1342543de82ef95ULL + 3}, .p = &p};
+    enum status st = STATUS_OK;
+    fputs("[", f);
+    for (size_t di = 0; di < n && st == STATUS_OK; di++) {
+        struct ddoc d = {0};
+        /* a subject and 2..4 facts about it with distinct relations */
+        const struct rel *r0 = &rels[rng_below(&g.rng, N_RELS)];
+        const char *subj = fresh(&g, 0, r0->s);
+        const struct rel *rs[4];
+        const char *objs[4];
+        size_t nf = 0, want = 2 + rng_below(&g.rng, 3);
+        for (size_t tries = 0; tries < 64 && nf < want; tries++) {
+            const struct rel *c = &rels[rng_below(&g.rng, N_RELS)];
+            bool dup = c->s != r0->s;
+            for (size_t k = 0; k < nf; k++)
+                dup = dup || rs[k] == c;
+            if (dup)
+                continue;
+            rs[nf] = c;
+            objs[nf] = fresh(&g, 1 + nf, c->o);
+            nf++;
+        }
+        size_t filler_at = rng_chance(&g.rng, 0.5) ? 1 + rng_below(&g.rng, nf) : SIZE_MAX;
+        for (size_t k = 0; k < nf; k++) {
+            if (k == filler_at) {
+                dsent(&d, fillers[rng_below(&g.rng, sizeof fillers / sizeof fillers[0])], 0,
+                      subj, 0, subj);
+            }
+            /* the subject first, so that each object's first mention follows it */
+            const char *c[MAXP];
+            size_t nc = 0;
+            for (size_t i = 0; i < MAXP && rs[k]->st[i]; i++) {
+                const char *ps = strstr(rs[k]->st[i], "{s}"), *po = strstr(rs[k]->st[i], "{o}");
+                if (ps && po && ps < po)
+                    c[nc++] = rs[k]->st[i];
+            }
+            if (!nc)
+                c[nc++] = rs[k]->st[0];
+            dsent(&d, c[rng_below(&g.rng, nc)], 0, subj, 1 + k, objs[k]);
+        }
+        if (d.toks.oom || g.t.oom) {
+            free(d.toks.s);
+            st = STATUS_NOMEM;
+            break;
+        }
+        /* JSON */
+        fputs(di ? ",\n{\"title\":" : "\n{\"title\":", f);
+        json_write_str(f, subj, strlen(subj));
+        fputs(",\"sents\":[", f);
+        const char *tk = d.toks.s;
+        for (size_t si = 0; si < d.n_sents; si++) {
+            size_t end = si + 1 < d.n_sents ? d.sent_first[si + 1] : d.n_toks;
+            fputs(si ? ",[" : "[", f);
+            for (size_t t = d.sent_first[si]; t < end; t++) {
+                size_t len = strlen(tk);
+                if (t > d.sent_first[si])
+                    fputc(',', f);
+                json_write_str(f, tk, len);
+                tk += len + 1;
+            }
+            fputc(']', f);
+        }
+        fputs("],\"vertexSet\":[", f);
+        const char *names[5] = {subj, objs[0], nf > 1 ? objs[1] : "", nf > 2 ? objs[2] : "",
+                                nf > 3 ? objs[3] : ""};
+        for (size_t e = 0; e <= nf; e++) {
+            fputs(e ? ",[" : "[", f);
+            bool first = true;
+            for (size_t k = 0; k < d.n_m; k++) {
+                if (d.m[k].ent != e)
+                    continue;
+                fputs(first ? "{\"name\":" : ",{\"name\":", f);
+                first = false;
+                json_write_str(f, names[e], strlen(names[e]));
+                fprintf(f, ",\"sent_id\":%zu,\"pos\":[%zu,%zu],\"type\":\"MISC\"}", d.m[k].sent,
+                        d.m[k].b, d.m[k].e);
+            }
+            fputc(']', f);
+        }
+        fputs("],\"labels\":[", f);
+        for (size_t k = 0; k < nf; k++) {
+            size_t ev = 0;
+            for (size_t q = 0; q < d.n_m; q++)
+                if (d.m[q].ent == 1 + k)
+                    ev = d.m[q].sent;
+            fprintf(f, "%s{\"h\":0,\"t\":%zu,\"r\":", k ? "," : "", 1 + k);
+            json_write_str(f, rs[k]->name, strlen(rs[k]->name));
+            fprintf(f, ",\"evidence\":[%zu]}", ev);
+        }
+        fputs("]}", f);
+        free(d.toks.s);
+        if (ferror(f))
+            st = status_detail_set(STATUS_IO, "%s", strerror(errno));
+    }
+    fputs("\n]\n", f);
+    if (st == STATUS_OK && ferror(f))
+        st = status_detail_set(STATUS_IO, "%s", strerror(errno));
+    for (size_t k = 0; k < 8; k++)
+        free(g.names[k].s);
+    free(g.a.s);
+    free(g.c.s);
+    free(g.t.s);
+    return st;
+}

@@ -111,4 +111,13 @@ struct synth_zsre {
  * STATUS_NOMEM, STATUS_IO. */
 enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *facts, FILE *f);
 
+/* Make n short documents in the Re-DocRED JSON format (title, sents as token lists,
+ * vertexSet with mentions, labels with relation names as "r" and evidence) about invented
+ * entities, written to f as one JSON array: each states 1..4 facts about one subject (as
+ * many relations as its kind of entity has, up to 4) in
+ * training phrasings, sometimes with a sentence stating nothing, for `memllm eval ppl`
+ * (TARGET tokens: first mentions of the facts' other entities).  Deterministic in seed.
+ * STATUS_NOMEM, STATUS_IO. */
+enum status synth_docred_write(uint64_t seed, size_t n, FILE *f);
+
 #endif /* MEMLLM_SYNTH_H */

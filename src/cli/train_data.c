@@ -195,6 +195,9 @@ static void synthetic_help(void)
            "                           invented entities and held-out real facts, with\n"
            "                           rephrasings unlike any training question"));
     puts(_("      --zsre-records=N     records for --zsre-out (default 200)"));
+    puts(_("      --docred-out=FILE    also write short documents about invented entities\n"
+           "                           in the Re-DocRED JSON format (for 'memllm eval ppl')"));
+    puts(_("      --docred-docs=N      documents for --docred-out (default 200)"));
     puts(_("  -t, --tokenizer=FILE     also count tokens with this GGUF vocabulary"));
     puts(_("  -h, --help               display this help and exit"));
 }
@@ -221,12 +224,16 @@ static int synthetic_run(const struct opts *g, int argc, char **argv)
                                        {"real-share", required_argument, NULL, 'r'},
                                        {"zsre-out", required_argument, NULL, 'z'},
                                        {"zsre-records", required_argument, NULL, 'Z'},
+                                       {"docred-out", required_argument, NULL, 'D'},
+                                       {"docred-docs", required_argument, NULL, 'N'},
                                        {"tokenizer", required_argument, NULL, 't'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
     struct synth_params p;
     synth_params_init(&p);
     const char *out = NULL, *facts_path = NULL, *zsre_out = NULL, *tok_path = NULL;
+    const char *docred_out = NULL;
+    size_t n_docred = 200;
     bool no_facts = false;
     size_t n_zsre = 200, seed;
     int ch;
@@ -270,6 +277,14 @@ static int synthetic_run(const struct opts *g, int argc, char **argv)
         case 'Z':
             if (!parse_size(optarg, &n_zsre))
                 return cli_usage_error("train-data", _("train-data: --zsre-records needs a "
+                                                       "number, not '%s'"), optarg);
+            break;
+        case 'D':
+            docred_out = optarg;
+            break;
+        case 'N':
+            if (!parse_size(optarg, &n_docred))
+                return cli_usage_error("train-data", _("train-data: --docred-docs needs a "
                                                        "number, not '%s'"), optarg);
             break;
         case 't':
@@ -349,6 +364,22 @@ static int synthetic_run(const struct opts *g, int argc, char **argv)
         zf = NULL;
         if (werr) {
             cli_error("%s: %s", zsre_out, strerror(errno));
+            goto done;
+        }
+    }
+    if (docred_out) {
+        if (!(zf = fopen(docred_out, "w"))) {
+            cli_error("%s: %s", docred_out, strerror(errno));
+            goto done;
+        }
+        if ((st = synth_docred_write(p.seed, n_docred, zf)) != STATUS_OK) {
+            cli_status_error(docred_out, st);
+            goto done;
+        }
+        werr = fclose(zf) != 0;
+        zf = NULL;
+        if (werr) {
+            cli_error("%s: %s", docred_out, strerror(errno));
             goto done;
         }
     }
