@@ -62,5 +62,7 @@ nl='
     --out="$W/model.gguf"
 
 # 3. ship: Q8_0
-"$B" quantize "$W/model.gguf" "$W/memllm-default.gguf" Q8_0
+# greedy decoding by default: a small model is most reliable that way
+"$B" quantize --meta-f32=memllm.sampling.temperature=0 "$W/model.gguf" \
+    "$W/memllm-default.gguf" Q8_0
 echo "make-default-model: $W/memllm-default.gguf (copy it to data/)"

@@ -86,6 +86,7 @@ int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_a
     case CLI_AGENT_OPT_TEMP:
         if (!cli_parse_float(arg, 0.0, 100.0, &x->p.samp.temp))
             bad = "--temp";
+        x->have_temp = true;
         break;
     case CLI_AGENT_OPT_TOP_K:
         if (!cli_parse_u64(arg, INT32_MAX, &u))
@@ -160,7 +161,8 @@ void cli_agent_help(bool sampling)
     if (!sampling)
         return;
     puts(_("  -n, --n-predict=N        most tokens to generate, calls included (default 256)"));
-    puts(_("      --temp=T             temperature; 0 = greedy (default 0.8)"));
+    puts(_("      --temp=T             temperature; 0 = greedy (default: the model's\n"
+           "                           memllm.sampling.temperature, else 0.8)"));
     puts(_("      --top-k=K            keep the K most likely tokens; 0 = off (default 40)"));
     puts(_("      --top-p=P            nucleus sampling; 1 = off (default 0.95)"));
     puts(_("      --min-p=P            drop tokens below P times the best; 0 = off\n"
@@ -305,6 +307,11 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
         cli_status_error(path, st);
         goto fail;
     }
+    float mtemp;
+    if (!x->have_temp &&
+        gguf_get_f32(ca->gf, "memllm.sampling.temperature", &mtemp) == STATUS_OK &&
+        mtemp >= 0.0f && mtemp <= 100.0f)
+        x->p.samp.temp = mtemp;
     if (!x->have_context_sents)
         x->p.context_sents = agent_context_sents_load(ca->gf, x->p.context_sents);
     if (!x->have_seed)

@@ -26,7 +26,8 @@ struct cli_agent_args {
     bool have_history;
     size_t history;      /* chat: --history=N tokens of earlier turns */
     bool have_seed;
-    bool have_context_sents; /* --context-sents given: the model's own value is not used */
+    bool have_context_sents;
+    bool have_temp;          /* --temp given: memllm.sampling.temperature is not used */ /* --context-sents given: the model's own value is not used */
     struct agent_params p;
     const char *stops[CLI_AGENT_MAX_STOPS];
 };

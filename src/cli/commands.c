@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/gguf.h"
 #include "util/i18n.h"
 
 const struct cli_command cli_commands[] = {
@@ -90,6 +91,49 @@ bool cli_parse_float(const char *s, double lo, double hi, float *out)
         return false;
     *out = (float)v;
     return true;
+}
+
+bool cli_meta_add(struct cli_meta *m, enum cli_meta_type type, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    uint64_t u;
+    float f;
+    if (!eq || eq == arg || (size_t)(eq - arg) >= 256 || m->n >= CLI_MAX_META)
+        return false;
+    if ((type == CLI_META_U32 && !cli_parse_u64(eq + 1, UINT32_MAX, &u)) ||
+        (type == CLI_META_F32 && !cli_parse_float(eq + 1, -3.4e38, 3.4e38, &f)))
+        return false;
+    m->arg[m->n] = arg;
+    m->type[m->n++] = type;
+    return true;
+}
+
+enum status cli_meta_apply(const struct cli_meta *m, struct gguf_writer *w)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const char *eq = strchr(m->arg[i], '=');
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - m->arg[i]), m->arg[i]);
+        uint64_t u = 0;
+        float f = 0;
+        enum status st;
+        switch (m->type[i]) {
+        case CLI_META_U32:
+            cli_parse_u64(eq + 1, UINT32_MAX, &u);
+            st = gguf_writer_set_u32(w, key, (uint32_t)u);
+            break;
+        case CLI_META_F32:
+            cli_parse_float(eq + 1, -3.4e38, 3.4e38, &f);
+            st = gguf_writer_set_f32(w, key, f);
+            break;
+        default:
+            st = gguf_writer_set_str(w, key, eq + 1);
+            break;
+        }
+        if (st != STATUS_OK)
+            return st;
+    }
+    return STATUS_OK;
 }
 
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out)

@@ -47,6 +47,21 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 bool cli_parse_float(const char *s, double lo, double hi, float *out);
 bool cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/* --meta=KEY=TEXT, --meta-u32=KEY=N, --meta-f32=KEY=X: metadata a command writes into the
+ * GGUF file it makes (train, quantize), after the keys it copies. */
+enum cli_meta_type { CLI_META_STR, CLI_META_U32, CLI_META_F32 };
+#define CLI_MAX_META 16
+struct cli_meta {
+    const char *arg[CLI_MAX_META]; /* "KEY=VALUE" as given (borrowed) */
+    enum cli_meta_type type[CLI_MAX_META];
+    size_t n;
+};
+/* Add one option's argument; false (nothing added) when it is not KEY=VALUE with a value
+ * of the type, or when CLI_MAX_META are set. */
+bool cli_meta_add(struct cli_meta *m, enum cli_meta_type type, const char *arg);
+struct gguf_writer;
+enum status cli_meta_apply(const struct cli_meta *m, struct gguf_writer *w);
+
 int cli_paths_run(const struct opts *g, int argc, char **argv);
 int cli_info_run(const struct opts *g, int argc, char **argv);
 int cli_tokenize_run(const struct opts *g, int argc, char **argv);

@@ -21,6 +21,8 @@ static void qz_help(void)
     printf(_("TYPE is one of: %s\n"), quantize_ftype_names());
     putchar('\n');
     puts(_("  -q, --quiet          no progress lines"));
+    puts(_("      --meta=KEY=TEXT  set a string in OUT's metadata (repeatable)"));
+    puts(_("      --meta-u32=KEY=N, --meta-f32=KEY=X  set an integer or a real number"));
     puts(_("  -h, --help           display this help and exit"));
 }
 
@@ -35,15 +37,24 @@ static void qz_progress(void *user, size_t done, size_t total, const char *tenso
             dtype_name(from) ? dtype_name(from) : "?", dtype_name(to) ? dtype_name(to) : "?");
 }
 
+static enum status qz_meta(void *user, struct gguf_writer *w)
+{
+    return cli_meta_apply(user, w);
+}
+
 int cli_quantize_run(const struct opts *g, int argc, char **argv)
 {
     (void)g;
     static const struct option longopts[] = {
         {"quiet", no_argument, NULL, 'q'},
+        {"meta", required_argument, NULL, 'M'},
+        {"meta-u32", required_argument, NULL, 'U'},
+        {"meta-f32", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool quiet = false;
+    struct cli_meta meta = {0};
     int c;
     opterr = 0;
     optind = 1;
@@ -51,6 +62,18 @@ int cli_quantize_run(const struct opts *g, int argc, char **argv)
         switch (c) {
         case 'q':
             quiet = true;
+            break;
+        case 'M':
+        case 'U':
+        case 'F':
+            if (!cli_meta_add(&meta, c == 'M' ? CLI_META_STR : c == 'U' ? CLI_META_U32
+                                                                        : CLI_META_F32,
+                              optarg)) {
+                cli_error(_("quantize: invalid metadata '%s' (KEY=VALUE of the option's "
+                            "type)"), optarg);
+                cli_try_help("quantize");
+                return CLI_EXIT_USAGE;
+            }
             break;
         case 'h':
             qz_help();
@@ -90,6 +113,10 @@ int cli_quantize_run(const struct opts *g, int argc, char **argv)
     }
     if (!quiet)
         p.progress = qz_progress;
+    if (meta.n) {
+        p.edit_kv = qz_meta;
+        p.user = &meta;
+    }
     st = quantize_file(in, &p, out_path);
     gguf_close(in);
     if (st != STATUS_OK) {

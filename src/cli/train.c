@@ -73,6 +73,7 @@ static void train_help(void)
     puts(_("      --meta=KEY=TEXT    set a string in the written model's metadata (e.g.\n"
            "                         memllm.template.ask; repeatable)"));
     puts(_("      --meta-u32=KEY=N   set an integer in the written model's metadata"));
+    puts(_("      --meta-f32=KEY=X   set a real number in the written model's metadata"));
     puts(_("      --save-every-min=X  also write a checkpoint every X minutes (default 0 =\n"
            "                         off)"));
     puts(_("      --log-every=N      progress line every N steps (default 10)"));
@@ -104,19 +105,12 @@ enum {
     OPT_RESUME, OPT_DATA, OPT_OUT, OPT_STEPS, OPT_BATCH, OPT_ACCUM, OPT_LR, OPT_LR_MIN,
     OPT_WARMUP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_CLIP, OPT_SEED, OPT_EVAL_DATA, OPT_EVAL_FRAC,
     OPT_EVAL_EVERY, OPT_EVAL_BATCHES, OPT_SAVE_EVERY, OPT_CKPT, OPT_STOP_AT, OPT_LOG_EVERY,
-    OPT_SAVE_MIN, OPT_JSON, OPT_META, OPT_META_U32, OPT_LORA_RANK, OPT_LORA_ALPHA, OPT_LORA_DROPOUT, OPT_LORA_TARGETS,
+    OPT_SAVE_MIN, OPT_JSON, OPT_META, OPT_META_U32, OPT_META_F32, OPT_LORA_RANK,
+    OPT_LORA_ALPHA, OPT_LORA_DROPOUT, OPT_LORA_TARGETS,
 };
 
-#define TRAIN_MAX_META 16
-
-/* --meta KEY=TEXT / --meta-u32 KEY=N: metadata set on the written model (and checkpoints)
- * after the keys copied from the source, e.g. the prompt templates of the agent. */
-struct train_meta {
-    const char *arg; /* "KEY=VALUE" as given */
-    bool u32;
-};
-static struct train_meta train_meta[TRAIN_MAX_META];
-static size_t train_n_meta;
+/* --meta, --meta-u32, --meta-f32: set on the written model and checkpoints */
+static struct cli_meta train_meta;
 
 struct train_args {
     const char *vocab, *init, *resume, *data, *out, *eval_data, *ckpt;
@@ -196,6 +190,7 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         {"json", no_argument, NULL, OPT_JSON},
         {"meta", required_argument, NULL, OPT_META},
         {"meta-u32", required_argument, NULL, OPT_META_U32},
+        {"meta-f32", required_argument, NULL, OPT_META_F32},
         {"lora-rank", required_argument, NULL, OPT_LORA_RANK},
         {"lora-alpha", required_argument, NULL, OPT_LORA_ALPHA},
         {"lora-dropout", required_argument, NULL, OPT_LORA_DROPOUT},
@@ -204,7 +199,7 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
-    train_n_meta = 0;
+    memset(&train_meta, 0, sizeof train_meta);
     train_opt_params_init(&a->op);
     train_lora_params_init(&a->lp);
     a->lp.rank = 0;
@@ -255,15 +250,9 @@ static int train_parse(int argc, char **argv, struct train_args *a)
         case OPT_LOG_EVERY: ok = parse_u64(optarg, 1, big * 64, &a->log_every); break;
         case OPT_EVAL_FRAC: ok = parse_dbl(optarg, 0.0, 0.9, &a->eval_frac); break;
         case OPT_SAVE_MIN: ok = parse_dbl(optarg, 0.0, 1e6, &a->save_min); break;
-        case OPT_META:
-        case OPT_META_U32: {
-            const char *eq = strchr(optarg, '=');
-            ok = eq && eq > optarg && train_n_meta < TRAIN_MAX_META &&
-                 (c == OPT_META || parse_u64(eq + 1, 0, UINT32_MAX, &u));
-            if (ok)
-                train_meta[train_n_meta++] = (struct train_meta){optarg, c == OPT_META_U32};
-            break;
-        }
+        case OPT_META: ok = cli_meta_add(&train_meta, CLI_META_STR, optarg); break;
+        case OPT_META_U32: ok = cli_meta_add(&train_meta, CLI_META_U32, optarg); break;
+        case OPT_META_F32: ok = cli_meta_add(&train_meta, CLI_META_F32, optarg); break;
         case OPT_JSON: a->json = true; break;
         case OPT_LORA_RANK:
             ok = parse_u64(optarg, 1, 1u << 16, &u);
@@ -370,15 +359,8 @@ static enum status write_model(struct train_model *m, const struct gguf *src, bo
         return st;
     if ((st = gguf_writer_copy_kv(w, src, "train.")) != STATUS_OK)
         goto done;
-    for (size_t i = 0; i < train_n_meta; i++) {
-        const char *arg = train_meta[i].arg, *eq = strchr(arg, '=');
-        char key[256];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
-        st = train_meta[i].u32 ? gguf_writer_set_u32(w, key, (uint32_t)strtoul(eq + 1, NULL, 10))
-                               : gguf_writer_set_str(w, key, eq + 1);
-        if (st != STATUS_OK)
-            goto done;
-    }
+    if ((st = cli_meta_apply(&train_meta, w)) != STATUS_OK)
+        goto done;
     if ((st = train_add_to_writer(m, w, with_opt)) != STATUS_OK)
         goto done;
     if (with_opt && (st = gguf_writer_set_u64(w, "train.seed", seed)) != STATUS_OK)

@@ -137,6 +137,8 @@ enum status quantize_file(const struct gguf *in, const struct quantize_params *p
         st = gguf_writer_set_u32(w, "general.file_type", (uint32_t)p->ftype);
     if (st == STATUS_OK)
         st = gguf_writer_set_u32(w, "general.quantization_version", 2);
+    if (st == STATUS_OK && p->edit_kv)
+        st = p->edit_kv(p->user, w);
     if (st != STATUS_OK)
         goto done;
 

@@ -44,10 +44,14 @@ enum dtype quantize_choose(enum quantize_ftype ft, const char *name, uint32_t n_
 typedef void (*quantize_progress_fn)(void *user, size_t done, size_t total, const char *tensor,
                                      enum dtype from, enum dtype to);
 
+struct gguf_writer;
+
 struct quantize_params {
     enum quantize_ftype ftype;
     quantize_progress_fn progress; /* NULL: none */
     void *user;
+    /* called after the input's metadata is copied, to add or replace keys (NULL: none) */
+    enum status (*edit_kv)(void *user, struct gguf_writer *w);
 };
 
 /* Write in's metadata and tensors to out_path with weights converted per ft

@@ -19,6 +19,13 @@ expect_rc 1 "$M" quantize "$TMP/short.gguf" "$TMP/o.gguf" Q8_0
 expect_in "$TMP/err" "$TMP/short.gguf"
 [ -e "$TMP/o.gguf" ] && fail "a failed conversion left an output file"
 
+expect_rc 1 "$M" quantize --meta=novalue a.gguf b.gguf Q8_0
+expect_in "$TMP/err" "invalid metadata 'novalue'"
+expect_rc 1 "$M" quantize --meta-u32=k=-1 a.gguf b.gguf Q8_0
+expect_in "$TMP/err" "invalid metadata 'k=-1'"
+expect_rc 1 "$M" quantize --meta-f32=k=warm a.gguf b.gguf Q8_0
+expect_in "$TMP/err" "invalid metadata 'k=warm'"
+
 GOLD="${MEMLLM_SHARED:-../shared}/golden/tiny-mistral-a-f32.gguf"
 if [ -f "$GOLD" ]; then
     expect_rc 0 "$M" quantize "$GOLD" "$TMP/q.gguf" Q4_K_M
@@ -28,6 +35,13 @@ if [ -f "$GOLD" ]; then
     expect_in "$TMP/out" "blk.0.attn_q.weight"
     grep -q 'blk.0.attn_q.weight.*Q8_0' "$TMP/out" || fail "attn_q was not converted to Q8_0"
     grep -q 'blk.0.attn_norm.weight.*F32' "$TMP/out" || fail "a norm weight was converted"
+    # --meta sets keys after the copied ones (a copied key is replaced)
+    expect_rc 0 "$M" quantize -q --meta=general.name=renamed --meta-u32=x.count=7 \
+        --meta-f32=memllm.sampling.temperature=0.25 "$GOLD" "$TMP/qm.gguf" Q8_0
+    expect_rc 0 "$M" info --kv "$TMP/qm.gguf"
+    expect_in "$TMP/out" "renamed"
+    expect_in "$TMP/out" "x.count"
+    expect_in "$TMP/out" "0.25"
     expect_rc 0 "$M" quantize -q "$GOLD" "$TMP/q8.gguf" q8_0
     [ -s "$TMP/err" ] && fail "--quiet still printed: $(cat "$TMP/err")"
 else
