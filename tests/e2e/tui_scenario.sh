@@ -119,8 +119,8 @@ scenario() {
     SOCK="$TMP/tmux$N.sock"
     # no --model: `memllm tui` must find the bundled model itself (MEMLLM_DATADIR)
     T -f /dev/null new-session -d -s tui -x "$1" -y "$2" \
-        "env -u MEMLLM_MODEL LC_ALL=C.UTF-8 TERM=$TERM_IN '$M' --db='$DB' tui --temp 0; \
-         echo EXIT=\$?; sleep 600"
+        "env -u MEMLLM_MODEL LC_ALL=C.UTF-8 TERM=$TERM_IN '$M' --db='$DB' tui --temp 0 \
+         2>'$TMP/stderr$N'; echo EXIT=\$?; sleep 600"
     got=$(T display-message -p -t tui '#{pane_width}x#{pane_height}')
     [ "$got" = "$SIZE" ] || fail "[$SIZE] the tmux pane is $got"
     wait_for "ready: type a question" || return 0
@@ -236,6 +236,10 @@ scenario() {
     STEP="quit"
     keys C-q
     wait_for "EXIT=0" || return 0
+    # nothing on standard error (a sanitizer report would be there)
+    if [ -s "$TMP/stderr$N" ]; then
+        fail "[$SIZE] memllm tui wrote to standard error: $(head -c 2000 "$TMP/stderr$N")"
+    fi
 }
 
 scenario 120 40
