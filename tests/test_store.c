@@ -1522,6 +1522,508 @@ static void test_store_bulk_ends_with_its_transaction(void **state)
     mem_close(m);
 }
 
+/* ---- substring filters: the trigram index and the scans agree ------------------------ */
+
+/* Pieces of generated names: ASCII of both cases, LIKE's wildcards and escape, a double
+ * quote (FTS5's string delimiter), a space and multi-byte characters whose case the
+ * index folds but LIKE does not. */
+static const char *const name_pieces[] = {
+    "a", "B", "c", "A", "b", "%", "_", "\\", "\"", " ", "x", "Y", "\xC3\xA9" /* é */,
+    "\xC3\x89" /* É */, "\xC3\x9F" /* ß */, "\xC3\xBC" /* ü */, "\xC3\x9C" /* Ü */,
+    "\xE6\x97\xA5" /* 日 */, "\xC4\xB0" /* İ */, "\xF0\x9F\x99\x82" /* emoji */,
+};
+#define N_PIECES (sizeof name_pieces / sizeof name_pieces[0])
+
+static void gen_name(uint32_t *seed, char *out, size_t cap, unsigned max_pieces)
+{
+    out[0] = '\0';
+    unsigned n = 1 + lcg(seed) % max_pieces;
+    for (unsigned i = 0; i < n; i++)
+        strncat(out, name_pieces[lcg(seed) % N_PIECES], cap - strlen(out) - 1);
+}
+
+/* "contains needle, ASCII letters of either case", written out here as the oracle. */
+static bool contains_ci(const char *hay, const char *needle)
+{
+    if (!hay)
+        return false;
+    size_t n = strlen(needle), h = strlen(hay);
+    for (size_t i = 0; i + n <= h; i++) {
+        size_t k = 0;
+        while (k < n) {
+            unsigned char a = (unsigned char)hay[i + k], b = (unsigned char)needle[k];
+            if (a >= 'A' && a <= 'Z')
+                a = (unsigned char)(a + 32);
+            if (b >= 'A' && b <= 'Z')
+                b = (unsigned char)(b + 32);
+            if (a != b)
+                break;
+            k++;
+        }
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
+/* A filter text: a piece of a stored name with its ASCII case flipped at random, or
+ * random pieces; 1 to 6 pieces long. */
+static void gen_filter(uint32_t *seed, const struct rows *all, char *out, size_t cap)
+{
+    if (lcg(seed) % 4 == 0 || all->n == 0) {
+        gen_name(seed, out, cap, 4);
+        return;
+    }
+    const struct row *r = &all->v[lcg(seed) % all->n];
+    const char *src = lcg(seed) % 2 ? r->s : r->o;
+    size_t len = strlen(src);
+    size_t at = lcg(seed) % len;
+    while (at > 0 && ((unsigned char)src[at] & 0xC0) == 0x80)
+        at--;
+    size_t want = 1 + lcg(seed) % 6, end = at;
+    for (size_t c = 0; c < want && end < len; c++) {
+        end++;
+        while (end < len && ((unsigned char)src[end] & 0xC0) == 0x80)
+            end++;
+    }
+    snprintf(out, cap, "%.*s", (int)(end - at), src + at);
+    for (char *p = out; *p; p++) {
+        if (lcg(seed) % 2 && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            *p = (char)(*p ^ 0x20);
+    }
+}
+
+static void rows_free(struct rows *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* Page through every sort and direction on two connections (one using the index, one
+ * scanning) and against the oracle's rows (ids of all, in id order). */
+static void check_filter_both(struct mem *fast, struct mem *slow, const struct mem_filter *f,
+                              const struct rows *want, size_t page)
+{
+    int64_t n_fast = -1, n_slow = -1, n_max = -1;
+    enum status st = mem_triple_count(fast, f, &n_fast);
+    if (st != STATUS_OK)
+        fprintf(stderr, "count [%s|%s|%s|%s]: %s\n", f->subj ? f->subj : "-",
+                f->rel ? f->rel : "-", f->obj ? f->obj : "-", f->source ? f->source : "-",
+                status_detail());
+    assert_int_equal(st, STATUS_OK);
+    assert_int_equal(mem_triple_count(slow, f, &n_slow), STATUS_OK);
+    assert_int_equal(n_fast, (int64_t)want->n);
+    assert_int_equal(n_slow, (int64_t)want->n);
+    assert_int_equal(mem_triple_count_max(fast, f, 5, &n_max), STATUS_OK);
+    assert_int_equal(n_max, want->n < 5 ? (int64_t)want->n : 5);
+    for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort++) {
+        struct rows exp = {0};
+        exp.v = malloc((want->n + 1) * sizeof *exp.v);
+        assert_non_null(exp.v);
+        if (want->n)
+            memcpy(exp.v, want->v, want->n * sizeof *exp.v);
+        exp.n = want->n;
+        cmp_key = sort;
+        qsort(exp.v, exp.n, sizeof *exp.v, row_cmp);
+        for (int back = 0; back < 2; back++) {
+            struct rows a = {0}, b = {0};
+            page_all(fast, f, (enum mem_sort)sort, back, page, &a, 0);
+            page_all(slow, f, (enum mem_sort)sort, back, page, &b, 0);
+            assert_int_equal(a.n, exp.n);
+            assert_int_equal(b.n, exp.n);
+            for (size_t i = 0; i < exp.n; i++) {
+                size_t j = back ? exp.n - 1 - i : i;
+                assert_int_equal(a.v[i].id, exp.v[j].id);
+                assert_int_equal(b.v[i].id, exp.v[j].id);
+            }
+            rows_free(&a);
+            rows_free(&b);
+        }
+        rows_free(&exp);
+    }
+}
+
+/* The source of each triple, for the oracle (index: triple id). */
+struct src_of {
+    char text[64], file[64];
+    bool has;
+};
+
+static void filter_index_matches_scan(int walk_budget)
+{
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *fast = NULL, *slow = NULL;
+    struct mem_open_opts fo = {.walk_budget = walk_budget};
+    assert_int_equal(mem_open_with(path, &fo, &fast), STATUS_OK);
+    assert_true(mem_search_indexed(fast)); /* Debian 12's SQLite 3.40 has FTS5 trigram */
+    enum { N = 700 };
+    static struct src_of srcs[N + 8];
+    memset(srcs, 0, sizeof srcs);
+    uint32_t seed = 4242;
+    int64_t src_ids[6];
+    char src_text[6][64], src_file[6][64];
+    assert_int_equal(mem_begin(fast), STATUS_OK);
+    for (int k = 0; k < 6; k++) {
+        gen_name(&seed, src_text[k], sizeof src_text[k], 6);
+        snprintf(src_file[k], sizeof src_file[k], "file%d-%s.tsv", k, k % 2 ? "Ab%" : "c_D");
+        struct mem_source ms = {.kind = MEM_SOURCE_KIND_IMPORT,
+                                .text = k == 5 ? NULL : src_text[k], .file = src_file[k]};
+        assert_int_equal(mem_source_add(fast, &ms, &src_ids[k]), STATUS_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        char s[64], r[64], o[64];
+        gen_name(&seed, s, sizeof s, i % 3 ? 7 : 2);
+        snprintf(r, sizeof r, "rel %c%u", "aBc%_"[lcg(&seed) % 5], lcg(&seed) % 6);
+        gen_name(&seed, o, sizeof o, 5);
+        int k = (int)(lcg(&seed) % 7);
+        int64_t id = 0;
+        enum mem_outcome oc;
+        /* half of them through the bulk path */
+        if (i == N / 2) {
+            assert_int_equal(mem_commit(fast), STATUS_OK);
+            assert_int_equal(mem_begin_bulk(fast), STATUS_OK);
+        }
+        assert_int_equal(mem_triple_add(fast, s, r, o, k < 6 ? src_ids[k] : 0, &id, &oc),
+                         STATUS_OK);
+        if (oc != MEM_OUTCOME_KNOWN && id < N + 8 && k < 6) {
+            srcs[id].has = k != 5 || true;
+            snprintf(srcs[id].text, sizeof srcs[id].text, "%s", k == 5 ? "" : src_text[k]);
+            snprintf(srcs[id].file, sizeof srcs[id].file, "%s", src_file[k]);
+        }
+        if (i % 13 == 0)
+            assert_int_equal(mem_triple_retire(fast, id, NULL), STATUS_OK);
+    }
+    assert_int_equal(mem_commit(fast), STATUS_OK);
+    struct mem_open_opts no_index = {.no_search_index = true};
+    assert_int_equal(mem_open_with(path, &no_index, &slow), STATUS_OK);
+    assert_false(mem_search_indexed(slow));
+
+    struct rows all = {0};
+    struct mem_filter every = {.include_retired = true};
+    struct mem_page p0 = {.sort = MEM_SORT_ID};
+    assert_int_equal(mem_triple_list(fast, &every, &p0, collect, &all), STATUS_OK);
+    assert_true(all.n > N / 2);
+
+    for (int round = 0; round < 60; round++) {
+        char ts[64] = "", tr[64] = "", to[64] = "", tsrc[64] = "";
+        struct mem_filter f = {.match = MEM_MATCH_SUBSTRING, .include_retired = round % 3 == 0};
+        int which = round % 8;
+        if (which == 0 || which == 4 || which == 6) {
+            gen_filter(&seed, &all, ts, sizeof ts);
+            f.subj = ts;
+        }
+        if (which == 1 || which == 4) {
+            gen_filter(&seed, &all, to, sizeof to);
+            f.obj = to;
+        }
+        if (which == 2 || which == 6) {
+            snprintf(tr, sizeof tr, "%c", "aBc%_"[lcg(&seed) % 5]);
+            f.rel = tr;
+        }
+        if (which == 3 || which == 5 || which == 7) {
+            int k = (int)(lcg(&seed) % 6);
+            const char *t = src_text[k];
+            size_t skip = 1; /* drop the first character */
+            while (t[skip] && ((unsigned char)t[skip] & 0xC0) == 0x80)
+                skip++;
+            if (round % 2 && strlen(t + skip) >= 1)
+                snprintf(tsrc, sizeof tsrc, "%s", t + skip);
+            else
+                snprintf(tsrc, sizeof tsrc, "%s", k % 2 ? "ab%" : "FILE");
+            f.source = tsrc;
+            if (which == 7) {
+                gen_filter(&seed, &all, ts, sizeof ts);
+                f.subj = ts;
+            }
+        }
+        struct rows want = {0};
+        for (size_t i = 0; i < all.n; i++) {
+            const struct row *r = &all.v[i];
+            if (!f.include_retired && r->retired_at)
+                continue;
+            if ((f.subj && !contains_ci(r->s, f.subj)) || (f.rel && !contains_ci(r->r, f.rel)) ||
+                (f.obj && !contains_ci(r->o, f.obj)))
+                continue;
+            if (f.source) {
+                const struct src_of *so = r->id < N + 8 ? &srcs[r->id] : NULL;
+                if (!so || !so->has ||
+                    !(contains_ci(so->text, f.source) || contains_ci(so->file, f.source)))
+                    continue;
+            }
+            if (want.n == want.cap) {
+                want.cap = want.cap ? 2 * want.cap : 64;
+                want.v = realloc(want.v, want.cap * sizeof *want.v);
+                assert_non_null(want.v);
+            }
+            want.v[want.n++] = *r;
+        }
+        check_filter_both(fast, slow, &f, &want, 1 + lcg(&seed) % 9);
+        rows_free(&want);
+    }
+    rows_free(&all);
+    mem_close(slow);
+    mem_close(fast);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_filter_index_matches_scan(void **state)
+{
+    (void)state;
+    filter_index_matches_scan(0);
+}
+
+/* The same with the smallest walk budget: pages change plan midway. */
+static void test_store_filter_small_budget_matches_scan(void **state)
+{
+    (void)state;
+    filter_index_matches_scan(1);
+}
+
+/* Enough rows that a page's walk runs out of its budget on a rare short filter and goes
+ * on with the scan plan: the same rows as the scanning connection, page after page. */
+static void test_store_filter_budget_fallback_same_rows(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *fast = NULL, *slow = NULL;
+    struct mem_open_opts small = {.walk_budget = 20};
+    assert_int_equal(mem_open_with(path, &small, &fast), STATUS_OK);
+    assert_int_equal(mem_begin_bulk(fast), STATUS_OK);
+    enum { N = 30000 };
+    for (int i = 0; i < N; i++) {
+        char s[64], o[64];
+        /* rare marks: "Q" and "qzq" early and late, a common "ab" everywhere */
+        bool rare = i < 3 || i % 4999 == 0 || i > N - 3;
+        snprintf(s, sizeof s, "%s subject %d ab", rare ? "Qzq" : "s", i);
+        snprintf(o, sizeof o, "object %d", i % 5000);
+        add(fast, s, i % 2 ? "rel one" : "rel two", o, MEM_OUTCOME_NEW);
+    }
+    assert_int_equal(mem_commit(fast), STATUS_OK);
+    struct mem_open_opts no_index = {.no_search_index = true};
+    assert_int_equal(mem_open_with(path, &no_index, &slow), STATUS_OK);
+    const char *texts[] = {"q", "QZ", "qzq", "zq s", "ab", "9 ab"};
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort += 1) {
+            struct mem_filter f = {.subj = texts[t], .match = MEM_MATCH_SUBSTRING};
+            if (sort == MEM_SORT_RELATION)
+                f.rel = "one";
+            for (int back = 0; back < 2; back++) {
+                /* three pages of 4 from each end */
+                struct mem_page pa = {.sort = (enum mem_sort)sort, .backward = back,
+                                      .limit = 4};
+                struct mem_page pb = pa;
+                char ka[128] = "", kb[128] = "";
+                for (int pg = 0; pg < 3; pg++) {
+                    struct rows a = {0}, b = {0};
+                    assert_int_equal(mem_triple_list(fast, &f, &pa, collect, &a), STATUS_OK);
+                    assert_int_equal(mem_triple_list(slow, &f, &pb, collect, &b), STATUS_OK);
+                    assert_int_equal(a.n, b.n);
+                    for (size_t i = 0; i < a.n; i++)
+                        assert_int_equal(a.v[i].id, b.v[i].id);
+                    if (a.n) {
+                        pa.after_id = pb.after_id = a.v[a.n - 1].id;
+                        const char *k = row_key(&a.v[a.n - 1], (enum mem_sort)sort);
+                        snprintf(ka, sizeof ka, "%s", k ? k : "");
+                        snprintf(kb, sizeof kb, "%s", ka);
+                        if (sort != MEM_SORT_ID) {
+                            pa.after_key = ka;
+                            pb.after_key = kb;
+                        }
+                    }
+                    rows_free(&a);
+                    rows_free(&b);
+                }
+            }
+            int64_t na = -1, nb = -1, nm = -1;
+            assert_int_equal(mem_triple_count(fast, &f, &na), STATUS_OK);
+            assert_int_equal(mem_triple_count(slow, &f, &nb), STATUS_OK);
+            assert_int_equal(na, nb);
+            assert_int_equal(mem_triple_count_max(fast, &f, 100, &nm), STATUS_OK);
+            assert_int_equal(nm, na < 100 ? na : 100);
+        }
+    }
+    mem_close(slow);
+    mem_close(fast);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_source_filter(void **state)
+{
+    (void)state;
+    struct mem *m = open_mem();
+    struct mem_source a = {.kind = MEM_SOURCE_KIND_SENTENCE,
+                           .text = "Marie Curie won the Nobel Prize in 1903.", .file = "bio.txt"};
+    struct mem_source b = {.kind = MEM_SOURCE_KIND_IMPORT, .text = NULL, .file = "facts_2%.tsv"};
+    int64_t ia = 0, ib = 0, id = 0;
+    assert_int_equal(mem_source_add(m, &a, &ia), STATUS_OK);
+    assert_int_equal(mem_source_add(m, &b, &ib), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Marie Curie", "award received", "Nobel Prize", ia, &id,
+                                    NULL), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Paris", "country", "France", ib, &id, NULL), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Berlin", "country", "Germany", ib, &id, NULL),
+                     STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Rome", "country", "Italy", 0, &id, NULL), STATUS_OK);
+    struct {
+        struct mem_filter f;
+        int64_t n;
+    } cases[] = {
+        {{.source = "nobel prize", .match = MEM_MATCH_SUBSTRING}, 1}, /* text, case ignored */
+        {{.source = "BIO", .match = MEM_MATCH_SUBSTRING}, 1},         /* file name */
+        {{.source = "s_2%.", .match = MEM_MATCH_SUBSTRING}, 2},       /* literal % and _ */
+        {{.source = "s_2%x", .match = MEM_MATCH_SUBSTRING}, 0},
+        {{.source = "t", .match = MEM_MATCH_SUBSTRING}, 3},           /* short: scanned */
+        {{.source = "facts_2%.tsv"}, 2},                              /* exact file */
+        {{.source = "facts"}, 0},
+        {{.source = "Marie Curie won the Nobel Prize in 1903."}, 1},
+        {{.source = "t", .subj = "ber", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.source = "Rome", .match = MEM_MATCH_SUBSTRING}, 0},        /* no source: never */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = -1;
+        assert_int_equal(mem_triple_count(m, &cases[i].f, &n), STATUS_OK);
+        assert_int_equal(n, cases[i].n);
+        for (int sort = MEM_SORT_ID; sort <= MEM_SORT_OBJECT; sort++) {
+            struct rows r = {0};
+            struct mem_page p = {.sort = (enum mem_sort)sort};
+            assert_int_equal(mem_triple_list(m, &cases[i].f, &p, collect, &r), STATUS_OK);
+            assert_int_equal((int64_t)r.n, cases[i].n);
+            free(r.v);
+        }
+    }
+    struct mem_filter bad = {.source = "\xff", .match = MEM_MATCH_SUBSTRING};
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(m, &bad, &n), STATUS_ENCODING);
+    mem_close(m);
+}
+
+struct progress_seen {
+    int calls;
+    int64_t last_done, total;
+    bool monotonic;
+};
+
+static void progress_note(void *ctx, int64_t done, int64_t total)
+{
+    struct progress_seen *p = ctx;
+    if (done < p->last_done || (p->total && total != p->total))
+        p->monotonic = false;
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+}
+
+/* A schema-1 file (the first schema, without the index; as memllm 0.x left it) gains the
+ * index at open, with progress for a large one, and its filters find the old rows. */
+static void test_store_migrates_schema_1_with_index(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    struct mem_source src = {.kind = MEM_SOURCE_KIND_USER, .text = "told by Ada"};
+    int64_t sid = 0, id = 0;
+    assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Ada Lovelace", "field of work", "Mathematics", sid,
+                                    &id, NULL), STATUS_OK);
+    mem_close(m);
+    /* back to schema 1: no index tables, no meta key, version 1; then 60,000 more
+     * entities as a schema-1 memllm would have written them */
+    sqlite_exec(path, "DROP TABLE entities_fts; DROP TABLE sources_fts;"
+                      "DELETE FROM meta WHERE key = 'search.trigram'; PRAGMA user_version = 1;"
+                      "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c"
+                      " WHERE i < 60000) INSERT INTO entities(name, created_at)"
+                      " SELECT 'Old entity ' || i, 0 FROM c;"
+                      "INSERT INTO triples(subj, rel, obj, created_at)"
+                      " SELECT e.id, 1, 1, 0 FROM entities e WHERE e.name = 'Old entity 4711';");
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                      " 'entities_fts'"), 0);
+    struct progress_seen ps = {.monotonic = true};
+    struct mem_open_opts o = {.progress = progress_note, .progress_ctx = &ps};
+    assert_int_equal(mem_open_with(path, &o, &m), STATUS_OK);
+    assert_true(mem_search_indexed(m));
+    assert_int_equal(sqlite_int(path, "PRAGMA user_version"), 2);
+    char *state_v = NULL;
+    assert_int_equal(mem_meta_get(m, "search.trigram", &state_v), STATUS_OK);
+    assert_string_equal(state_v, "ready");
+    free(state_v);
+    assert_true(ps.calls >= 2);
+    assert_true(ps.monotonic);
+    assert_int_equal(ps.total, 60000 + 3);
+    assert_int_equal(ps.last_done, ps.total);
+    struct {
+        struct mem_filter f;
+        int64_t n;
+    } cases[] = {
+        {{.subj = "ENTITY 4711", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.subj = "lovelace", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.source = "by ada", .match = MEM_MATCH_SUBSTRING}, 1},
+        {{.obj = "Mathem", .match = MEM_MATCH_SUBSTRING}, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rows r = {0};
+        struct mem_page p = {.sort = MEM_SORT_SUBJECT, .limit = 10};
+        assert_int_equal(mem_triple_list(m, &cases[i].f, &p, collect, &r), STATUS_OK);
+        assert_int_equal((int64_t)r.n, cases[i].n);
+        free(r.v);
+    }
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+    /* a second open has nothing to build */
+    ps = (struct progress_seen){.monotonic = true};
+    assert_int_equal(mem_open_with(path, &o, &m), STATUS_OK);
+    assert_int_equal(ps.calls, 0);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+/* Writes by a connection without the index mark it stale; the next open with it
+ * rebuilds, so rows written meanwhile are found. */
+static void test_store_unindexed_writes_mark_index_stale(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    add(m, "Grace Hopper", "occupation", "computer scientist", MEM_OUTCOME_NEW);
+    mem_close(m);
+    struct mem_open_opts no_index = {.no_search_index = true};
+    assert_int_equal(mem_open_with(path, &no_index, &m), STATUS_OK);
+    assert_false(mem_search_indexed(m));
+    add(m, "Alan Turing", "occupation", "computer scientist", MEM_OUTCOME_NEW);
+    struct mem_source src = {.kind = MEM_SOURCE_KIND_USER, .text = "unindexed source"};
+    int64_t sid = 0, id = 0;
+    assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Alan Turing", "field", "logic", sid, &id, NULL),
+                     STATUS_OK);
+    char *v = NULL;
+    assert_int_equal(mem_meta_get(m, "search.trigram", &v), STATUS_OK);
+    assert_string_equal(v, "stale");
+    free(v);
+    mem_close(m);
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_true(mem_search_indexed(m));
+    struct mem_filter f = {.subj = "TURING", .match = MEM_MATCH_SUBSTRING};
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 2);
+    struct mem_filter g = {.source = "unindexed", .match = MEM_MATCH_SUBSTRING};
+    assert_int_equal(mem_triple_count(m, &g, &n), STATUS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(mem_meta_get(m, "search.trigram", &v), STATUS_OK);
+    assert_string_equal(v, "ready");
+    free(v);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1553,6 +2055,12 @@ int main(void)
         cmocka_unit_test(test_store_crash_keeps_committed_triples),
         cmocka_unit_test(test_store_bulk_same_contents_as_plain),
         cmocka_unit_test(test_store_bulk_ends_with_its_transaction),
+        cmocka_unit_test(test_store_filter_index_matches_scan),
+        cmocka_unit_test(test_store_filter_small_budget_matches_scan),
+        cmocka_unit_test(test_store_filter_budget_fallback_same_rows),
+        cmocka_unit_test(test_store_source_filter),
+        cmocka_unit_test(test_store_migrates_schema_1_with_index),
+        cmocka_unit_test(test_store_unindexed_writes_mark_index_stale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

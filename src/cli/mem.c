@@ -200,6 +200,26 @@ static int mem_busy_timeout_ms(void)
     return MEM_BUSY_TIMEOUT_DEFAULT_MS;
 }
 
+/* Progress of building the search index of an existing database (a long first open
+ * after an upgrade): a percentage updated in place on a terminal, else one line. */
+static void mem_open_progress(void *ctx, int64_t done, int64_t total)
+{
+    const char *path = ctx;
+    if (isatty(STDERR_FILENO)) {
+        fputc('\r', stderr);
+        /* TRANSLATORS: %s is a database file, %d a percentage */
+        fprintf(stderr, _("%s: building the search index: %d%%"), path,
+                total > 0 ? (int)(100 * done / total) : 100);
+        if (done >= total)
+            fputc('\n', stderr);
+    } else if (done == 0) {
+        /* TRANSLATORS: %s is a database file, %lld a number of rows */
+        fprintf(stderr, _("%s: building the search index (%lld names and sources)\n"), path,
+                (long long)total);
+    }
+    fflush(stderr);
+}
+
 int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem *mc)
 {
     memset(mc, 0, sizeof *mc);
@@ -220,7 +240,8 @@ int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem
     }
     bool in_memory = strcmp(mc->path, ":memory:") == 0;
     mc->created = in_memory || access(mc->path, F_OK) != 0;
-    st = mem_open(mc->path, &mc->m);
+    struct mem_open_opts oo = {.progress = mem_open_progress, .progress_ctx = mc->path};
+    st = mem_open_with(mc->path, &oo, &mc->m);
     if (st != STATUS_OK) {
         cli_status_error(mc->path, st);
         goto fail;
@@ -592,6 +613,7 @@ static int mem_list(const struct opts *g, bool seed, int argc, char **argv)
                                        {"limit", required_argument, NULL, 'n'},
                                        {"after", required_argument, NULL, 'a'},
                                        {"include-retired", no_argument, NULL, 'i'},
+                                       {"source", required_argument, NULL, 'S'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
     struct mem_filter f = {.match = MEM_MATCH_SUBSTRING};
@@ -609,6 +631,9 @@ static int mem_list(const struct opts *g, bool seed, int argc, char **argv)
             break;
         case 'o':
             f.obj = optarg;
+            break;
+        case 'S':
+            f.source = optarg;
             break;
         case 'n':
             if (!cli_mem_parse_size(optarg, SIZE_MAX, &p.limit))
@@ -630,6 +655,7 @@ static int mem_list(const struct opts *g, bool seed, int argc, char **argv)
             puts(_("      --subject=TEXT     subject contains TEXT (ASCII case ignored)"));
             puts(_("      --relation=TEXT    relation contains TEXT"));
             puts(_("      --object=TEXT      object contains TEXT"));
+            puts(_("      --source=TEXT      the source's text or file name contains TEXT"));
             puts(_("  -n, --limit=N          at most N triples (default 50; 0: all)"));
             puts(_("      --after=ID         only triples after ID"));
             puts(_("      --include-retired  also retired (removed or edited) triples"));

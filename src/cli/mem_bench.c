@@ -11,7 +11,13 @@
  * names whose vectors are computed rather than stored): the open time.  Then queries for random stored subjects: ctrl_read() with the default
  * settings (top 300 entities), and with top_entities = 10 (the exact top-10 search the
  * performance bar names), median latency each, compared with the time one thread takes to
- * read an n x dim float matrix once (a STREAM-like sum, best of several runs). */
+ * read an n x dim float matrix once (a STREAM-like sum, best of several runs).
+ *
+ * Then the triple table's substring filter (what `mem list --subject` and the TUI's
+ * incremental filter run): for filters of 1, 2, 3 and 6 characters cut from random
+ * stored names (ASCII-lowercased), and the letter "q" that no name has, the first page
+ * of 50 in id order, the first page in subject order, the count and the count capped at
+ * 1000, median wall time and mean CPU time (of this process) each. */
 #include "config.h"
 
 #include <errno.h>
@@ -21,10 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/mem.h"
+#include "memory/store.h"
 #include "util/i18n.h"
 #include "util/timing.h"
 
@@ -103,11 +111,103 @@ static double bench_read(const float *p, size_t n, int reps, double *sink)
     return best;
 }
 
+/* Filter lengths measured (the last one a letter no name has: the worst case of a
+ * short filter), filters per length, rows per page, the cap of the capped count. */
+#define BENCH_FILTER_LENS 5
+static const size_t bench_filter_len[BENCH_FILTER_LENS] = {1, 2, 3, 6, 1};
+#define BENCH_ABSENT (BENCH_FILTER_LENS - 1)
+#define BENCH_FILTERS 5
+#define BENCH_PAGE 50
+#define BENCH_COUNT_MAX 1000
+
+/* One filter length: median wall ms and mean CPU ms of a first page in id order, a first
+ * page in subject order and a count; mean number of matching triples. */
+struct bench_filter {
+    double id_ms, id_cpu_ms, subj_ms, subj_cpu_ms, count_ms, count_cpu_ms, cmax_ms,
+        cmax_cpu_ms, matches;
+};
+
 struct bench_result {
     size_t n;
     double insert_s, insert_cpu_s, open_s, load1, q_ms, q10_ms, read_ms;
     size_t answers;
+    struct bench_filter filter[BENCH_FILTER_LENS];
 };
+
+/* CPU seconds of this process, finer than getrusage's ticks. */
+static double bench_cpu_fine_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+        return bench_cpu_s();
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double bench_median_ms(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, bench_cmp);
+    return 1000.0 * (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+static int bench_count_row(void *ctx, const struct mem_triple *t)
+{
+    (void)t;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* The substring filters of the triple table at this size. */
+static enum status bench_filters(struct mem *m, size_t n, struct bench_filter *out)
+{
+    enum status st = STATUS_OK;
+    bench_rng = UINT64_C(0x6A09E667F3BCC909);
+    for (size_t l = 0; l < BENCH_FILTER_LENS && st == STATUS_OK; l++) {
+        double wall[4][BENCH_FILTERS], cpu[4] = {0, 0, 0, 0}, matches = 0;
+        for (size_t k = 0; k < BENCH_FILTERS && st == STATUS_OK; k++) {
+            char name[96], text[16];
+            bench_name(bench_rnd() % n, name, sizeof name);
+            size_t len = strlen(name), want = bench_filter_len[l];
+            size_t at = len > want ? bench_rnd() % (len - want + 1) : 0;
+            const char *from = l == BENCH_ABSENT ? "q" : name + at;
+            snprintf(text, sizeof text, "%.*s", (int)want, from);
+            for (char *c = text; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c + 32);
+            struct mem_filter f = {.subj = text, .match = MEM_MATCH_SUBSTRING};
+            for (int kind = 0; kind < 4 && st == STATUS_OK; kind++) {
+                struct mem_page p = {.sort = kind == 1 ? MEM_SORT_SUBJECT : MEM_SORT_ID,
+                                     .limit = BENCH_PAGE};
+                size_t rows = 0;
+                int64_t count = 0;
+                uint64_t t0 = timing_now_ns();
+                double c0 = bench_cpu_fine_s();
+                if (kind < 2)
+                    st = mem_triple_list(m, &f, &p, bench_count_row, &rows);
+                else if (kind == 2)
+                    st = mem_triple_count(m, &f, &count);
+                else
+                    st = mem_triple_count_max(m, &f, BENCH_COUNT_MAX, &count);
+                wall[kind][k] = timing_since_s(t0);
+                cpu[kind] += bench_cpu_fine_s() - c0;
+                if (kind == 2)
+                    matches += (double)count;
+            }
+        }
+        if (st != STATUS_OK)
+            break;
+        struct bench_filter *b = &out[l];
+        b->id_ms = bench_median_ms(wall[0], BENCH_FILTERS);
+        b->subj_ms = bench_median_ms(wall[1], BENCH_FILTERS);
+        b->count_ms = bench_median_ms(wall[2], BENCH_FILTERS);
+        b->id_cpu_ms = 1000.0 * cpu[0] / BENCH_FILTERS;
+        b->subj_cpu_ms = 1000.0 * cpu[1] / BENCH_FILTERS;
+        b->count_cpu_ms = 1000.0 * cpu[2] / BENCH_FILTERS;
+        b->cmax_ms = bench_median_ms(wall[3], BENCH_FILTERS);
+        b->cmax_cpu_ms = 1000.0 * cpu[3] / BENCH_FILTERS;
+        b->matches = matches / BENCH_FILTERS;
+    }
+    return st;
+}
 
 static enum status bench_one(const char *dir, size_t n, size_t nq, struct bench_result *res)
 {
@@ -204,13 +304,14 @@ static enum status bench_one(const char *dir, size_t n, size_t nq, struct bench_
         }
         if (st != STATUS_OK)
             break;
-        qsort(lat, nq, sizeof *lat, bench_cmp);
-        double med = 1000.0 * (nq % 2 ? lat[nq / 2] : 0.5 * (lat[nq / 2 - 1] + lat[nq / 2]));
+        double med = bench_median_ms(lat, nq);
         if (pass == 0)
             res->q_ms = med;
         else
             res->q10_ms = med;
     }
+    if (st == STATUS_OK)
+        st = bench_filters(m, n, res->filter);
 done:
     free(lat);
     free(mat);
@@ -274,7 +375,8 @@ int cli_mem_bench_run(const struct opts *g, int argc, char **argv)
             printf(_("Usage: %s mem bench [OPTION]...\n"), PACKAGE);
             puts(_("Measure the memory end to end in temporary databases: bulk import of\n"
                    "synthetic triples (embeddings included), the time to open the result\n"
-                   "again, and query latency against the time to read the entity vectors once."));
+                   "again, query latency against the time to read the entity vectors once,\n"
+                   "and the latency of the triple table's substring filter."));
             putchar('\n');
             puts(_("      --sizes=N,N,...  entity counts (default 10000,100000,1000000)"));
             puts(_("      --queries=Q      queries per size (default 50)"));
@@ -319,13 +421,35 @@ int cli_mem_bench_run(const struct opts *g, int argc, char **argv)
                    "\"import_cpu_s\":%.3f,\"triples_per_s\":%.0f,\"triples_per_cpu_s\":%.0f,"
                    "\"load_avg_1m\":%.2f,\"open_s\":%.3f,"
                    "\"query_ms\":%.3f,\"top10_query_ms\":%.3f,\"read_once_ms\":%.3f,"
-                   "\"top10_over_read\":%.3f,\"answers_per_query\":%.2f}\n",
+                   "\"top10_over_read\":%.3f,\"answers_per_query\":%.2f,\"filters\":[",
                    r.n, r.n, r.insert_s, r.insert_cpu_s, tps, tpc, r.load1, r.open_s, r.q_ms,
                    r.q10_ms, r.read_ms, ratio, apq);
         else
             printf("%10zu %9.3f %9.3f %10.0f %10.0f %6.2f %8.3f %9.3f %9.3f %9.3f %7.2f %7.2f\n",
                    r.n, r.insert_s, r.insert_cpu_s, tps, tpc, r.load1, r.open_s, r.q_ms,
                    r.q10_ms, r.read_ms, ratio, apq);
+        for (size_t l = 0; l < BENCH_FILTER_LENS; l++) {
+            const struct bench_filter *b = &r.filter[l];
+            if (g->json)
+                printf("%s{\"chars\":%zu,\"absent\":%s,"
+                       "\"matches\":%.0f,\"id_page_ms\":%.3f,\"id_page_cpu_ms\":%.3f,"
+                       "\"subject_page_ms\":%.3f,\"subject_page_cpu_ms\":%.3f,"
+                       "\"count_ms\":%.3f,\"count_cpu_ms\":%.3f,"
+                       "\"count_max_ms\":%.3f,\"count_max_cpu_ms\":%.3f}%s",
+                       l ? "," : "", bench_filter_len[l], l == BENCH_ABSENT ? "true" : "false",
+                       b->matches, b->id_ms, b->id_cpu_ms, b->subj_ms, b->subj_cpu_ms,
+                       b->count_ms, b->count_cpu_ms, b->cmax_ms, b->cmax_cpu_ms,
+                       l + 1 == BENCH_FILTER_LENS ? "]}\n" : "");
+            else
+                /* TRANSLATORS: a line of `mem bench` output; times in milliseconds; the
+                   last count stops at 1000 */
+                printf(_("%10s filter %zu chars: %.0f matches; page by id %.2f ms (cpu %.2f), "
+                         "by subject %.2f ms (cpu %.2f), count %.2f ms (cpu %.2f), "
+                         "count to 1000 %.2f ms (cpu %.2f)\n"),
+                       "", bench_filter_len[l], b->matches, b->id_ms, b->id_cpu_ms, b->subj_ms,
+                       b->subj_cpu_ms, b->count_ms, b->count_cpu_ms, b->cmax_ms,
+                       b->cmax_cpu_ms);
+        }
         fflush(stdout);
     }
     rmdir(tmpl);

@@ -27,6 +27,12 @@
 /* Page size of new database files (bytes, as SQL text). */
 #define MEM_PAGE_SIZE_NEW "8192"
 
+/* A filtered page's walk in sort order may take MEM_PROBE_TICKS progress calls, one per
+ * MEM_PROBE_OPS virtual-machine instructions (10-20 ms), before it changes plan (see
+ * mem_triple_list). */
+#define MEM_PROBE_OPS 1000
+#define MEM_PROBE_TICKS 1500
+
 /* Largest relations.tsv mem_relations_load() reads. */
 #define MEM_RELATIONS_FILE_MAX (16u << 20)
 
@@ -112,6 +118,11 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
     "CREATE INDEX reads_run ON reads(run_id, call_no);"
     "CREATE INDEX reads_triple ON reads(triple_id);"
     "INSERT INTO meta(key, value) VALUES ('schema.created_by', 'memllm " PACKAGE_VERSION "');",
+    /* 1 -> 2: the trigram search index.  Its tables need FTS5, which an SQLite may lack,
+     * so mem_search_prepare() creates and fills them after the migrations; this step
+     * marks them missing (and keeps memllm builds that do not maintain them away). */
+    "INSERT INTO meta(key, value) VALUES ('search.trigram', 'missing')"
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;",
 };
 
 /* ---- prepared statements ------------------------------------------------------------ */
@@ -247,18 +258,25 @@ static const char *const mem_stmt_sql[STMT_COUNT_] = {
 #undef MEM_STMT_SQL_
 };
 
-/* Listing statements are built from fixed fragments per filter shape and cached:
- * sort (4) x direction (2) x subject/relation/object mode (3 each) x retired (2). */
-enum { FIELD_ANY, FIELD_EXACT, FIELD_SUBSTRING };
-#define LIST_SHAPES (4 * 2 * 3 * 3 * 3 * 2)
-#define COUNT_SHAPES (3 * 3 * 3 * 2)
+/* A listing or count statement built for one query shape (see mem_list_sql()). */
+struct mem_shape_stmt {
+    uint32_t key;
+    sqlite3_stmt *st;
+};
 
 struct mem {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[STMT_COUNT_];
-    sqlite3_stmt *list_stmt[LIST_SHAPES];
-    sqlite3_stmt *count_stmt[COUNT_SHAPES];
+    struct mem_shape_stmt *shapes; /* cache of built statements, by key */
+    size_t n_shapes, cap_shapes;
+    bool fts;                      /* the trigram index is complete and maintained */
+    sqlite3_stmt *fts_ent_add;     /* INSERT INTO entities_fts (when fts) */
+    sqlite3_stmt *fts_src_add;     /* INSERT INTO sources_fts (when fts) */
+    sqlite3_stmt *fts_count[4];    /* capped candidate counts per field (when fts) */
+    int walk_ticks;                /* budget of a driven page, MEM_PROBE_OPS each */
+    char *key_buf;                 /* the last key a budgeted scan delivered */
+    size_t key_cap;
     int op_depth;          /* nesting of internal atomic operations */
     bool op_savepoint;     /* the outermost one is a savepoint inside mem_begin() */
     bool bulk;             /* the open transaction came from mem_begin_bulk() */
@@ -766,7 +784,174 @@ static enum status mem_load_embedder(struct mem *m)
     return STATUS_OK;
 }
 
+/* ---- the trigram search index ------------------------------------------------------- */
+
+/* Rows per step of an index build, and the size from which a build reports progress. */
+#define MEM_FTS_CHUNK 20000
+#define MEM_PROGRESS_MIN 50000
+
+#define MEM_FTS_OPTS "content='', detail=none, tokenize='trigram'"
+
+/* Whether this SQLite has FTS5 with the trigram tokenizer (3.34 or later, built with
+ * FTS5): try to create a table in the connection's private temp schema. */
+static bool mem_fts_available(struct mem *m)
+{
+    int rc = sqlite3_exec(m->db, "CREATE VIRTUAL TABLE temp.mem_fts_probe USING fts5(x, "
+                                 MEM_FTS_OPTS ")", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_msg(LOG_LEVEL_INFO, "store: %s: no FTS5 trigram tokenizer (%s): substring "
+                "filters scan", m->path, sqlite3_errmsg(m->db));
+        return false;
+    }
+    rc = sqlite3_exec(m->db, "DROP TABLE temp.mem_fts_probe", NULL, NULL, NULL);
+    return rc == SQLITE_OK;
+}
+
+/* Index the rows of one table in id order, a chunk at a time.  *done counts rows over
+ * the whole build (of total) for the progress callback. */
+static enum status mem_fts_fill(struct mem *m, const char *insert_sql, const char *max_sql,
+                                int64_t *done, int64_t total, const struct mem_open_opts *o)
+{
+    int64_t max_id = 0;
+    enum status st = mem_pragma_int(m, max_sql, &max_id);
+    sqlite3_stmt *q = NULL;
+    if (st == STATUS_OK) {
+        int rc = sqlite3_prepare_v2(m->db, insert_sql, -1, &q, NULL);
+        if (rc != SQLITE_OK)
+            st = mem_sql_fail(m, rc, "search index");
+    }
+    for (int64_t lo = 0; st == STATUS_OK && lo < max_id; lo += MEM_FTS_CHUNK) {
+        sqlite3_bind_int64(q, 1, lo);
+        sqlite3_bind_int64(q, 2, lo + MEM_FTS_CHUNK);
+        int rc = mem_step(q);
+        if (rc != SQLITE_DONE) {
+            st = mem_sql_fail(m, rc, "search index");
+            break;
+        }
+        *done += sqlite3_changes(m->db);
+        if (o && o->progress && total >= MEM_PROGRESS_MIN)
+            o->progress(o->progress_ctx, *done, total);
+    }
+    sqlite3_finalize(q);
+    return st;
+}
+
+/* Create and fill the index tables in one transaction (replacing stale ones). */
+static enum status mem_fts_build(struct mem *m, const struct mem_open_opts *o)
+{
+    enum status st = mem_exec(m, "BEGIN IMMEDIATE");
+    if (st != STATUS_OK)
+        return st;
+    char *state = NULL;
+    st = mem_meta_get(m, "search.trigram", &state);
+    bool ready = st == STATUS_OK && strcmp(state, "ready") == 0;
+    free(state);
+    if (st == STATUS_NOT_FOUND) {
+        status_detail_clear();
+        st = STATUS_OK;
+    }
+    if (st == STATUS_OK && !ready) { /* else another process built it meanwhile */
+        int64_t n_ent = 0, n_src = 0, done = 0;
+        log_msg(LOG_LEVEL_INFO, "store: %s: building the trigram search index", m->path);
+        st = mem_exec(m, "DROP TABLE IF EXISTS entities_fts; DROP TABLE IF EXISTS sources_fts;"
+                         "CREATE VIRTUAL TABLE entities_fts USING fts5(name, " MEM_FTS_OPTS ");"
+                         "CREATE VIRTUAL TABLE sources_fts USING fts5(text, file, "
+                         MEM_FTS_OPTS ");");
+        if (st == STATUS_OK)
+            st = mem_pragma_int(m, "SELECT count(*) FROM entities", &n_ent);
+        if (st == STATUS_OK)
+            st = mem_pragma_int(m, "SELECT count(*) FROM sources", &n_src);
+        if (st == STATUS_OK && o && o->progress && n_ent + n_src >= MEM_PROGRESS_MIN)
+            o->progress(o->progress_ctx, 0, n_ent + n_src);
+        if (st == STATUS_OK)
+            st = mem_fts_fill(m, "INSERT INTO entities_fts(rowid, name) SELECT id, name"
+                                 " FROM entities WHERE id > ?1 AND id <= ?2",
+                              "SELECT coalesce(max(id), 0) FROM entities", &done,
+                              n_ent + n_src, o);
+        if (st == STATUS_OK)
+            st = mem_fts_fill(m, "INSERT INTO sources_fts(rowid, text, file) SELECT id, text,"
+                                 " file FROM sources WHERE id > ?1 AND id <= ?2",
+                              "SELECT coalesce(max(id), 0) FROM sources", &done,
+                              n_ent + n_src, o);
+        if (st == STATUS_OK)
+            st = mem_meta_set(m, "search.trigram", "ready");
+    }
+    if (st == STATUS_OK)
+        st = mem_exec(m, "COMMIT");
+    if (st != STATUS_OK && !sqlite3_get_autocommit(m->db))
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* After the migrations: use the index when SQLite can maintain it (building it when it
+ * is not complete); else mark it stale, since this connection's writes will miss it. */
+static enum status mem_search_prepare(struct mem *m, const struct mem_open_opts *o)
+{
+    bool can = !(o && o->no_search_index) && mem_fts_available(m);
+    char *state = NULL;
+    enum status st = mem_meta_get(m, "search.trigram", &state);
+    bool ready = st == STATUS_OK && strcmp(state, "ready") == 0;
+    free(state);
+    if (st == STATUS_NOT_FOUND) {
+        status_detail_clear();
+        st = STATUS_OK;
+    }
+    if (st != STATUS_OK)
+        return st;
+    if (!can)
+        return ready ? mem_meta_set(m, "search.trigram", "stale") : STATUS_OK;
+    if (!ready) {
+        st = mem_fts_build(m, o);
+        if (st != STATUS_OK)
+            return st;
+    }
+    static const char *const sql[] = {
+        "INSERT INTO entities_fts(rowid, name) VALUES (?1, ?2)",
+        "INSERT INTO sources_fts(rowid, text, file) VALUES (?1, ?2, ?3)",
+        /* candidate counts, capped (see mem_triple_list) */
+        "SELECT count(*) FROM (SELECT 1 FROM entities_fts WHERE entities_fts MATCH ?1"
+        " LIMIT ?2)",
+        "SELECT count(*) FROM (SELECT 1 FROM sources_fts WHERE sources_fts MATCH ?1"
+        " LIMIT ?2)",
+    };
+    sqlite3_stmt **dst[] = {&m->fts_ent_add, &m->fts_src_add, &m->fts_count[0],
+                            &m->fts_count[3]};
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+        int rc = sqlite3_prepare_v3(m->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, dst[i], NULL);
+        if (rc != SQLITE_OK)
+            return mem_sql_fail(m, rc, sql[i]);
+    }
+    m->fts = true;
+    return STATUS_OK;
+}
+
+bool mem_search_indexed(const struct mem *m)
+{
+    return m->fts;
+}
+
+/* Index a new entity (b NULL) or source (text a, file b) when the index is kept. */
+static enum status mem_fts_add(struct mem *m, bool source, int64_t id, const char *a,
+                               const char *b)
+{
+    if (!m->fts)
+        return STATUS_OK;
+    sqlite3_stmt *q = source ? m->fts_src_add : m->fts_ent_add;
+    sqlite3_bind_int64(q, 1, id);
+    mem_bind_text(q, 2, a);
+    if (source)
+        mem_bind_text(q, 3, b);
+    int rc = mem_step(q);
+    sqlite3_clear_bindings(q);
+    return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "search index");
+}
+
 enum status mem_open(const char *path, struct mem **out)
+{
+    return mem_open_with(path, NULL, out);
+}
+
+enum status mem_open_with(const char *path, const struct mem_open_opts *o, struct mem **out)
 {
     if (!path || !path[0])
         return status_detail_set(STATUS_INVALID, _("no database path given"));
@@ -837,7 +1022,10 @@ enum status mem_open(const char *path, struct mem **out)
             goto fail;
         }
     }
+    m->walk_ticks = o && o->walk_budget > 0 ? o->walk_budget : MEM_PROBE_TICKS;
     st = mem_load_embedder(m);
+    if (st == STATUS_OK)
+        st = mem_search_prepare(m, o);
     if (st != STATUS_OK)
         goto fail;
     *out = m;
@@ -853,10 +1041,14 @@ void mem_close(struct mem *m)
         return;
     for (int i = 0; i < STMT_COUNT_; i++)
         sqlite3_finalize(m->stmt[i]);
-    for (int i = 0; i < LIST_SHAPES; i++)
-        sqlite3_finalize(m->list_stmt[i]);
-    for (int i = 0; i < COUNT_SHAPES; i++)
-        sqlite3_finalize(m->count_stmt[i]);
+    for (size_t i = 0; i < m->n_shapes; i++)
+        sqlite3_finalize(m->shapes[i].st);
+    free(m->shapes);
+    sqlite3_finalize(m->fts_ent_add);
+    sqlite3_finalize(m->fts_src_add);
+    for (int i = 0; i < 4; i++)
+        sqlite3_finalize(m->fts_count[i]);
+    free(m->key_buf);
     if (m->db && !sqlite3_get_autocommit(m->db))
         sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
     if (m->db && sqlite3_close(m->db) != SQLITE_OK)
@@ -1076,7 +1268,13 @@ static enum status mem_ensure_bulk(struct mem *m, enum mem_stmt find, enum mem_s
             *created = false;
         return STATUS_OK;
     }
-    *id = sqlite3_last_insert_rowid(m->db);
+    int64_t new_id = sqlite3_last_insert_rowid(m->db);
+    if (insert_new == STMT_ENT_INSERT_NEW) {
+        st = mem_fts_add(m, false, new_id, name, NULL);
+        if (st != STATUS_OK)
+            return st;
+    }
+    *id = new_id;
     if (created)
         *created = true;
     return STATUS_OK;
@@ -1127,7 +1325,10 @@ static enum status mem_ensure(struct mem *m, enum mem_stmt find, enum mem_stmt i
     int rc = mem_step(q);
     sqlite3_clear_bindings(q);
     int64_t new_id = sqlite3_last_insert_rowid(m->db);
-    st = mem_op_end(m, rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, what));
+    st = rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, what);
+    if (st == STATUS_OK && insert == STMT_ENT_INSERT)
+        st = mem_fts_add(m, false, new_id, name, NULL);
+    st = mem_op_end(m, st);
     if (st != STATUS_OK)
         return st;
     *id = new_id;
@@ -1417,6 +1618,9 @@ enum status mem_source_add(struct mem *m, const struct mem_source *src, int64_t 
         st = mem_check_text(src->file, N_("source file name"));
     if (st != STATUS_OK)
         return st;
+    /* With the index, two statements: one operation. */
+    if (m->fts && (st = mem_op_begin(m)) != STATUS_OK)
+        return st;
     sqlite3_stmt *q = m->stmt[STMT_SRC_ADD];
     mem_bind_text(q, 1, mem_source_kinds[src->kind]);
     mem_bind_text(q, 2, src->text);
@@ -1426,13 +1630,21 @@ enum status mem_source_add(struct mem *m, const struct mem_source *src, int64_t 
     sqlite3_bind_int64(q, 6, mem_now_ms());
     int rc = mem_step(q);
     sqlite3_clear_bindings(q);
+    int64_t new_id = sqlite3_last_insert_rowid(m->db);
     if (rc != SQLITE_DONE) {
         if ((rc & 0xff) == SQLITE_CONSTRAINT)
-            return status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"),
-                                     (long long)src->run_id);
-        return mem_sql_fail(m, rc, "source");
+            st = status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"),
+                                   (long long)src->run_id);
+        else
+            st = mem_sql_fail(m, rc, "source");
     }
-    *id = sqlite3_last_insert_rowid(m->db);
+    if (st == STATUS_OK)
+        st = mem_fts_add(m, true, new_id, src->text, src->file);
+    if (m->fts)
+        st = mem_op_end(m, st);
+    if (st != STATUS_OK)
+        return st;
+    *id = new_id;
     return STATUS_OK;
 }
 
@@ -1852,36 +2064,244 @@ enum status mem_conflict_each(struct mem *m, mem_triple_cb cb, void *ctx)
 
 /* ---- listing ------------------------------------------------------------------------ */
 
-static int mem_field_mode(const char *s, enum mem_match match)
+/* A listing is built per query shape and its statement cached under a key.
+ *
+ * Filter fields and their text parameters: subject ?1, relation ?2, object ?3, source
+ * ?7 (a LIKE pattern in substring mode, else the exact text); the FTS5 queries of the
+ * subject, object and source ?8, ?10, ?11; the cursor key ?4 and id ?5; the limit ?6.
+ *
+ * Plans for substring filters, all giving the same rows in the same order:
+ *   DRIVEN   walk the triples in the sort order (by id, or the sorted side's name index)
+ *            and test each row's names: a page costs its own rows divided by the share
+ *            of rows that match, cheap when many do;
+ *   SET      start from the names that match (looked up in the trigram index, or found
+ *            by scanning the names), join their triples and sort them: cheap when few do;
+ *   PLANNER  SQLite's own choice: for exact subject or object names (few rows).
+ * A driven page gets a budget of virtual-machine steps; when it runs out, the page goes
+ * on from the last row delivered with the SET plan, so a rare short filter costs the
+ * budget plus the scan of the names, never a walk over the whole table. */
+enum { F_SUBJ, F_REL, F_OBJ, F_SRC, F_COUNT_ };
+enum mem_term {
+    TERM_NONE,
+    TERM_EXACT,     /* = (SELECT id ... WHERE name = ?) */
+    TERM_ROW,       /* test the joined row */
+    TERM_FTS,       /* IN (the ids the trigram index finds, tested) */
+    TERM_SCAN,      /* IN (the ids a scan of the names finds) */
+    TERM_DRIVE_FTS, /* this field's table drives the join, its rows from the index */
+    TERM_DRIVE_SCAN /* this field's table drives the join, scanned */
+};
+enum mem_plan { PLAN_PLANNER, PLAN_DRIVEN, PLAN_SET, PLAN_COUNT };
+
+/* Rows of the trigram index a SET plan accepts without trying a driven walk first. */
+#define MEM_SET_MAX 2000
+/* Trigrams at most in one index query (more only narrow a candidate set further). */
+#define MEM_FTS_TERMS_MAX 12
+
+struct mem_shape {
+    int sort; /* enum mem_sort, after exact-name simplification */
+    bool backward, retired, src_exact;
+    enum mem_plan plan;
+    enum mem_term term[F_COUNT_];
+};
+
+static uint32_t mem_shape_key(const struct mem_shape *sh)
 {
-    if (!s)
-        return FIELD_ANY;
-    return match == MEM_MATCH_SUBSTRING ? FIELD_SUBSTRING : FIELD_EXACT;
+    uint32_t k = (uint32_t)sh->sort | (uint32_t)sh->backward << 2 | (uint32_t)sh->retired << 3 |
+                 (uint32_t)sh->src_exact << 4 | (uint32_t)sh->plan << 5;
+    for (int i = 0; i < F_COUNT_; i++)
+        k |= (uint32_t)sh->term[i] << (8 + 3 * i);
+    return k;
 }
 
-/* Append the WHERE terms of a filter shape (parameters ?1 ?2 ?3). */
-static void mem_filter_sql(char *buf, size_t cap, int ms, int mr, int mo, bool retired)
+/* The source test on alias x: text or file contains (LIKE) or equals ?7. */
+static void mem_src_check(char *buf, size_t cap, bool exact)
+{
+    size_t len = strlen(buf);
+    if (exact)
+        snprintf(buf + len, cap - len, "(x.text = ?7 OR x.file = ?7)");
+    else
+        snprintf(buf + len, cap - len,
+                 "(x.text LIKE ?7 ESCAPE '\\' OR x.file LIKE ?7 ESCAPE '\\')");
+}
+
+static void mem_cat(char *buf, size_t cap, const char *s)
+{
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "%s", s);
+}
+
+/* Append the WHERE clause of a shape. */
+static void mem_where_sql(char *buf, size_t cap, const struct mem_shape *sh)
 {
     static const char *const exact[3] = {
         " AND t.subj = (SELECT id FROM entities WHERE name = ?1)",
         " AND t.rel = (SELECT id FROM relations WHERE name = ?2)",
         " AND t.obj = (SELECT id FROM entities WHERE name = ?3)",
     };
-    static const char *const substr[3] = {
+    static const char *const row[3] = {
+        " AND s.name LIKE ?1 ESCAPE '\\'",
+        " AND r.name LIKE ?2 ESCAPE '\\'",
+        " AND o.name LIKE ?3 ESCAPE '\\'",
+    };
+    static const char *const fts[3] = {
+        " AND t.subj IN (SELECT e.id FROM entities e WHERE e.id IN (SELECT rowid FROM"
+        " entities_fts WHERE entities_fts MATCH ?8) AND e.name LIKE ?1 ESCAPE '\\')",
+        NULL,
+        " AND t.obj IN (SELECT e.id FROM entities e WHERE e.id IN (SELECT rowid FROM"
+        " entities_fts WHERE entities_fts MATCH ?10) AND e.name LIKE ?3 ESCAPE '\\')",
+    };
+    static const char *const scan[3] = {
         " AND t.subj IN (SELECT id FROM entities WHERE name LIKE ?1 ESCAPE '\\')",
         " AND t.rel IN (SELECT id FROM relations WHERE name LIKE ?2 ESCAPE '\\')",
         " AND t.obj IN (SELECT id FROM entities WHERE name LIKE ?3 ESCAPE '\\')",
     };
-    int modes[3] = {ms, mr, mo};
-    size_t len = strlen(buf);
-    snprintf(buf + len, cap - len, "%s", retired ? " WHERE 1" : " WHERE t.retired_at IS NULL");
+    static const char *const drive_fts[3] = {
+        " AND s.id IN (SELECT rowid FROM entities_fts WHERE entities_fts MATCH ?8)",
+        NULL,
+        " AND o.id IN (SELECT rowid FROM entities_fts WHERE entities_fts MATCH ?10)",
+    };
+    mem_cat(buf, cap, sh->retired ? " WHERE 1" : " WHERE t.retired_at IS NULL");
     for (int i = 0; i < 3; i++) {
-        len = strlen(buf);
-        if (modes[i] == FIELD_EXACT)
-            snprintf(buf + len, cap - len, "%s", exact[i]);
-        else if (modes[i] == FIELD_SUBSTRING)
-            snprintf(buf + len, cap - len, "%s", substr[i]);
+        switch (sh->term[i]) {
+        case TERM_NONE:
+            break;
+        case TERM_EXACT:
+            mem_cat(buf, cap, exact[i]);
+            break;
+        case TERM_ROW:
+        case TERM_DRIVE_SCAN:
+            mem_cat(buf, cap, row[i]);
+            break;
+        case TERM_FTS:
+            mem_cat(buf, cap, fts[i]);
+            break;
+        case TERM_SCAN:
+            mem_cat(buf, cap, scan[i]);
+            break;
+        case TERM_DRIVE_FTS:
+            mem_cat(buf, cap, drive_fts[i]);
+            mem_cat(buf, cap, row[i]);
+            break;
+        }
     }
+    switch (sh->term[F_SRC]) {
+    case TERM_NONE:
+    case TERM_EXACT: /* not used for sources */
+        break;
+    case TERM_ROW:
+        mem_cat(buf, cap, " AND EXISTS (SELECT 1 FROM sources x WHERE x.id = t.source_id AND ");
+        mem_src_check(buf, cap, sh->src_exact);
+        mem_cat(buf, cap, ")");
+        break;
+    case TERM_FTS:
+        mem_cat(buf, cap, " AND t.source_id IN (SELECT x.id FROM sources x WHERE x.id IN"
+                          " (SELECT rowid FROM sources_fts WHERE sources_fts MATCH ?11) AND ");
+        mem_src_check(buf, cap, sh->src_exact);
+        mem_cat(buf, cap, ")");
+        break;
+    case TERM_SCAN:
+        mem_cat(buf, cap, " AND t.source_id IN (SELECT x.id FROM sources x WHERE ");
+        mem_src_check(buf, cap, sh->src_exact);
+        mem_cat(buf, cap, ")");
+        break;
+    case TERM_DRIVE_FTS:
+        mem_cat(buf, cap, " AND x.id IN (SELECT rowid FROM sources_fts WHERE sources_fts"
+                          " MATCH ?11) AND ");
+        mem_src_check(buf, cap, sh->src_exact);
+        break;
+    case TERM_DRIVE_SCAN:
+        mem_cat(buf, cap, " AND ");
+        mem_src_check(buf, cap, sh->src_exact);
+        break;
+    }
+}
+
+/* The whole statement of a shape. */
+static void mem_shape_sql(char *sql, size_t cap, const struct mem_shape *sh)
+{
+    static const char *const key[4] = {NULL, "s.name", "r.name", "o.name"};
+    /* Name sorts walk the name index of the sorted side and, per name, the triples in id
+     * order (CROSS JOIN fixes that loop order), so a page costs about its own rows and
+     * never sorts the whole table. */
+    static const char *const walk[4] = {
+        " FROM triples t CROSS JOIN entities s ON s.id = t.subj"
+        " CROSS JOIN relations r ON r.id = t.rel CROSS JOIN entities o ON o.id = t.obj",
+        " FROM entities s CROSS JOIN triples t INDEXED BY triples_subj ON t.subj = s.id"
+        " JOIN relations r ON r.id = t.rel JOIN entities o ON o.id = t.obj",
+        " FROM relations r CROSS JOIN triples t INDEXED BY triples_rel ON t.rel = r.id"
+        " JOIN entities s ON s.id = t.subj JOIN entities o ON o.id = t.obj",
+        " FROM entities o CROSS JOIN triples t INDEXED BY triples_obj ON t.obj = o.id"
+        " JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel",
+    };
+    /* SET plans: the driving field's rows by rowid (NOT INDEXED keeps SQLite from
+     * walking a name index instead), then their triples. */
+    static const char *const from_set[F_COUNT_] = {
+        " FROM entities s NOT INDEXED CROSS JOIN triples t INDEXED BY triples_subj"
+        " ON t.subj = s.id JOIN relations r ON r.id = t.rel JOIN entities o ON o.id = t.obj",
+        " FROM relations r NOT INDEXED CROSS JOIN triples t INDEXED BY triples_rel"
+        " ON t.rel = r.id JOIN entities s ON s.id = t.subj JOIN entities o ON o.id = t.obj",
+        " FROM entities o NOT INDEXED CROSS JOIN triples t INDEXED BY triples_obj"
+        " ON t.obj = o.id JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel",
+        " FROM sources x NOT INDEXED CROSS JOIN triples t INDEXED BY triples_source"
+        " ON t.source_id = x.id JOIN entities s ON s.id = t.subj"
+        " JOIN relations r ON r.id = t.rel JOIN entities o ON o.id = t.obj",
+    };
+    if (sh->plan == PLAN_COUNT) {
+        snprintf(sql, cap, "SELECT count(*) FROM triples t");
+        mem_where_sql(sql, cap, sh);
+        return;
+    }
+    const char *from = TRIPLE_FROM;
+    if (sh->plan == PLAN_DRIVEN) {
+        from = walk[sh->sort];
+    } else if (sh->plan == PLAN_SET) {
+        for (int i = 0; i < F_COUNT_; i++) {
+            if (sh->term[i] == TERM_DRIVE_FTS || sh->term[i] == TERM_DRIVE_SCAN)
+                from = from_set[i];
+        }
+    }
+    snprintf(sql, cap, "SELECT %s%s", TRIPLE_COLS, from);
+    mem_where_sql(sql, cap, sh);
+    size_t len = strlen(sql);
+    const char *cmp = sh->backward ? "<" : ">";
+    const char *dir = sh->backward ? " DESC" : "";
+    if (sh->sort == MEM_SORT_ID)
+        snprintf(sql + len, cap - len, " AND t.id %s ?5 ORDER BY t.id%s LIMIT ?6", cmp, dir);
+    else
+        snprintf(sql + len, cap - len,
+                 " AND %s %s= ?4 AND (%s %s ?4 OR t.id %s ?5) ORDER BY %s%s, t.id%s LIMIT ?6",
+                 key[sh->sort], cmp, key[sh->sort], cmp, cmp, key[sh->sort], dir, dir);
+}
+
+/* The cached statement of a shape, built on first use. */
+static enum status mem_shape_stmt(struct mem *m, const struct mem_shape *sh, sqlite3_stmt **out)
+{
+    uint32_t key = mem_shape_key(sh);
+    for (size_t i = 0; i < m->n_shapes; i++) {
+        if (m->shapes[i].key == key) {
+            *out = m->shapes[i].st;
+            return STATUS_OK;
+        }
+    }
+    if (m->n_shapes == m->cap_shapes) {
+        size_t cap = m->cap_shapes ? 2 * m->cap_shapes : 32;
+        struct mem_shape_stmt *v = realloc(m->shapes, cap * sizeof *v);
+        if (!v)
+            return STATUS_NOMEM;
+        m->shapes = v;
+        m->cap_shapes = cap;
+    }
+    char sql[4096];
+    mem_shape_sql(sql, sizeof sql, sh);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
+    if (rc != SQLITE_OK)
+        return mem_sql_fail(m, rc, "list");
+    m->shapes[m->n_shapes].key = key;
+    m->shapes[m->n_shapes].st = q;
+    m->n_shapes++;
+    *out = q;
+    return STATUS_OK;
 }
 
 /* "%text%" with LIKE's wildcards escaped; owned. */
@@ -1903,24 +2323,52 @@ static char *mem_like_pattern(const char *s)
     return p;
 }
 
-/* Bind the filter's three names (patterns for substring mode); patterns owned by pat[]. */
-static enum status mem_bind_filter(sqlite3_stmt *q, const struct mem_filter *f, char *pat[3])
+/* The trigram-index query for "contains s": trigrams of s (every third one, and the
+ * last), each a quoted FTS5 string, joined by AND.  Every text that contains s
+ * (ASCII case ignored) contains each of them (the index folds case the same way and
+ * more), so the index yields a superset that the LIKE test then narrows.  *out NULL
+ * when s has fewer than 3 characters.  Owned. */
+static enum status mem_fts_query(const char *s, char **out)
 {
-    const char *v[3] = {f->subj, f->rel, f->obj};
-    int nparams = sqlite3_bind_parameter_count(q);
-    for (int i = 0; i < 3; i++) {
-        pat[i] = NULL;
-        if (!v[i] || i + 1 > nparams)
-            continue;
-        if (f->match == MEM_MATCH_SUBSTRING) {
-            pat[i] = mem_like_pattern(v[i]);
-            if (!pat[i])
-                return STATUS_NOMEM;
-            mem_bind_text(q, i + 1, pat[i]);
-        } else {
-            mem_bind_text(q, i + 1, v[i]);
-        }
+    *out = NULL;
+    size_t n = strlen(s), nc = 0;
+    for (size_t i = 0; i < n; i++)
+        nc += ((unsigned char)s[i] & 0xC0) != 0x80;
+    if (nc < 3)
+        return STATUS_OK;
+    size_t *off = malloc((nc + 1) * sizeof *off);
+    char *q = malloc(MEM_FTS_TERMS_MAX * 32 + 1);
+    if (!off || !q) {
+        free(off);
+        free(q);
+        return STATUS_NOMEM;
     }
+    for (size_t i = 0, c = 0; i < n; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            off[c++] = i;
+    }
+    off[nc] = n;
+    size_t j = 0, terms = 0;
+    for (size_t c = 0;; c += 3) {
+        bool last = c + 3 >= nc || terms + 1 == MEM_FTS_TERMS_MAX;
+        if (last)
+            c = nc - 3;
+        if (terms)
+            j += (size_t)sprintf(q + j, " AND ");
+        q[j++] = '"';
+        for (size_t i = off[c]; i < off[c + 3]; i++) {
+            if (s[i] == '"')
+                q[j++] = '"';
+            q[j++] = s[i];
+        }
+        q[j++] = '"';
+        terms++;
+        if (last)
+            break;
+    }
+    q[j] = '\0';
+    free(off);
+    *out = q;
     return STATUS_OK;
 }
 
@@ -1931,9 +2379,194 @@ static enum status mem_check_filter(const struct mem_filter *f)
         st = mem_check_text(f->rel, N_("relation filter"));
     if (st == STATUS_OK)
         st = mem_check_text(f->obj, N_("object filter"));
+    if (st == STATUS_OK)
+        st = mem_check_text(f->source, N_("source filter"));
     if (st == STATUS_OK && f->match != MEM_MATCH_EXACT && f->match != MEM_MATCH_SUBSTRING)
         st = status_detail_set(STATUS_INVALID, _("unknown match mode %d"), (int)f->match);
     return st;
+}
+
+/* A filter's bound texts: LIKE patterns and index queries (owned). */
+struct mem_binds {
+    const char *text[F_COUNT_]; /* bound as ?1 ?2 ?3 ?7 */
+    char *pat[F_COUNT_];
+    char *fts[F_COUNT_];        /* bound as ?8 ?10 ?11 */
+};
+
+static void mem_binds_free(struct mem_binds *b)
+{
+    for (int i = 0; i < F_COUNT_; i++) {
+        free(b->pat[i]);
+        free(b->fts[i]);
+    }
+}
+
+static enum status mem_binds_make(struct mem *m, const struct mem_filter *f, struct mem_binds *b)
+{
+    memset(b, 0, sizeof *b);
+    const char *v[F_COUNT_] = {f->subj, f->rel, f->obj, f->source};
+    bool substr = f->match == MEM_MATCH_SUBSTRING;
+    for (int i = 0; i < F_COUNT_; i++) {
+        b->text[i] = v[i];
+        if (!v[i])
+            continue;
+        if (substr) {
+            b->pat[i] = mem_like_pattern(v[i]);
+            if (!b->pat[i])
+                return STATUS_NOMEM;
+            b->text[i] = b->pat[i];
+        }
+        /* The index serves entity names and sources; exact names have their own index. */
+        if (m->fts && i != F_REL && (substr || i == F_SRC)) {
+            enum status st = mem_fts_query(v[i], &b->fts[i]);
+            if (st != STATUS_OK)
+                return st;
+        }
+    }
+    return STATUS_OK;
+}
+
+static void mem_binds_apply(sqlite3_stmt *q, const struct mem_binds *b)
+{
+    static const int text_param[F_COUNT_] = {1, 2, 3, 7};
+    static const int fts_param[F_COUNT_] = {8, 0, 10, 11};
+    int n = sqlite3_bind_parameter_count(q);
+    for (int i = 0; i < F_COUNT_; i++) {
+        if (b->text[i] && text_param[i] <= n)
+            mem_bind_text(q, text_param[i], b->text[i]);
+        if (b->fts[i] && fts_param[i] && fts_param[i] <= n)
+            mem_bind_text(q, fts_param[i], b->fts[i]);
+    }
+}
+
+/* How many index rows match field i's query, counting at most MEM_SET_MAX + 1. */
+static enum status mem_fts_candidates(struct mem *m, int i, const char *query, int64_t *n)
+{
+    sqlite3_stmt *q = m->fts_count[i == F_SRC ? 3 : 0];
+    mem_bind_text(q, 1, query);
+    sqlite3_bind_int64(q, 2, MEM_SET_MAX + 1);
+    int rc = mem_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_clear_bindings(q);
+        return mem_sql_fail(m, rc, "search index");
+    }
+    *n = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return STATUS_OK;
+}
+
+/* Rows handed on to the caller, with what a continuation needs. */
+struct mem_relay {
+    struct mem *m;
+    mem_triple_cb cb;
+    void *ctx;
+    int sort;
+    bool keep_key;   /* copy the sort key of each row (a budgeted walk) */
+    size_t n;        /* rows delivered */
+    int64_t last_id;
+    bool stopped;    /* the callback asked to stop */
+    bool oom;
+};
+
+static int mem_relay_row(struct mem_relay *r, const struct mem_triple *t)
+{
+    if (r->keep_key && r->sort != MEM_SORT_ID) {
+        const char *k = r->sort == MEM_SORT_SUBJECT    ? t->subj_name
+                        : r->sort == MEM_SORT_RELATION ? t->rel_name
+                                                       : t->obj_name;
+        size_t len = strlen(k) + 1;
+        if (len > r->m->key_cap) {
+            char *nb = realloc(r->m->key_buf, len);
+            if (!nb) {
+                r->oom = true;
+                return 1;
+            }
+            r->m->key_buf = nb;
+            r->m->key_cap = len;
+        }
+        memcpy(r->m->key_buf, k, len);
+    }
+    r->n++;
+    r->last_id = t->id;
+    if (r->cb(r->ctx, t) != 0) {
+        r->stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+struct mem_budget {
+    int ticks, max;
+};
+
+static int mem_budget_tick(void *ctx)
+{
+    struct mem_budget *b = ctx;
+    return ++b->ticks > b->max;
+}
+
+/* Run one page statement (bound) and relay its rows.  With budget: stop after the
+ * budget (*ran_out set), the callbacks themselves not counted. */
+static enum status mem_run_page(struct mem *m, sqlite3_stmt *q, struct mem_relay *r,
+                                bool budget, bool *ran_out)
+{
+    struct mem_budget b = {0, m->walk_ticks};
+    int rc;
+    for (;;) {
+        if (budget)
+            sqlite3_progress_handler(m->db, MEM_PROBE_OPS, mem_budget_tick, &b);
+        rc = sqlite3_step(q);
+        if (budget)
+            sqlite3_progress_handler(m->db, 0, NULL, NULL);
+        if (rc != SQLITE_ROW)
+            break;
+        struct mem_triple t;
+        mem_row_triple(q, 0, &t);
+        if (mem_relay_row(r, &t) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    if (r->oom)
+        return STATUS_NOMEM;
+    if (budget && (rc & 0xff) == SQLITE_INTERRUPT && b.ticks > b.max) {
+        *ran_out = true;
+        return STATUS_OK;
+    }
+    if (rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "list");
+    return STATUS_OK;
+}
+
+/* Bind and run one page of a shape from the cursor (key, id), at most limit rows
+ * (0: all). */
+static enum status mem_page_run(struct mem *m, const struct mem_shape *sh,
+                                const struct mem_binds *bd, const char *key, int64_t id,
+                                size_t limit, struct mem_relay *r, bool budget, bool *ran_out)
+{
+    sqlite3_stmt *q = NULL;
+    enum status st = mem_shape_stmt(m, sh, &q);
+    if (st != STATUS_OK)
+        return st;
+    mem_binds_apply(q, bd);
+    if (sh->sort != MEM_SORT_ID)
+        mem_bind_text(q, 4, key);
+    sqlite3_bind_int64(q, 5, id);
+    sqlite3_bind_int64(q, 6, limit ? (sqlite3_int64)limit : -1);
+    st = mem_run_page(m, q, r, budget, ran_out);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
+static enum mem_term mem_field_term(const char *s, enum mem_match match, int i)
+{
+    if (!s)
+        return TERM_NONE;
+    if (match == MEM_MATCH_EXACT && i != F_SRC)
+        return TERM_EXACT;
+    return TERM_ROW;
 }
 
 enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
@@ -1949,79 +2582,95 @@ enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
         return st;
     if ((unsigned)p->sort > MEM_SORT_OBJECT)
         return status_detail_set(STATUS_INVALID, _("unknown sort order %d"), (int)p->sort);
-    int ms = mem_field_mode(f->subj, f->match), mr = mem_field_mode(f->rel, f->match);
-    int mo = mem_field_mode(f->obj, f->match);
-    int shape = (((((int)p->sort * 2 + (p->backward ? 1 : 0)) * 3 + ms) * 3 + mr) * 3 + mo) * 2 +
-                (f->include_retired ? 1 : 0);
+
+    struct mem_shape sh = {.sort = (int)p->sort, .backward = p->backward,
+                           .retired = f->include_retired,
+                           .src_exact = f->match == MEM_MATCH_EXACT};
+    const char *v[F_COUNT_] = {f->subj, f->rel, f->obj, f->source};
+    bool any_row = false;
+    for (int i = 0; i < F_COUNT_; i++) {
+        sh.term[i] = mem_field_term(v[i], f->match, i);
+        any_row |= sh.term[i] == TERM_ROW;
+    }
     /* When the sort field is filtered by exact name every row has the same key, so
      * (key, id) order is id order. */
-    int sort = (int)p->sort;
-    if ((sort == MEM_SORT_SUBJECT && ms == FIELD_EXACT) ||
-        (sort == MEM_SORT_RELATION && mr == FIELD_EXACT) ||
-        (sort == MEM_SORT_OBJECT && mo == FIELD_EXACT))
-        sort = MEM_SORT_ID;
-    sqlite3_stmt *q = m->list_stmt[shape];
-    if (!q) {
-        static const char *const key[4] = {NULL, "s.name", "r.name", "o.name"};
-        /* Name sorts walk the name index of the sorted side and, per name, the triples
-         * in id order (CROSS JOIN fixes that loop order), so a page costs about its
-         * own rows and never sorts the whole table.  An exact subject or object filter
-         * leaves few rows, and a substring filter on another field usually does: then
-         * the planner picks and sorts them. */
-        static const char *const drive[4] = {
-            NULL,
-            " FROM entities s CROSS JOIN triples t INDEXED BY triples_subj ON t.subj = s.id"
-            " JOIN relations r ON r.id = t.rel JOIN entities o ON o.id = t.obj",
-            " FROM relations r CROSS JOIN triples t INDEXED BY triples_rel ON t.rel = r.id"
-            " JOIN entities s ON s.id = t.subj JOIN entities o ON o.id = t.obj",
-            " FROM entities o CROSS JOIN triples t INDEXED BY triples_obj ON t.obj = o.id"
-            " JOIN entities s ON s.id = t.subj JOIN relations r ON r.id = t.rel",
-        };
-        int modes[4] = {FIELD_ANY, ms, mr, mo};
-        bool driven = sort != MEM_SORT_ID && ms != FIELD_EXACT && mo != FIELD_EXACT;
-        for (int i = 1; i < 4 && driven; i++) {
-            if (i != sort && modes[i] == FIELD_SUBSTRING)
-                driven = false;
-        }
-        char sql[2048];
-        snprintf(sql, sizeof sql, "SELECT %s%s", TRIPLE_COLS, driven ? drive[sort] : TRIPLE_FROM);
-        mem_filter_sql(sql, sizeof sql, ms, mr, mo, f->include_retired);
-        size_t len = strlen(sql);
-        const char *cmp = p->backward ? "<" : ">";
-        const char *dir = p->backward ? " DESC" : "";
-        if (sort == MEM_SORT_ID)
-            snprintf(sql + len, sizeof sql - len, " AND t.id %s ?5 ORDER BY t.id%s LIMIT ?6",
-                     cmp, dir);
-        else
-            snprintf(sql + len, sizeof sql - len,
-                     " AND %s %s= ?4 AND (%s %s ?4 OR t.id %s ?5) ORDER BY %s%s, t.id%s LIMIT ?6",
-                     key[sort], cmp, key[sort], cmp, cmp, key[sort], dir, dir);
-        int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
-        if (rc != SQLITE_OK)
-            return mem_sql_fail(m, rc, "list");
-        m->list_stmt[shape] = q;
+    if ((sh.sort == MEM_SORT_SUBJECT && sh.term[F_SUBJ] == TERM_EXACT) ||
+        (sh.sort == MEM_SORT_RELATION && sh.term[F_REL] == TERM_EXACT) ||
+        (sh.sort == MEM_SORT_OBJECT && sh.term[F_OBJ] == TERM_EXACT))
+        sh.sort = MEM_SORT_ID;
+    bool exact_entity = sh.term[F_SUBJ] == TERM_EXACT || sh.term[F_OBJ] == TERM_EXACT;
+
+    struct mem_binds bd;
+    st = mem_binds_make(m, f, &bd);
+    if (st != STATUS_OK) {
+        mem_binds_free(&bd);
+        return st;
     }
-    char *pat[3] = {NULL, NULL, NULL};
-    st = mem_bind_filter(q, f, pat);
-    if (st == STATUS_OK) {
-        /* The empty cursor: before every name (names are non-empty) or after all of them
-         * (0xF5 starts no UTF-8 character). */
-        if (sort != MEM_SORT_ID) {
-            if (p->after_key)
-                mem_bind_text(q, 4, p->after_key);
-            else
-                mem_bind_text(q, 4, p->backward ? "\xF5" : "");
+
+    /* The plan.  An exact subject or object leaves few rows: SQLite picks. Without
+     * substring filters: walk in order (by id SQLite does that itself).  Otherwise a
+     * filter that the index says is rare drives a SET plan; else walk with a budget. */
+    int driver = -1;
+    bool budget = false;
+    if (exact_entity || (!any_row && sh.sort == MEM_SORT_ID)) {
+        sh.plan = PLAN_PLANNER;
+    } else if (!any_row) {
+        sh.plan = PLAN_DRIVEN;
+    } else {
+        int64_t best = INT64_MAX;
+        for (int i = 0; i < F_COUNT_ && st == STATUS_OK; i++) {
+            int64_t n = 0;
+            if (!bd.fts[i] || (st = mem_fts_candidates(m, i, bd.fts[i], &n)) != STATUS_OK)
+                continue;
+            if (n < best) {
+                best = n;
+                driver = i;
+            }
         }
-        int64_t after = p->after_id;
-        if (!p->after_key && after == 0 && p->backward)
-            after = INT64_MAX;
-        sqlite3_bind_int64(q, 5, after);
-        sqlite3_bind_int64(q, 6, p->limit ? (sqlite3_int64)p->limit : -1);
-        st = mem_each_triple(m, q, cb, ctx);
+        sh.plan = driver >= 0 && best <= MEM_SET_MAX ? PLAN_SET : PLAN_DRIVEN;
+        budget = sh.plan == PLAN_DRIVEN;
     }
-    sqlite3_clear_bindings(q);
-    for (int i = 0; i < 3; i++)
-        free(pat[i]);
+
+    /* The empty cursor: before every name (names are non-empty) or after all of them
+     * (0xF5 starts no UTF-8 character). */
+    const char *key = p->after_key ? p->after_key : p->backward ? "\xF5" : "";
+    int64_t after = p->after_id;
+    if (!p->after_key && after == 0 && p->backward)
+        after = INT64_MAX;
+    struct mem_relay r = {.m = m, .cb = cb, .ctx = ctx, .sort = sh.sort, .keep_key = budget};
+    bool ran_out = false;
+    if (st == STATUS_OK && sh.plan == PLAN_SET) {
+        sh.term[driver] = TERM_DRIVE_FTS;
+    }
+    if (st == STATUS_OK)
+        st = mem_page_run(m, &sh, &bd, key, after, p->limit, &r, budget, &ran_out);
+    if (st == STATUS_OK && ran_out && !r.stopped) {
+        /* Go on from the last row delivered with a SET plan: the rarest field by the
+         * index, else a scan of the names (entities and sources before relations,
+         * which a walk over their triples serves well). */
+        static const int scan_order[F_COUNT_] = {F_SUBJ, F_OBJ, F_SRC, F_REL};
+        sh.plan = PLAN_SET;
+        if (driver >= 0) {
+            sh.term[driver] = TERM_DRIVE_FTS;
+        } else {
+            for (int k = 0; k < F_COUNT_; k++) {
+                if (sh.term[scan_order[k]] == TERM_ROW) {
+                    sh.term[scan_order[k]] = TERM_DRIVE_SCAN;
+                    break;
+                }
+            }
+        }
+        if (r.n > 0) {
+            key = m->key_buf;
+            after = r.last_id;
+        }
+        if (!p->limit || r.n < p->limit) {
+            r.keep_key = false;
+            st = mem_page_run(m, &sh, &bd, key, after, p->limit ? p->limit - r.n : 0, &r,
+                              false, &ran_out);
+        }
+    }
+    mem_binds_free(&bd);
     return st;
 }
 
@@ -2033,21 +2682,24 @@ enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t 
     enum status st = mem_check_filter(f);
     if (st != STATUS_OK)
         return st;
-    int ms = mem_field_mode(f->subj, f->match), mr = mem_field_mode(f->rel, f->match);
-    int mo = mem_field_mode(f->obj, f->match);
-    int shape = ((ms * 3 + mr) * 3 + mo) * 2 + (f->include_retired ? 1 : 0);
-    sqlite3_stmt *q = m->count_stmt[shape];
-    if (!q) {
-        char sql[1024] = "SELECT count(*) FROM triples t";
-        mem_filter_sql(sql, sizeof sql, ms, mr, mo, f->include_retired);
-        int rc = sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL);
-        if (rc != SQLITE_OK)
-            return mem_sql_fail(m, rc, "count");
-        m->count_stmt[shape] = q;
+    struct mem_binds bd;
+    st = mem_binds_make(m, f, &bd);
+    if (st != STATUS_OK) {
+        mem_binds_free(&bd);
+        return st;
     }
-    char *pat[3] = {NULL, NULL, NULL};
-    st = mem_bind_filter(q, f, pat);
+    struct mem_shape sh = {.retired = f->include_retired, .plan = PLAN_COUNT,
+                           .src_exact = f->match == MEM_MATCH_EXACT};
+    const char *v[F_COUNT_] = {f->subj, f->rel, f->obj, f->source};
+    for (int i = 0; i < F_COUNT_; i++) {
+        sh.term[i] = mem_field_term(v[i], f->match, i);
+        if (sh.term[i] == TERM_ROW)
+            sh.term[i] = bd.fts[i] ? TERM_FTS : TERM_SCAN;
+    }
+    sqlite3_stmt *q = NULL;
+    st = mem_shape_stmt(m, &sh, &q);
     if (st == STATUS_OK) {
+        mem_binds_apply(q, &bd);
         int rc = mem_step(q);
         if (rc == SQLITE_ROW) {
             *n = sqlite3_column_int64(q, 0);
@@ -2055,10 +2707,29 @@ enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t 
         } else {
             st = mem_sql_fail(m, rc, "count");
         }
+        sqlite3_clear_bindings(q);
     }
-    sqlite3_clear_bindings(q);
-    for (int i = 0; i < 3; i++)
-        free(pat[i]);
+    mem_binds_free(&bd);
+    return st;
+}
+
+static int mem_count_row(void *ctx, const struct mem_triple *t)
+{
+    (void)t;
+    ++*(int64_t *)ctx;
+    return 0;
+}
+
+enum status mem_triple_count_max(struct mem *m, const struct mem_filter *f, int64_t max,
+                                 int64_t *n)
+{
+    if (max <= 0)
+        return mem_triple_count(m, f, n);
+    int64_t k = 0;
+    struct mem_page p = {.sort = MEM_SORT_ID, .limit = (size_t)max};
+    enum status st = mem_triple_list(m, f, &p, mem_count_row, &k);
+    if (st == STATUS_OK)
+        *n = k;
     return st;
 }
 

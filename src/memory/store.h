@@ -16,6 +16,14 @@
  *   7. run_calls(run_id, call_no, kind, raw, result, created_at)
  *   8. reads(id, run_id, call_no, query, triple_id, score)
  *
+ * Search index (schema version 2): when SQLite has FTS5 with the trigram tokenizer
+ * (checked at open), contentless trigram tables entities_fts(name) and sources_fts(text,
+ * file) index every entity name and source; the store fills them itself in the insert
+ * paths (no triggers, so an SQLite without FTS5 still reads and writes the file).
+ * meta "search.trigram" is "ready" while they are complete.  An open with FTS5 builds
+ * them when they are not (a database from schema 1, or one written by an SQLite without
+ * FTS5, which marks them "stale"); substring filters of 3 or more characters use them.
+ *
  * Names are stored byte for byte as given; they must be non-empty valid UTF-8
  * (STATUS_ENCODING / STATUS_INVALID otherwise).  Times are milliseconds since the Unix
  * epoch (UTC).  Ids are positive; 0 means "none" in every struct below.
@@ -42,7 +50,7 @@
 struct mem; /* opaque */
 
 /* Schema version this build writes (PRAGMA user_version). */
-#define MEM_SCHEMA_VERSION 1
+#define MEM_SCHEMA_VERSION 2
 #define MEM_BUSY_TIMEOUT_DEFAULT_MS 5000
 
 /* ---- open, close, integrity ------------------------------------------------------ */
@@ -51,6 +59,24 @@ struct mem; /* opaque */
  * directories of a new file are created.  Pending migrations are applied, one
  * transaction per step.  *out is set only on success; close it with mem_close(). */
 enum status mem_open(const char *path, struct mem **out);
+
+/* Called now and then while an open builds the search index of an existing database
+ * (only when it holds 50,000 rows or more): done of total rows indexed so far. */
+typedef void (*mem_progress_cb)(void *ctx, int64_t done, int64_t total);
+struct mem_open_opts {
+    mem_progress_cb progress; /* NULL: none */
+    void *progress_ctx;
+    bool no_search_index;     /* neither use nor maintain the trigram index, as with an
+                                 SQLite without FTS5 (tests, comparisons) */
+    int walk_budget;          /* thousands of SQLite VM steps a filtered page may walk in
+                                 sort order before it looks up the matching names instead
+                                 (see mem_triple_list); 0: the default, 1500 */
+};
+/* mem_open() with options (o NULL: the defaults). */
+enum status mem_open_with(const char *path, const struct mem_open_opts *o, struct mem **out);
+
+/* Whether substring filters use the trigram index on this connection. */
+bool mem_search_indexed(const struct mem *m);
 void mem_close(struct mem *m); /* NULL is a no-op; finalizes every statement */
 
 /* Wait at most ms for another connection's lock before STATUS_DB_BUSY (0: fail at once). */
@@ -272,10 +298,17 @@ enum mem_sort {
 };
 struct mem_filter {
     const char *subj, *rel, *obj; /* NULL: any */
-    enum mem_match match;         /* for all three */
+    enum mem_match match;         /* for all four */
     bool include_retired;
+    const char *source;           /* NULL: any; else the triple's source text or file name
+                                     contains it (MEM_MATCH_SUBSTRING) or equals it
+                                     (MEM_MATCH_EXACT); triples without a source never
+                                     match */
 };
-/* A page: the rows after (or, backward, before) the cursor (after_key, after_id) in the
+/* Substring filters ("contains TEXT"): TEXT is literal ('%', '_' and '\' are no
+ * wildcards), ASCII letters match either case, other characters only themselves.
+ *
+ * A page: the rows after (or, backward, before) the cursor (after_key, after_id) in the
  * sort order.  The cursor is the last row seen: after_id its id and, for the name sorts,
  * after_key its subj_name / rel_name / obj_name.  after_key NULL and after_id 0 mean
  * "from the start" (backward: "from the end").  Backward pages come nearest-first, in
@@ -290,6 +323,10 @@ struct mem_page {
 enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
                             const struct mem_page *p, mem_triple_cb cb, void *ctx);
 enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t *n);
+/* min(count, max): cheap when the filter matches many rows (an incremental filter can
+ * show "max or more"); max 0 counts all. */
+enum status mem_triple_count_max(struct mem *m, const struct mem_filter *f, int64_t max,
+                                 int64_t *n);
 
 /* ---- statistics -------------------------------------------------------------------- */
 
