@@ -223,6 +223,21 @@ static void test_tui_screen_table(void **state)
     assert_int_equal(column_of(fx, ly, "country"), column_of(fx, zy, "country"));
     /* the status line is the last row */
     assert_non_null(strstr(tui_row_text(fx->t, 29, buf, sizeof buf), "memory browsing"));
+    /* the heading counts the rows, singular for one */
+    assert_non_null(strstr(tui_row_text(fx->t, 1, buf, sizeof buf), " 4 triples "));
+    app_apply(fx->a, CMD_FILTER);
+    const char *q = "France";
+    for (size_t i = 0; q[i]; i++)
+        app_key(fx->a, q[i]);
+    app_key(fx->a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_table_total(fx->a), 1);
+    tui_draw(fx->t, fx->a);
+    assert_non_null(strstr(tui_row_text(fx->t, 1, buf, sizeof buf), " 1 triple "));
+    app_apply(fx->a, CMD_FILTER);
+    app_apply(fx->a, CMD_KILL_LINE);
+    app_key(fx->a, KEYMAP_KEY_ESC);
+    assert_int_equal(app_table_total(fx->a), 4);
+    tui_draw(fx->t, fx->a);
 }
 
 /* A click on a table row selects that row (the view maps the position). */

@@ -738,10 +738,17 @@ static void *worker_main(void *arg)
         struct agent_write_stats ws = {0};
         st = agent_write_text(a->agent, j->text, strlen(j->text), j->file,
                               j->file ? j->file : _("taught in the TUI"), &ws);
-        if (m)
-            m->text = xprintf(_("taught %zu sentences: %zu triples (%zu new, %zu known, "
-                                "%zu conflicts), %zu rejected"), ws.sentences, ws.triples,
+        if (m) {
+            char *sent = xprintf(P_("taught %zu sentence", "taught %zu sentences",
+                                    ws.sentences), ws.sentences);
+            /* TRANSLATORS: %s is "taught N sentences"; the plural follows the triples */
+            m->text = xprintf(P_("%s: %zu triple (%zu new, %zu known, %zu conflicts), "
+                                 "%zu rejected",
+                                 "%s: %zu triples (%zu new, %zu known, %zu conflicts), "
+                                 "%zu rejected", ws.triples), sent ? sent : "", ws.triples,
                               ws.n_new, ws.n_known, ws.n_conflict, ws.rejected);
+            free(sent);
+        }
     } else {
         char *out = NULL;
         st = agent_ask(a->agent, j->text, &out, NULL);

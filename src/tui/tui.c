@@ -446,7 +446,8 @@ static void draw_table(const struct tui *t, const struct app *a, struct tui_rect
     char count[48] = "?";
     if (total >= 0)
         snprintf(count, sizeof count, "%lld", (long long)total);
-    snprintf(head, sizeof head, " %s  %s %s  %s: %s%s%s%s ", _("Memory"), count, _("triples"),
+    snprintf(head, sizeof head, " %s  %s %s  %s: %s%s%s%s ", _("Memory"), count,
+             P_("triple", "triples", total >= 0 ? (unsigned long)total : 2ul),
              _("sorted by"), _(sorts[app_table_sort(a)]),
              app_table_retired_shown(a) ? "  +" : "", app_table_retired_shown(a)
              ? _("retired") : "", app_table_filter_text(a)[0] ? "" : "");
