@@ -70,7 +70,7 @@ struct mem_open_opts {
                                  SQLite without FTS5 (tests, comparisons) */
     int walk_budget;          /* thousands of SQLite VM steps a filtered page may walk in
                                  sort order before it looks up the matching names instead
-                                 (see mem_triple_list); 0: the default, 1500 */
+                                 (see mem_triple_list); 0: the default, 200 */
 };
 /* mem_open() with options (o NULL: the defaults). */
 enum status mem_open_with(const char *path, const struct mem_open_opts *o, struct mem **out);
