@@ -33,7 +33,7 @@ if [ ! -s "$W/all.jsonl" ]; then
         --user-token='USER_END' "$W/syn-tok.jsonl" "$W/rd-train.jsonl"
     "$B" train-data synthetic --out="$W/syn.jsonl" --examples=800000 --seed=1 \
         --facts="$here/seed-facts.tsv" --tokenizer="$W/tok.gguf" \
-        --zsre-out="$W/zsre.jsonl" --zsre-records=300 \
+        --zsre-out="$W/zsre.json" --zsre-records=300 \
         --docred-out="$W/docs.json" --docred-docs=300
     "$B" train-data synthetic --out="$W/syn-eval.jsonl" --examples=3000 --seed=2 \
         --facts="$here/seed-facts.tsv"

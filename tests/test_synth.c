@@ -789,29 +789,31 @@ static size_t zsre_read_back(uint64_t seed, size_t n, const struct synth_facts *
     assert_int_equal(fclose(f), 0);
     if (st != STATUS_OK)
         fail_msg("synth_zsre_write: %s: %s", status_str(st), status_detail());
-    size_t k = 0;
-    for (char *p = buf; *p;) {
-        char *e = strchr(p, '\n');
-        assert_non_null(e); /* every record ends its line */
-        assert_true(k < n);
-        struct json_doc *d = NULL;
-        if (json_parse(p, (size_t)(e - p), &d) != STATUS_OK)
-            fail_msg("record %zu is not JSON: %.*s", k, (int)(e - p), p);
-        const struct json_value *root = json_doc_root(d);
+    /* a JSON array (what `memllm eval edit` reads), one record per line */
+    struct json_doc *d = NULL;
+    if (json_parse(buf, len, &d) != STATUS_OK)
+        fail_msg("not JSON: %s", buf);
+    const struct json_value *arr = json_doc_root(d);
+    assert_int_equal(json_kind(arr), JSON_ARRAY);
+    size_t k = json_len(arr), lines = 0;
+    assert_true(k <= n);
+    for (const char *p = buf; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, k + 2);
+    for (size_t j = 0; j < k; j++) {
+        const struct json_value *root = json_at(arr, j);
         assert_int_equal(json_kind(root), JSON_OBJECT);
         assert_int_equal(json_len(root), 6);
         for (size_t i = 0; i < 6; i++) {
             size_t sl = 0;
             const char *s = json_str(json_get(root, zsre_keys[i]), &sl);
             if (!s || sl == 0)
-                fail_msg("record %zu: '%s' missing or empty", k, zsre_keys[i]);
-            out[k].v[i] = strndup(s, sl);
-            assert_non_null(out[k].v[i]);
+                fail_msg("record %zu: '%s' missing or empty", j, zsre_keys[i]);
+            out[j].v[i] = strndup(s, sl);
+            assert_non_null(out[j].v[i]);
         }
-        json_doc_free(d);
-        k++;
-        p = e + 1;
     }
+    json_doc_free(d);
     if (raw)
         *raw = buf;
     else

@@ -1050,6 +1050,7 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
                     held[n_held++] = i;
         }
     }
+    fputs("[", f);
     struct sb src = {0}, reph = {0}, loc = {0};
     for (size_t i = 0; i < n && st == STATUS_OK; i++) {
         struct fact fa, lf;
@@ -1089,7 +1090,7 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
             st = STATUS_NOMEM;
             break;
         }
-        fputs("{\"src\":", f);
+        fputs(i ? ",\n{\"src\":" : "\n{\"src\":", f);
         json_write_str(f, src.s, src.n);
         fputs(",\"alt\":", f);
         json_write_str(f, alt, strlen(alt));
@@ -1101,10 +1102,13 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
         json_write_str(f, lf.o, strlen(lf.o));
         fputs(",\"subject\":", f);
         json_write_str(f, fa.s, strlen(fa.s));
-        fputs("}\n", f);
+        fputs("}", f);
         if (ferror(f))
             st = status_detail_set(STATUS_IO, "%s", strerror(errno));
     }
+    fputs("\n]\n", f);
+    if (st == STATUS_OK && ferror(f))
+        st = status_detail_set(STATUS_IO, "%s", strerror(errno));
     free(held);
     free(src.s);
     free(reph.s);

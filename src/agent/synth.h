@@ -107,7 +107,8 @@ struct synth_zsre {
 };
 
 /* Make n records with invented entities (and, for every fourth one when facts are given,
- * a held-out real fact with a changed answer), written as JSON lines to f.
+ * a held-out real fact with a changed answer), written to f as a JSON array (the ZsRE
+ * format `memllm eval edit` reads), one record per line.
  * STATUS_NOMEM, STATUS_IO. */
 enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *facts, FILE *f);
 

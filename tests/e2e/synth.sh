@@ -49,13 +49,15 @@ F="$TMP/facts.tsv"
     done
 } >"$F"
 expect_rc 0 "$M" train-data synthetic --out "$O" -n 200 --facts "$F" --real-share 1 \
-    --zsre-out "$TMP/zsre.jsonl" --zsre-records 30
+    --zsre-out "$TMP/zsre.json" --zsre-records 30
 [ "$(wc -l <"$O")" -eq 200 ] || fail "expected 200 lines with --facts, got $(wc -l <"$O")"
 expect_in "$O" "Zorvania"
 expect_not_in "$O" "$(printf '\r')"
-[ "$(wc -l <"$TMP/zsre.jsonl")" -eq 30 ] || fail "expected 30 ZsRE records"
+# a JSON array, one record per line
+[ "$(wc -l <"$TMP/zsre.json")" -eq 32 ] || fail "expected 30 ZsRE records in a JSON array"
+[ "$(head -n 1 "$TMP/zsre.json")" = "[" ] || fail "the ZsRE file does not start an array"
 for k in src alt rephrase loc loc_ans subject; do
-    [ "$(grep -c "\"$k\":\"[^\"]" "$TMP/zsre.jsonl")" -eq 30 ] ||
+    [ "$(grep -c "\"$k\":\"[^\"]" "$TMP/zsre.json")" -eq 30 ] ||
         fail "not every ZsRE record has a non-empty '$k'"
 done
 # --real-share 0: the facts are read but not used
