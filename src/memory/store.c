@@ -2088,7 +2088,9 @@ enum mem_term {
     TERM_FTS,       /* IN (the ids the trigram index finds, tested) */
     TERM_SCAN,      /* IN (the ids a scan of the names finds) */
     TERM_DRIVE_FTS, /* this field's table drives the join, its rows from the index */
-    TERM_DRIVE_SCAN /* this field's table drives the join, scanned */
+    TERM_DRIVE_SCAN, /* this field's table drives the join, scanned */
+    TERM_SCAN_CHECK  /* as TERM_SCAN, but never used to find rows (counts: let the
+                        index's term drive) */
 };
 enum mem_plan { PLAN_PLANNER, PLAN_DRIVEN, PLAN_SET, PLAN_COUNT };
 
@@ -2151,9 +2153,9 @@ static void mem_where_sql(char *buf, size_t cap, const struct mem_shape *sh)
         " entities_fts WHERE entities_fts MATCH ?10) AND e.name LIKE ?3 ESCAPE '\\')",
     };
     static const char *const scan[3] = {
-        " AND t.subj IN (SELECT id FROM entities WHERE name LIKE ?1 ESCAPE '\\')",
-        " AND t.rel IN (SELECT id FROM relations WHERE name LIKE ?2 ESCAPE '\\')",
-        " AND t.obj IN (SELECT id FROM entities WHERE name LIKE ?3 ESCAPE '\\')",
+        "t.subj IN (SELECT id FROM entities WHERE name LIKE ?1 ESCAPE '\\')",
+        "t.rel IN (SELECT id FROM relations WHERE name LIKE ?2 ESCAPE '\\')",
+        "t.obj IN (SELECT id FROM entities WHERE name LIKE ?3 ESCAPE '\\')",
     };
     static const char *const drive_fts[3] = {
         " AND s.id IN (SELECT rowid FROM entities_fts WHERE entities_fts MATCH ?8)",
@@ -2176,6 +2178,9 @@ static void mem_where_sql(char *buf, size_t cap, const struct mem_shape *sh)
             mem_cat(buf, cap, fts[i]);
             break;
         case TERM_SCAN:
+        case TERM_SCAN_CHECK:
+            /* a unary + keeps SQLite from using the term to look rows up */
+            mem_cat(buf, cap, sh->term[i] == TERM_SCAN ? " AND " : " AND +");
             mem_cat(buf, cap, scan[i]);
             break;
         case TERM_DRIVE_FTS:
@@ -2200,7 +2205,10 @@ static void mem_where_sql(char *buf, size_t cap, const struct mem_shape *sh)
         mem_cat(buf, cap, ")");
         break;
     case TERM_SCAN:
-        mem_cat(buf, cap, " AND t.source_id IN (SELECT x.id FROM sources x WHERE ");
+    case TERM_SCAN_CHECK:
+        mem_cat(buf, cap, sh->term[F_SRC] == TERM_SCAN ? " AND t.source_id IN ("
+                                                        : " AND +t.source_id IN (");
+        mem_cat(buf, cap, "SELECT x.id FROM sources x WHERE ");
         mem_src_check(buf, cap, sh->src_exact);
         mem_cat(buf, cap, ")");
         break;
@@ -2691,10 +2699,17 @@ enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t 
     struct mem_shape sh = {.retired = f->include_retired, .plan = PLAN_COUNT,
                            .src_exact = f->match == MEM_MATCH_EXACT};
     const char *v[F_COUNT_] = {f->subj, f->rel, f->obj, f->source};
+    bool any_fts = false;
     for (int i = 0; i < F_COUNT_; i++) {
         sh.term[i] = mem_field_term(v[i], f->match, i);
         if (sh.term[i] == TERM_ROW)
             sh.term[i] = bd.fts[i] ? TERM_FTS : TERM_SCAN;
+        any_fts |= sh.term[i] == TERM_FTS;
+    }
+    /* The index's candidates drive; scanned sets (often large) are only tested. */
+    for (int i = 0; i < F_COUNT_ && any_fts; i++) {
+        if (sh.term[i] == TERM_SCAN)
+            sh.term[i] = TERM_SCAN_CHECK;
     }
     sqlite3_stmt *q = NULL;
     st = mem_shape_stmt(m, &sh, &q);
