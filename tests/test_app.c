@@ -248,6 +248,7 @@ static void test_app_table_filter_incremental(void **state)
     assert_int_equal(mem_triple_count(fx->m, &f, &want), STATUS_OK);
     assert_true(want > 0 && want < N_BIG);
     assert_int_equal(app_table_total(a), want);
+    assert_false(app_table_total_capped(a));
     /* clear both fields again */
     app_apply(a, CMD_FILTER);
     app_apply(a, CMD_KILL_LINE);
@@ -255,7 +256,14 @@ static void test_app_table_filter_incremental(void **state)
     app_apply(a, CMD_KILL_LINE);
     app_key(a, KEYMAP_KEY_ESC);
     assert_int_equal(app_table_total(a), N_BIG);
+    assert_false(app_table_total_capped(a)); /* unfiltered: the exact count */
     assert_string_equal(app_table_filter_text(a), "");
+    /* a filter that matches every row is counted up to the cap only */
+    app_apply(a, CMD_FILTER);
+    type(a, "e");
+    app_key(a, KEYMAP_KEY_RETURN);
+    assert_int_equal(app_table_total(a), 1000);
+    assert_true(app_table_total_capped(a));
 }
 
 /* ---- editing with confirmation ------------------------------------------------------- */

@@ -393,6 +393,7 @@ struct app {
     bool retired;
     char *filter[3]; /* subject, relation, object; NULL: none */
     int64_t total;
+    bool total_capped; /* a filter's count stopped at APP_COUNT_CAP */
     char filter_text[256];
     bool filter_dirty; /* typed into the filter prompt, not applied yet (app_idle) */
 
@@ -1117,6 +1118,10 @@ static void table_load(struct app *a)
         a->cursor = a->rows.n ? a->rows.n - 1 : 0;
 }
 
+/* A filtered count stops here (counting every match of a one-letter filter over a
+ * million triples takes most of a second; the first APP_COUNT_CAP take milliseconds). */
+#define APP_COUNT_CAP 1000
+
 static void table_count(struct app *a)
 {
     struct mem_filter f;
@@ -1124,9 +1129,15 @@ static void table_count(struct app *a)
     int64_t n = -1;
     if (a->shared_conn && a->worker_on)
         return;
-    if (!a->m || mem_triple_count(a->m, &f, &n) != STATUS_OK)
+    bool filtered = f.subj || f.rel || f.obj;
+    enum status st = STATUS_INVALID;
+    if (a->m)
+        st = filtered ? mem_triple_count_max(a->m, &f, APP_COUNT_CAP, &n)
+                      : mem_triple_count(a->m, &f, &n);
+    if (st != STATUS_OK)
         n = -1;
     a->total = n;
+    a->total_capped = filtered && n >= APP_COUNT_CAP;
 }
 
 /* Keep the position, reload the page and the count. */
@@ -2675,6 +2686,7 @@ size_t app_table_cursor(const struct app *a) { return a->cursor; }
 enum mem_sort app_table_sort(const struct app *a) { return a->sort; }
 bool app_table_retired_shown(const struct app *a) { return a->retired; }
 int64_t app_table_total(const struct app *a) { return a->total; }
+bool app_table_total_capped(const struct app *a) { return a->total_capped; }
 const char *app_table_filter_text(const struct app *a) { return a->filter_text; }
 
 enum app_style app_row_style(const struct app *a, const struct app_row *r, bool *grounded)

@@ -171,6 +171,7 @@ size_t app_table_cursor(const struct app *a);
 enum mem_sort app_table_sort(const struct app *a);
 bool app_table_retired_shown(const struct app *a);
 int64_t app_table_total(const struct app *a);       /* rows matching the filter; -1 unknown */
+bool app_table_total_capped(const struct app *a);   /* total is a lower bound (filtered) */
 const char *app_table_filter_text(const struct app *a); /* "subject~fra" or "" */
 /* A row's mark: APP_STYLE_MARK when the triple grounded the current answer or belongs to
  * the selected call, APP_STYLE_DIM when retired, else APP_STYLE_NORMAL.  *grounded is

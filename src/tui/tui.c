@@ -445,7 +445,8 @@ static void draw_table(const struct tui *t, const struct app *a, struct tui_rect
     int64_t total = app_table_total(a);
     char count[48] = "?";
     if (total >= 0)
-        snprintf(count, sizeof count, "%lld", (long long)total);
+        snprintf(count, sizeof count, "%lld%s", (long long)total,
+                 app_table_total_capped(a) ? "+" : "");
     snprintf(head, sizeof head, " %s  %s %s  %s: %s%s%s%s ", _("Memory"), count,
              P_("triple", "triples", total >= 0 ? (unsigned long)total : 2ul),
              _("sorted by"), _(sorts[app_table_sort(a)]),
