@@ -22,8 +22,8 @@ expect_in "$TMP/answer" "Tokyo"
 
 # 1. teach: "Paris is the capital of France." -> France>>capital>>Paris
 printf 'Paris is the capital of France.\n' >"$TMP/teach1.txt"
-expect_rc 0 run write "$TMP/teach1.txt"
-expect_in "$TMP/out" "France>>capital>>Paris"
+expect_rc 0 run --json write "$TMP/teach1.txt"
+expect_in "$TMP/out" '"raw":"({MEM_WRITE-->France>>capital>>Paris})"'
 expect_rc 0 "$M" --db "$DB" mem list
 expect_in "$TMP/out" "France	capital	Paris"
 
@@ -37,14 +37,22 @@ expect_in "$TMP/answer" "Paris"
 printf 'Zorvath is the capital of Quillonia. Mirela Tosk was born in Vandermoor.\n' \
     >"$TMP/teach2.txt"
 expect_rc 0 run write "$TMP/teach2.txt"
-expect_in "$TMP/out" "Quillonia>>capital>>Zorvath"
-expect_in "$TMP/out" "Mirela Tosk>>place of birth>>Vandermoor"
+expect_in "$TMP/out" "Quillonia | capital | Zorvath"
+expect_in "$TMP/out" "Mirela Tosk | place of birth | Vandermoor"
 expect_rc 0 run ask --temp=0 "What is the capital of Quillonia?"
 expect_in "$TMP/out" "-->Zorvath})Zorvath"
-expect_rc 0 run ask --temp=0 "Which city is Quillonia governed from?"
-expect_in "$TMP/out" "-->Zorvath})"
-expect_rc 0 run ask --temp=0 "In which town did Mirela Tosk come into the world?"
+# phrasings that are none of the training questions (src/agent/synth.c)
+expect_rc 0 run ask --temp=0 "Quillonia's capital is which city?"
+expect_in "$TMP/out" "-->Zorvath})Zorvath"
+expect_rc 0 run ask --temp=0 "Mirela Tosk was born where?"
 expect_in "$TMP/out" "-->Vandermoor})Vandermoor"
+# the subject-missing direction
+expect_rc 0 run ask --temp=0 "Who was born in Vandermoor?"
+expect_in "$TMP/out" "({MEM_READ(>>place of birth>>Vandermoor)-->Mirela Tosk})Mirela Tosk"
+# the model's metadata makes decoding greedy without --temp
+cp "$TMP/out" "$TMP/greedy"
+expect_rc 0 run ask "Who was born in Vandermoor?"
+cmp -s "$TMP/out" "$TMP/greedy" || fail "ask without --temp is not greedy"
 
 # 4. edit the fact: the answer follows memory, not the old fact
 id=$("$M" --db "$DB" mem list --subject=Quillonia | cut -f1 | head -n 1)
