@@ -1031,7 +1031,9 @@ static void test_eval_agent_constraint_on_off(void **state)
         x.f.rules = cons_rules;
         x.f.n_rules = 2;
         char *a = ask_one(&x, "Where is france?");
-        assert_string_equal(a, "({MEM_READ(France>>capital>>)-->Paris})");
+        /* on: the answer also quotes the read (agent.h, constrain) */
+        assert_string_equal(a, on ? "({MEM_READ(France>>capital>>)-->Paris})Paris"
+                                  : "({MEM_READ(France>>capital>>)-->Paris})");
         free(a);
         a = ask_one(&x, "Where is france really?");
         if (on)

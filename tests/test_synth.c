@@ -1051,8 +1051,8 @@ static void test_synth_docred_documents(void **state)
 {
     (void)state;
     size_t len = 0, len2 = 0;
-    char *buf = docred_text(5, 120, &len);
-    char *again = docred_text(5, 120, &len2);
+    char *buf = docred_text(1, 300, &len);
+    char *again = docred_text(1, 300, &len2);
     assert_int_equal(len, len2);
     assert_memory_equal(buf, again, len); /* deterministic */
     free(again);
@@ -1060,7 +1060,7 @@ static void test_synth_docred_documents(void **state)
     assert_int_equal(json_parse(buf, len, &d), STATUS_OK);
     const struct json_value *root = json_doc_root(d);
     assert_int_equal(json_kind(root), JSON_ARRAY);
-    assert_int_equal(json_len(root), 120);
+    assert_int_equal(json_len(root), 300);
     size_t labels = 0;
     for (size_t i = 0; i < json_len(root); i++) {
         const struct json_value *doc = json_at(root, i);
@@ -1122,9 +1122,9 @@ static void test_synth_docred_documents(void **state)
     /* the evaluation reads it as Re-DocRED */
     struct eval_docs *ed = NULL;
     assert_int_equal(eval_docs_load(buf, len, NULL, 0, &ed), STATUS_OK);
-    assert_int_equal(eval_docs_count(ed), 120);
+    assert_int_equal(eval_docs_count(ed), 300);
     size_t ev_labels = 0;
-    for (size_t i = 0; i < 120; i++)
+    for (size_t i = 0; i < 300; i++)
         ev_labels += eval_doc_n_labels(ed, i);
     assert_int_equal(ev_labels, labels);
     eval_docs_free(ed);

@@ -1215,7 +1215,9 @@ enum status synth_docred_write(uint64_t seed, size_t n, FILE *f)
         const char *subj = fresh(&g, 0, r0->s);
         const struct rel *rs[4];
         const char *objs[4];
-        size_t nf = 0, want = 2 + rng_below(&g.rng, 3);
+        size_t nf = 1, want = 2 + rng_below(&g.rng, 3);
+        rs[0] = r0;
+        objs[0] = fresh(&g, 1, r0->o);
         for (size_t tries = 0; tries < 64 && nf < want; tries++) {
             const struct rel *c = &rels[rng_below(&g.rng, N_RELS)];
             bool dup = c->s != r0->s;
