@@ -266,6 +266,42 @@ static void test_app_table_filter_incremental(void **state)
     assert_true(app_table_total_capped(a));
 }
 
+/* The filter's fourth field matches the source text or file of a triple. */
+static void test_app_table_filter_by_source(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    struct mem_source sa = {.kind = MEM_SOURCE_KIND_USER, .text = "from the atlas, page 12"};
+    struct mem_source sb = {.kind = MEM_SOURCE_KIND_USER, .text = "a diary entry"};
+    int64_t ida, idb, id;
+    enum mem_outcome oc;
+    assert_int_equal(mem_source_add(m, &sa, &ida), STATUS_OK);
+    assert_int_equal(mem_source_add(m, &sb, &idb), STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Quillonia", "capital", "Zorvath", ida, &id, &oc),
+                     STATUS_OK);
+    assert_int_equal(mem_triple_add(m, "Mirela Tosk", "place of birth", "Vandermoor", idb, &id,
+                                    &oc), STATUS_OK);
+    struct app *a = open_app(m);
+    app_apply(a, CMD_SCREEN_TABLE);
+    app_set_page_rows(a, 10, 10);
+    app_apply(a, CMD_FILTER);
+    assert_int_equal(app_prompt_fields(a), 4);
+    assert_string_equal(app_prompt_label(a, 3), "source");
+    for (int i = 0; i < 3; i++)
+        app_key(a, KEYMAP_KEY_TAB);
+    type(a, "ATLAS");
+    app_key(a, KEYMAP_KEY_RETURN);
+    const struct app_row *rows;
+    size_t n = app_table_rows(a, &rows);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].subj, "Quillonia");
+    assert_int_equal(app_table_total(a), 1);
+    assert_non_null(strstr(app_table_filter_text(a), "source~ATLAS"));
+    app_free(a);
+    mem_close(m);
+}
+
 /* ---- editing with confirmation ------------------------------------------------------- */
 
 static void test_app_add_edit_retire(void **state)
@@ -1180,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_app_table_paging_by_object),
         cmocka_unit_test(test_app_table_resize_keeps_position),
         cmocka_unit_test(test_app_table_filter_incremental),
+        cmocka_unit_test(test_app_table_filter_by_source),
     };
     const struct CMUnitTest small[] = {
         cmocka_unit_test(test_app_add_edit_retire),

@@ -16,7 +16,7 @@
 #include "util/utf8.h"
 
 #define APP_HISTORY_MAX 100
-#define APP_FIELDS_MAX 3
+#define APP_FIELDS_MAX 4
 #define APP_AUDIT_RUNS 200
 #define APP_ENTITY_ROWS 40
 #define APP_CHAT_TURNS 4
@@ -391,7 +391,7 @@ struct app {
     int64_t anchor_id;
     enum mem_sort sort;
     bool retired;
-    char *filter[3]; /* subject, relation, object; NULL: none */
+    char *filter[4]; /* subject, relation, object, source; NULL: none */
     int64_t total;
     bool total_capped; /* a filter's count stopped at APP_COUNT_CAP */
     char filter_text[256];
@@ -1015,6 +1015,7 @@ static void filter_of(const struct app *a, struct mem_filter *f)
     f->subj = a->filter[0];
     f->rel = a->filter[1];
     f->obj = a->filter[2];
+    f->source = a->filter[3];
     f->match = MEM_MATCH_SUBSTRING;
     f->include_retired = a->retired;
 }
@@ -1129,7 +1130,7 @@ static void table_count(struct app *a)
     int64_t n = -1;
     if (a->shared_conn && a->worker_on)
         return;
-    bool filtered = f.subj || f.rel || f.obj;
+    bool filtered = f.subj || f.rel || f.obj || f.source;
     enum status st = STATUS_INVALID;
     if (a->m)
         st = filtered ? mem_triple_count_max(a->m, &f, APP_COUNT_CAP, &n)
@@ -1257,10 +1258,11 @@ static void table_page_up(struct app *a)
 
 static void filter_text_update(struct app *a)
 {
-    static const char *const names[3] = {N_("subject"), N_("relation"), N_("object")};
+    static const char *const names[4] = {N_("subject"), N_("relation"), N_("object"),
+                                         N_("source")};
     size_t o = 0;
     a->filter_text[0] = '\0';
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (!a->filter[i] || !a->filter[i][0])
             continue;
         int n = snprintf(a->filter_text + o, sizeof a->filter_text - o, "%s%s~%s",
@@ -1884,7 +1886,7 @@ static void do_pending(struct app *a)
 static void filter_apply(struct app *a)
 {
     a->filter_dirty = false;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         free(a->filter[i]);
         a->filter[i] = cps_utf8(&a->fields[i]);
         if (a->filter[i] && !a->filter[i][0]) {
@@ -2025,9 +2027,9 @@ static unsigned apply_table(struct app *a, enum cmd c)
                                                        : _("retired triples hidden"));
         break;
     case CMD_FILTER: {
-        const char *labels[3] = {_("subject"), _("relation"), _("object")};
-        const char *vals[3] = {a->filter[0], a->filter[1], a->filter[2]};
-        prompt_open(a, PEND_FILTER, _("Filter (substring; Tab: next column)"), 3, labels, vals);
+        const char *labels[4] = {_("subject"), _("relation"), _("object"), _("source")};
+        const char *vals[4] = {a->filter[0], a->filter[1], a->filter[2], a->filter[3]};
+        prompt_open(a, PEND_FILTER, _("Filter (substring; Tab: next column)"), 4, labels, vals);
         break;
     }
     case CMD_ADD: {
@@ -2573,7 +2575,7 @@ void app_free(struct app *a)
     rows_clear(&a->rows);
     free(a->rows.v);
     free(a->anchor_key);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(a->filter[i]);
     free(a->viewer_title);
     lines_clear(&a->viewer);
