@@ -837,6 +837,20 @@ static void make_answer(struct gen *g, const struct fact *f, bool rev, const cha
     render(&g->a, c[rng_below(r, n)], f->s, f->o, NULL, NULL);
 }
 
+/* "({MEM_READ(s>>r>>)-->" or, subject wanted, "({MEM_READ(>>r>>o)-->". */
+static void add_read_call(struct sb *t, const struct fact *f, bool rev)
+{
+    sb_addz(t, "({MEM_READ(");
+    if (!rev)
+        sb_addz(t, f->s);
+    sb_addz(t, ">>");
+    sb_addz(t, f->r->name);
+    sb_addz(t, ">>");
+    if (rev)
+        sb_addz(t, f->o);
+    sb_addz(t, ")-->");
+}
+
 static enum status gen_question_read(struct gen *g, bool unknown)
 {
     struct rng *r = &g->rng;
@@ -879,19 +893,7 @@ static enum status gen_question_read(struct gen *g, bool unknown)
         }
     }
     size_t call = g->t.n;
-    sb_addz(&g->t, "({MEM_READ(");
-    if (rev) {
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.r->name);
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.o);
-    } else {
-        sb_addz(&g->t, f.s);
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.r->name);
-        sb_addz(&g->t, ">>");
-    }
-    sb_addz(&g->t, ")-->");
+    add_read_call(&g->t, &f, rev);
     size_t call_end = g->t.n;
     sb_addz(&g->t, res.s ? res.s : "");
     sb_addz(&g->t, "})");
@@ -944,19 +946,7 @@ static enum status gen_inline_read(struct gen *g)
     render(&g->t, pre, f.s, f.o, NULL, NULL);
     free(pre);
     size_t call = g->t.n;
-    sb_addz(&g->t, "({MEM_READ(");
-    if (rev) {
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.r->name);
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.o);
-    } else {
-        sb_addz(&g->t, f.s);
-        sb_addz(&g->t, ">>");
-        sb_addz(&g->t, f.r->name);
-        sb_addz(&g->t, ">>");
-    }
-    sb_addz(&g->t, ")-->");
+    add_read_call(&g->t, &f, rev);
     size_t call_end = g->t.n;
     sb_addz(&g->t, rev ? f.s : f.o);
     sb_addz(&g->t, "})");

@@ -80,6 +80,18 @@ struct sink_ctx {
     struct counts c[2]; /* train, eval */
 };
 
+/* The vocabulary of a GGUF file, for counting tokens. */
+static enum status load_tok(const char *path, struct tok **out)
+{
+    struct gguf *m = NULL;
+    enum status st = gguf_open(path, &m);
+    if (st == STATUS_OK) {
+        st = tok_from_gguf(m, out);
+        gguf_close(m);
+    }
+    return st;
+}
+
 static enum status count_tokens(struct sink_ctx *k, const char *s, size_t len, size_t *n)
 {
     size_t need = tok_encode_bound(len);
@@ -324,18 +336,10 @@ static int synthetic_run(const struct opts *g, int argc, char **argv)
         rc = st == STATUS_NOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
         goto done;
     }
-    if (tok_path) {
-        struct gguf *m = NULL;
-        st = gguf_open(tok_path, &m);
-        if (st == STATUS_OK) {
-            st = tok_from_gguf(m, &k.tok);
-            gguf_close(m);
-        }
-        if (st != STATUS_OK) {
-            cli_status_error(tok_path, st);
-            rc = CLI_EXIT_USAGE;
-            goto done;
-        }
+    if (tok_path && (st = load_tok(tok_path, &k.tok)) != STATUS_OK) {
+        cli_status_error(tok_path, st);
+        rc = CLI_EXIT_USAGE;
+        goto done;
     }
     if (!(k.train = fopen(out, "w"))) {
         cli_error("%s: %s", out, strerror(errno));
@@ -538,18 +542,10 @@ int cli_train_data_run(const struct opts *g, int argc, char **argv)
         rc = st == STATUS_NOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
         goto done;
     }
-    if (tok_path) {
-        struct gguf *m = NULL;
-        st = gguf_open(tok_path, &m);
-        if (st == STATUS_OK) {
-            st = tok_from_gguf(m, &k.tok);
-            gguf_close(m);
-        }
-        if (st != STATUS_OK) {
-            cli_status_error(tok_path, st);
-            rc = CLI_EXIT_USAGE;
-            goto done;
-        }
+    if (tok_path && (st = load_tok(tok_path, &k.tok)) != STATUS_OK) {
+        cli_status_error(tok_path, st);
+        rc = CLI_EXIT_USAGE;
+        goto done;
     }
     k.train = fopen(out_train, "w");
     if (!k.train) {
