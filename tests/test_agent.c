@@ -352,6 +352,22 @@ static void test_agent_quote_ends_at_word_boundary(void **state)
     free(out);
 }
 
+/* Prompted mode (an instruct model with few-shot prompts) answers in its own words. */
+static void test_agent_no_quote_in_prompted_mode(void **state)
+{
+    struct fx *x = *state;
+    const char *script[] = {"({", "MEM_READ(", "France", ">>", "capital", ">>", ")", "-->",
+                            "Lyon", "Paris", ".", NULL};
+    fake_script(&x->f, script);
+    x->p.constrain = true;
+    x->p.prompted = true;
+    fx_agent(x);
+    char *out = NULL;
+    assert_int_equal(agent_ask(x->a, "Q?", &out, NULL), STATUS_OK);
+    assert_string_equal(out, "({MEM_READ(France>>capital>>)-->Paris})LyonParis.");
+    free(out);
+}
+
 /* No quoting without a read, nor after a failed read: the text is the model's. */
 static void test_agent_no_quote_without_results(void **state)
 {
@@ -1470,6 +1486,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_quote_ends_at_word_boundary, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_no_quote_without_results, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_no_quote_in_prompted_mode, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_agent_read_call_spliced_and_events_in_order,
                                         fx_setup, fx_teardown),

@@ -1088,7 +1088,7 @@ static enum status ask_read(struct ask *k, size_t b, size_t e)
     k->quote = NULL;
     k->qgen.n = 0;
     k->quote_tail = false;
-    if (a->p.constrain && !(k->quote = strdup(results))) {
+    if (a->p.constrain && !a->p.prompted && !(k->quote = strdup(results))) {
         st = STATUS_NOMEM;
         goto out_res;
     }

@@ -191,11 +191,13 @@ struct agent_params {
     size_t write_max_tokens;  /* write: tokens per sentence (128) */
     bool dry_run;             /* write: parse but do not store */
     bool record;              /* store runs (true) */
-    bool constrain;           /* use the constraint hook when one is set, and quote (true):
-                               * after a read that returned results, the answer's next
-                               * tokens are restricted to those that spell one of the
-                               * results (a token may end it and go on with a non-letter);
-                               * quoting ends when a result is spelt out or no token fits */
+    bool constrain;           /* use the constraint hook when one is set, and (not in
+                               * prompted mode, whose models answer in their own words)
+                               * quote (true): after a read that returned results, the
+                               * answer's next tokens are restricted to those that spell
+                               * one of the results (a token may end it and go on with a
+                               * non-letter); quoting ends when a result is spelt out or
+                               * no token fits */
     const char *model_name;   /* recorded with runs (borrowed; may be NULL) */
     const char *template_ask;   /* NULL: "{question}" */
     const char *template_write; /* NULL: "{context}({USER_ST}){sentence}({USER_END})" */
