@@ -955,6 +955,15 @@ static enum status gen_inline_read(struct gen *g)
     return emit_read(g, &g->t, call, call_end, after, 1);
 }
 
+static void gen_free(struct gen *g)
+{
+    for (size_t k = 0; k < sizeof g->names / sizeof g->names[0]; k++)
+        free(g->names[k].s);
+    free(g->a.s);
+    free(g->c.s);
+    free(g->t.s);
+}
+
 static bool share_ok(double x)
 {
     return x >= 0.0 && x <= 1.0;
@@ -1010,15 +1019,23 @@ enum status synth_generate(const struct synth_params *p, const struct synth_fact
 done:
     for (size_t ri = 0; ri < N_RELS; ri++)
         free(g.real_idx[ri]);
-    for (size_t k = 0; k < 8; k++)
-        free(g.names[k].s);
-    free(g.a.s);
-    free(g.c.s);
-    free(g.t.s);
+    gen_free(&g);
     return st;
 }
 
 /* ---- ZsRE records --------------------------------------------------------------------- */
+
+/* A random one of the held-out facts held[0..n) (indices into facts, each of a relation in
+ * rels). */
+static struct fact held_fact(struct gen *g, const struct synth_facts *facts,
+                             const size_t *held, size_t n)
+{
+    const struct synth_fact *sf = &facts->f[held[rng_below(&g->rng, n)]];
+    size_t ri = 0;
+    while (strcmp(rels[ri].name, sf->r) != 0)
+        ri++;
+    return (struct fact){&rels[ri], sf->s, sf->o};
+}
 
 enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *facts, FILE *f)
 {
@@ -1046,26 +1063,18 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
         struct fact fa, lf;
         const char *alt;
         if (n_held && i % 4 == 3) {
-            const struct synth_fact *sf = &facts->f[held[rng_below(&g.rng, n_held)]];
-            size_t ri = 0;
-            while (strcmp(rels[ri].name, sf->r) != 0)
-                ri++;
-            fa = (struct fact){&rels[ri], sf->s, sf->o};
-            alt = fresh(&g, 1, rels[ri].o); /* a changed, invented answer */
+            fa = held_fact(&g, facts, held, n_held);
+            alt = fresh(&g, 1, fa.r->o); /* a changed, invented answer */
             /* made up from a few names (continents) it may be the true one: draw again */
-            for (size_t tries = 0; tries < 16 && strcmp(alt, sf->o) == 0; tries++)
-                alt = fresh(&g, 1, rels[ri].o);
+            for (size_t tries = 0; tries < 16 && strcmp(alt, fa.o) == 0; tries++)
+                alt = fresh(&g, 1, fa.r->o);
         } else {
             bool real;
             fa = pick_fact(&g, 0, false, &real);
             alt = fa.o;
         }
         if (n_held) {
-            const struct synth_fact *sf = &facts->f[held[rng_below(&g.rng, n_held)]];
-            size_t ri = 0;
-            while (strcmp(rels[ri].name, sf->r) != 0)
-                ri++;
-            lf = (struct fact){&rels[ri], sf->s, sf->o};
+            lf = held_fact(&g, facts, held, n_held);
         } else {
             bool real;
             lf = pick_fact(&g, 4, false, &real);
@@ -1103,11 +1112,7 @@ enum status synth_zsre_write(uint64_t seed, size_t n, const struct synth_facts *
     free(src.s);
     free(reph.s);
     free(loc.s);
-    for (size_t k = 0; k < 8; k++)
-        free(g.names[k].s);
-    free(g.a.s);
-    free(g.c.s);
-    free(g.t.s);
+    gen_free(&g);
     return st;
 }
 
@@ -1294,10 +1299,6 @@ enum status synth_docred_write(uint64_t seed, size_t n, FILE *f)
     fputs("\n]\n", f);
     if (st == STATUS_OK && ferror(f))
         st = status_detail_set(STATUS_IO, "%s", strerror(errno));
-    for (size_t k = 0; k < 8; k++)
-        free(g.names[k].s);
-    free(g.a.s);
-    free(g.c.s);
-    free(g.t.s);
+    gen_free(&g);
     return st;
 }
