@@ -232,6 +232,35 @@ static void test_tok_without_byte_tokens_uses_unk_per_char(void **state)
     tok_free(t);
 }
 
+/* tok_token_text: the text a token stands for in generated text. */
+static void test_tok_token_text(void **state)
+{
+    (void)state;
+    const struct piece v[] = {
+        {SP "Paris", -1, 0}, {"({", 0, TOK_TYPE_USER_DEFINED}, {"a" SP "b", -1, 0},
+    };
+    struct tok *t = build_vocab(v, sizeof v / sizeof *v, true, NULL);
+    char buf[16];
+    size_t n = tok_token_text(t, id_of(t, SP "Paris"), buf, sizeof buf);
+    assert_int_equal(n, 6);
+    assert_memory_equal(buf, " Paris", 6);
+    n = tok_token_text(t, id_of(t, "a" SP "b"), buf, sizeof buf);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "a b", 3);
+    n = tok_token_text(t, id_of(t, "({"), buf, sizeof buf);
+    assert_int_equal(n, 2);
+    assert_memory_equal(buf, "({", 2);
+    n = tok_token_text(t, id_of(t, "<0x41>"), buf, sizeof buf);
+    assert_int_equal(n, 1);
+    assert_int_equal(buf[0], 'A');
+    assert_int_equal(tok_token_text(t, 1, buf, sizeof buf), 0);   /* <s> */
+    assert_int_equal(tok_token_text(t, 0, buf, sizeof buf), 0);   /* <unk> */
+    assert_int_equal(tok_token_text(t, 9999, buf, sizeof buf), 0); /* out of range */
+    assert_int_equal(tok_token_text(t, id_of(t, SP "Paris"), buf, 3), 3); /* capped */
+    assert_memory_equal(buf, " Pa", 3);
+    tok_free(t);
+}
+
 static void test_tok_user_defined_tokens_matched_whole(void **state)
 {
     (void)state;
@@ -1074,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_tok_byte_fallback_for_missing_chars),
         cmocka_unit_test(test_tok_invalid_utf8_becomes_byte_tokens),
         cmocka_unit_test(test_tok_without_byte_tokens_uses_unk_per_char),
+        cmocka_unit_test(test_tok_token_text),
         cmocka_unit_test(test_tok_user_defined_tokens_matched_whole),
         cmocka_unit_test(test_tok_longer_special_tokens_are_cut_first),
         cmocka_unit_test(test_tok_control_tokens_parsed_only_on_request),

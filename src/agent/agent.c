@@ -218,8 +218,8 @@ struct agent {
     int32_t *close_ids; /* tokens whose piece contains "})" */
     size_t n_close;
     bool *is_close;     /* (n_vocab) */
-    /* each token's text for quoting (piece with U+2581 as ' ', a byte token's byte;
-     * length 0 for control/unknown tokens): tok_text[tok_off[i] .. tok_off[i + 1]) */
+    /* each token's text for quoting (tok_token_text()):
+     * tok_text[tok_off[i] .. tok_off[i + 1]) */
     char *tok_text;
     size_t *tok_off;
     int32_t *quote_ids; /* scratch allow-list (n_vocab) */
@@ -259,13 +259,10 @@ static bool piece_contains(const char *piece, size_t len, const char *pat)
 /* The token texts quoting compares with read results (see struct agent). */
 static enum status quote_tables(struct agent *a, size_t nv)
 {
-    static const char sp[] = "\xe2\x96\x81"; /* U+2581 */
-    size_t total = 0;
-    for (size_t i = 0; i < nv; i++) {
-        size_t len = 0;
+    size_t total = 0, len;
+    for (size_t i = 0; i < nv; i++)
         if (tok_piece(a->tk, (int32_t)i, &len))
-            total += len;
-    }
+            total += len > 0 ? len : 1;
     a->tok_text = malloc(total + 1);
     a->tok_off = malloc((nv + 1) * sizeof *a->tok_off);
     a->quote_ids = malloc((nv ? nv : 1) * sizeof *a->quote_ids);
@@ -274,24 +271,7 @@ static enum status quote_tables(struct agent *a, size_t nv)
     size_t at = 0;
     for (size_t i = 0; i < nv; i++) {
         a->tok_off[i] = at;
-        size_t len = 0;
-        const char *pc = tok_piece(a->tk, (int32_t)i, &len);
-        enum tok_type ty = tok_token_type(a->tk, (int32_t)i);
-        int bv = tok_byte_value(a->tk, (int32_t)i);
-        if (!pc || ty == TOK_TYPE_CONTROL || ty == TOK_TYPE_UNKNOWN || ty == TOK_TYPE_UNUSED)
-            continue;
-        if (bv >= 0) {
-            a->tok_text[at++] = (char)bv;
-            continue;
-        }
-        for (size_t j = 0; j < len;) {
-            if (j + 3 <= len && memcmp(pc + j, sp, 3) == 0) {
-                a->tok_text[at++] = ' ';
-                j += 3;
-            } else {
-                a->tok_text[at++] = pc[j++];
-            }
-        }
+        at += tok_token_text(a->tk, (int32_t)i, a->tok_text + at, total - at);
     }
     a->tok_off[nv] = at;
     return STATUS_OK;

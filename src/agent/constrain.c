@@ -686,31 +686,6 @@ static enum status rel_insert(struct constrain *c, const char *const *names, siz
     return trie_finish(&c->rel);
 }
 
-/* Decoded text of token id, or length 0 when it is never allowed in a call. */
-static size_t token_text(const struct tok *t, int32_t id, char *buf, size_t cap)
-{
-    enum tok_type ty = tok_token_type(t, id);
-    if (ty == TOK_TYPE_BYTE) {
-        buf[0] = (char)tok_byte_value(t, id);
-        return 1;
-    }
-    if (ty != TOK_TYPE_NORMAL && ty != TOK_TYPE_USER_DEFINED)
-        return 0;
-    size_t len;
-    const char *p = tok_piece(t, id, &len);
-    size_t n = 0;
-    for (size_t i = 0; i < len && n < cap; i++) {
-        if (ty == TOK_TYPE_NORMAL && i + 2 < len && (uint8_t)p[i] == 0xE2 &&
-            (uint8_t)p[i + 1] == 0x96 && (uint8_t)p[i + 2] == 0x81) {
-            buf[n++] = ' ';
-            i += 2;
-        } else {
-            buf[n++] = p[i];
-        }
-    }
-    return n;
-}
-
 static enum status tn_grow(struct constrain *c, size_t *cap)
 {
     if (c->n_tn < *cap)
@@ -753,7 +728,7 @@ static enum status index_vocab(struct constrain *c, const struct tok *t)
         memset(c->byte_ok, 1, sizeof c->byte_ok);
     for (int32_t id = 0; id < nv; id++) {
         c->tok_next[id] = -1;
-        size_t len = token_text(t, id, buf, sizeof buf);
+        size_t len = tok_token_text(t, id, buf, sizeof buf);
         c->tok_off[id] = (uint32_t)text_len;
         c->tok_len[id] = (uint32_t)len;
         if (len == 0)

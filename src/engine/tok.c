@@ -604,6 +604,32 @@ bool tok_add_eos(const struct tok *t) { return t->add_eos; }
 bool tok_add_space_prefix(const struct tok *t) { return t->add_space_prefix; }
 size_t tok_max_piece_len(const struct tok *t) { return t->max_len; }
 
+size_t tok_token_text(const struct tok *t, int32_t id, char *buf, size_t cap)
+{
+    enum tok_type ty = tok_token_type(t, id);
+    if (ty == TOK_TYPE_BYTE) {
+        if (cap == 0)
+            return 0;
+        buf[0] = (char)tok_byte_value(t, id);
+        return 1;
+    }
+    if (ty != TOK_TYPE_NORMAL && ty != TOK_TYPE_USER_DEFINED)
+        return 0;
+    size_t len;
+    const char *p = tok_piece(t, id, &len);
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < cap; i++) {
+        if (ty == TOK_TYPE_NORMAL && i + 2 < len && (uint8_t)p[i] == 0xE2 &&
+            (uint8_t)p[i + 1] == 0x96 && (uint8_t)p[i + 2] == 0x81) {
+            buf[n++] = ' ';
+            i += 2;
+        } else {
+            buf[n++] = p[i];
+        }
+    }
+    return n;
+}
+
 enum tok_type tok_token_type(const struct tok *t, int32_t id)
 {
     return in_range(t, id) ? (enum tok_type)t->types[id] : (enum tok_type)0;

@@ -121,6 +121,11 @@ int32_t tok_find(const struct tok *t, const char *piece, size_t len);
 int tok_byte_value(const struct tok *t, int32_t id);
 /* Longest piece in bytes. */
 size_t tok_max_piece_len(const struct tok *t);
+/* The text token id stands for inside generated text, into buf (at most cap bytes, not
+ * NUL-terminated): a byte token's byte; a normal piece with each U+2581 as ' '; a
+ * user-defined piece as it is; length 0 for control, unknown, unused and out-of-range
+ * ids.  At most tok_max_piece_len() bytes. */
+size_t tok_token_text(const struct tok *t, int32_t id, char *buf, size_t cap);
 
 /* ---- Encoding ----------------------------------------------------------------------- */
 
