@@ -615,10 +615,10 @@ size_t tok_token_text(const struct tok *t, int32_t id, char *buf, size_t cap)
     }
     if (ty != TOK_TYPE_NORMAL && ty != TOK_TYPE_USER_DEFINED)
         return 0;
-    size_t len;
+    size_t len = 0;
     const char *p = tok_piece(t, id, &len);
     size_t n = 0;
-    for (size_t i = 0; i < len && n < cap; i++) {
+    for (size_t i = 0; p && i < len && n < cap; i++) {
         if (ty == TOK_TYPE_NORMAL && i + 2 < len && (uint8_t)p[i] == 0xE2 &&
             (uint8_t)p[i + 1] == 0x96 && (uint8_t)p[i + 2] == 0x81) {
             buf[n++] = ' ';
