@@ -310,7 +310,7 @@ static void check_quant_path(const char *name, const char *logits_suffix, size_t
         assert_int_equal(got[s], want[s]);
     fprintf(stderr, "# %s (%s): %zu rows, max abs diff %.3g, mean %.3g; greedy equal for the "
             "%zu steps with margin >= max diff\n", name,
-            golden_qblas == SIZE_MAX ? "integer mat-vec" : "BLAS on dequantized blocks", rows,
+            golden_qblas == SIZE_MAX ? "integer mat-vec" : "batch products: int8 panels or BLAS", rows,
             d.max, d.mean, compared);
     assert_true(d.max <= 0.25);
     assert_true(d.mean <= 0.01);
@@ -591,7 +591,7 @@ static void test_model_threads_bit_identical(void **state)
             assert_int_equal(model_eval(t.m, seq + 3, 1, 12, th == 1 ? da : db, false), STATUS_OK);
             if (th > 1)
                 assert_memory_equal(da, db, sizeof da);
-            /* and with quantized batches through BLAS on dequantized blocks */
+            /* and with quantized batches through the batch products (qgemm or BLAS) */
             struct model_params p;
             model_params_init(&p);
             p.n_threads = th;

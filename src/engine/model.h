@@ -41,11 +41,14 @@ struct model_params {
      * none when absent), < 0 = off, > 0 = this window (a query at position p sees keys at
      * positions p - window + 1 .. p).  llama.cpp applies none for arch "llama". */
     int64_t sliding_window;
-    /* Passes of at least this many tokens multiply quantized weights as BLAS products of
-     * dequantized weight blocks with the dequantized 8-bit activations: the activations
-     * are still quantized exactly as llama.cpp does (the step that decides the results),
-     * only the f32 summation order changes (~1e-6), and long prompts run faster.
-     * 0 = the default (64); SIZE_MAX = never (always the integer kernels). */
+    /* Passes of at least this many tokens multiply quantized weights as batch products:
+     * Q8_0 and Q4_0 weights through qgemm's int8 panels where the CPU has AVX-512 VNNI
+     * (the integer kernels' arithmetic, organized for many tokens), other types as BLAS
+     * products of dequantized weight blocks with the dequantized 8-bit activations.  The
+     * activations are still quantized exactly as llama.cpp does (the step that decides
+     * the results), only the f32 summation order changes (~1e-6), and long prompts run
+     * faster.  0 = the defaults (6 tokens for the int8 panels, 64 for BLAS); SIZE_MAX =
+     * never (always the integer kernels). */
     size_t quant_blas_min;
     /* LoRA adapters applied at run time (y = W x + scale B (A x), see lora.h); borrowed, must
      * outlive the model; NULL = none.  Every tensor the set targets must be one the model
