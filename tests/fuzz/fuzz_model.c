@@ -3,6 +3,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I src -I <builddir> \
  *     tests/fuzz/fuzz_model.c src/engine/model.c src/engine/pool.c src/engine/gguf.c \
  *     src/engine/dtype.c src/engine/quant.c src/engine/quant_avx2.c src/engine/quant_avx512.c \
+ *     src/engine/qgemm.c \
  *     src/util/status.c src/util/utf8.c -lopenblas -lm -lpthread
  * (quant_avx2.c / quant_avx512.c may need their own -m flags, as in quant.mk).
  * Seeds: tests/fuzz/corpus_model/ (a tiny valid model). */
