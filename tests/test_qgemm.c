@@ -1,5 +1,5 @@
 /* test_qgemm.c -- int8 prompt products: the AVX-512 kernel against the scalar reference
- * (bit for bit), row splits, and agreement with quant_matmul(). */
+ * (bit for bit) for Q8_0, Q4_0 and Q4_K, row splits, and agreement with quant_matmul(). */
 #include "config.h"
 
 #include <math.h>
@@ -63,7 +63,7 @@ static void fixture_make(struct fixture *f, enum dtype wt, size_t n_in, size_t n
         for (size_t i = 0; i < n_in; i++) /* outliers too: the full 8-bit range */
             row[i] = (i % 97 == 0 ? 40.0f : 2.0f) * rng_sym();
         quant_quantize_act(wt, row, f->act_q8 + t * f->act_q8_bytes, n_in);
-        qgemm_prepare_act(f->act_q8 + t * f->act_q8_bytes, n_in, f->act + t * f->act_stride);
+        qgemm_prepare_act(wt, f->act_q8 + t * f->act_q8_bytes, n_in, f->act + t * f->act_stride);
     }
     free(row);
 }
@@ -91,13 +91,17 @@ static void test_qgemm_prepare_act_keeps_values(void **state)
     fixture_make(&f, DTYPE_Q8_0, 96, 1, 1);
     const struct quant_block_q8_0 *a = (const struct quant_block_q8_0 *)f.act_q8;
     const float *d = (const float *)f.act;
-    const uint8_t *q = f.act + 3 * 4;
+    const uint8_t *q = f.act + 3 * 8;
     for (size_t b = 0; b < 3; b++) {
         assert_true(d[b] == quant_fp16_to_fp32(a[b].d));
-        for (size_t k = 0; k < 32; k++)
+        int sum = 0;
+        for (size_t k = 0; k < 32; k++) {
             assert_int_equal((int)q[b * 32 + k] - 128, a[b].qs[k]);
+            sum += a[b].qs[k];
+        }
+        assert_true(d[3 + b] == d[b] * (float)sum);
     }
-    for (size_t i = 3 * 36; i < f.act_stride; i++) /* the padding is defined */
+    for (size_t i = 3 * 40; i < f.act_stride; i++) /* the padding is defined */
         assert_int_equal(f.act[i], 0);
     fixture_free(&f);
 }
@@ -107,7 +111,7 @@ static void test_qgemm_prepare_act_keeps_values(void **state)
 static void check_against_matmul(enum dtype wt)
 {
     struct fixture f;
-    fixture_make(&f, wt, 256, 37, 5);
+    fixture_make(&f, wt, 512, 37, 5);
     float *y = malloc(f.n_out * f.n_tok * sizeof *y), *ref = malloc(f.n_out * f.n_tok * sizeof *ref);
     assert_non_null(y);
     assert_non_null(ref);
@@ -138,6 +142,32 @@ static void test_qgemm_matches_quant_matmul_q4_0(void **state)
     check_against_matmul(DTYPE_Q4_0);
 }
 
+static void test_qgemm_matches_quant_matmul_q4_K(void **state)
+{
+    (void)state;
+    check_against_matmul(DTYPE_Q4_K);
+}
+
+/* Q8_K activations: each 32-value block takes its super-block's scale. */
+static void test_qgemm_prepare_act_q8_K(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fixture_make(&f, DTYPE_Q4_K, 512, 1, 1);
+    const struct quant_block_q8_K *a = (const struct quant_block_q8_K *)f.act_q8;
+    const float *d = (const float *)f.act;
+    const uint8_t *q = f.act + 16 * 8;
+    for (size_t b = 0; b < 16; b++) {
+        const struct quant_block_q8_K *sb = a + b / 8;
+        assert_true(d[b] == sb->d);
+        int sum = sb->bsums[2 * (b % 8)] + sb->bsums[2 * (b % 8) + 1];
+        assert_true(d[16 + b] == sb->d * (float)sum);
+        for (size_t k = 0; k < 32; k++)
+            assert_int_equal((int)q[b * 32 + k] - 128, sb->qs[(b % 8) * 32 + k]);
+    }
+    fixture_free(&f);
+}
+
 /* Every kernel shape (1 or 2 panels, partial panels, 1..4 tokens and more) bit for bit. */
 static void check_kernel(enum dtype wt)
 {
@@ -147,12 +177,12 @@ static void check_kernel(enum dtype wt)
     }
     static const size_t rows[] = {1, 15, 16, 17, 31, 32, 33, 64, 75};
     static const size_t toks[] = {1, 2, 3, 4, 5, 7, 9};
-    static const size_t ins[] = {32, 64, 160};
+    static const size_t ins[] = {32, 64, 160}, ins_k[] = {256, 512, 768};
     for (size_t a = 0; a < sizeof rows / sizeof *rows; a++) {
         for (size_t b = 0; b < sizeof toks / sizeof *toks; b++) {
             for (size_t c = 0; c < sizeof ins / sizeof *ins; c++) {
                 struct fixture f;
-                fixture_make(&f, wt, ins[c], rows[a], toks[b]);
+                fixture_make(&f, wt, wt == DTYPE_Q4_K ? ins_k[c] : ins[c], rows[a], toks[b]);
                 size_t n = f.n_out * f.n_tok;
                 float *ys = malloc(n * sizeof *ys), *yv = malloc(n * sizeof *yv);
                 assert_non_null(ys);
@@ -180,6 +210,12 @@ static void test_qgemm_kernel_bit_exact_q4_0(void **state)
 {
     (void)state;
     check_kernel(DTYPE_Q4_0);
+}
+
+static void test_qgemm_kernel_bit_exact_q4_K(void **state)
+{
+    (void)state;
+    check_kernel(DTYPE_Q4_K);
 }
 
 /* Rows split between tasks at multiples of QGEMM_ROWS give the same outputs as one call,
@@ -215,8 +251,11 @@ int main(void)
         cmocka_unit_test(test_qgemm_prepare_act_keeps_values),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q8_0),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_0),
+        cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_K),
+        cmocka_unit_test(test_qgemm_prepare_act_q8_K),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q8_0),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_0),
+        cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_K),
         cmocka_unit_test(test_qgemm_split_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -688,7 +688,7 @@ static void mm_qgemm_act_task(void *ctx, size_t begin, size_t end, int thread)
     for (size_t t = begin; t < end; t++) {
         unsigned char *a = j->act + t * j->act_stride;
         quant_quantize_act(j->w->type, j->x + t * j->x_stride, a, n_in);
-        qgemm_prepare_act(a, n_in, j->m->qact + t * stride);
+        qgemm_prepare_act(j->w->type, a, n_in, j->m->qact + t * stride);
     }
 }
 

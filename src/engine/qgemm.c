@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -12,14 +13,21 @@
 #define PANEL 16           /* rows per panel: one 512-bit register of int32 sums */
 #define QUADS (BLK / 4)    /* 4-value groups per block */
 #define PBLK_VALUES (PANEL * BLK)             /* 512 bytes of values per panel block */
-#define PBLK_BYTES (PBLK_VALUES + 2 * 4 * PANEL) /* + 16 scales + 16 corrections */
+/* + 16 scales, 16 corrections, 16 min terms */
+#define PBLK_BYTES (PBLK_VALUES + 3 * 4 * PANEL)
+#define PBLK_SCALE PBLK_VALUES
+#define PBLK_CORR (PBLK_VALUES + 4 * PANEL)
+#define PBLK_MIN (PBLK_VALUES + 8 * PANEL)
 
-bool qgemm_supported(enum dtype wt) { return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0; }
+bool qgemm_supported(enum dtype wt)
+{
+    return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0 || wt == DTYPE_Q4_K;
+}
 
 size_t qgemm_act_bytes(size_t n_in)
 {
     size_t nb = n_in / BLK;
-    return (nb * (4 + BLK) + 63) / 64 * 64;
+    return (nb * (4 + 4 + BLK) + 63) / 64 * 64;
 }
 
 size_t qgemm_scratch_bytes(size_t n_in)
@@ -27,25 +35,55 @@ size_t qgemm_scratch_bytes(size_t n_in)
     return (QGEMM_ROWS / PANEL) * (n_in / BLK) * PBLK_BYTES;
 }
 
-/* Layout of a prepared token: nb float scales, then nb * 32 bytes q + 128. */
-void qgemm_prepare_act(const void *x_q8_0, size_t n_in, void *dst)
+/* Layout of a prepared token, per 32-value block b: the scale d[b], the scaled sum
+ * d[b] * sum(q) (the min terms of K-quant weights multiply it), and q + 128 as bytes. */
+void qgemm_prepare_act(enum dtype wt, const void *x_act, size_t n_in, void *dst)
 {
     size_t nb = n_in / BLK;
-    const struct quant_block_q8_0 *a = x_q8_0;
-    float *d = dst;
-    uint8_t *q = (uint8_t *)dst + nb * 4;
+    float *d = dst, *ds = d + nb;
+    uint8_t *q = (uint8_t *)(ds + nb);
     for (size_t b = 0; b < nb; b++) {
-        d[b] = quant_fp16_to_fp32(a[b].d);
-        for (int k = 0; k < BLK; k++)
-            q[b * BLK + (size_t)k] = (uint8_t)(a[b].qs[k] ^ 0x80); /* q + 128 */
+        const int8_t *qs;
+        if (quant_act_type(wt) == DTYPE_Q8_K) {
+            const struct quant_block_q8_K *a =
+                (const struct quant_block_q8_K *)x_act + b / (QUANT_QK_K / BLK);
+            size_t j = b % (QUANT_QK_K / BLK);
+            d[b] = a->d;
+            qs = a->qs + j * BLK;
+        } else {
+            const struct quant_block_q8_0 *a = (const struct quant_block_q8_0 *)x_act + b;
+            d[b] = quant_fp16_to_fp32(a->d);
+            qs = a->qs;
+        }
+        int32_t sum = 0;
+        for (int k = 0; k < BLK; k++) {
+            sum += qs[k];
+            q[b * BLK + (size_t)k] = (uint8_t)(qs[k] ^ 0x80); /* q + 128 */
+        }
+        ds[b] = d[b] * (float)sum;
     }
-    size_t used = nb * (4 + BLK), total = qgemm_act_bytes(n_in);
+    size_t used = nb * (4 + 4 + BLK), total = qgemm_act_bytes(n_in);
     memset((uint8_t *)dst + used, 0, total - used);
 }
 
-/* The signed values and the scale of block b of a weight row. */
-static float weight_block(enum dtype wt, const unsigned char *row, size_t b, int8_t *q)
+/* The values (signed, or 0..15 for Q4_K), the scale and the min term (what multiplies the
+ * activation's scaled sum; 0 but for K-quants) of block b of a weight row. */
+static float weight_block(enum dtype wt, const unsigned char *row, size_t b, int8_t *q,
+                          float *min)
 {
+    *min = 0.0f;
+    if (wt == DTYPE_Q4_K) {
+        size_t j = b % (QUANT_QK_K / BLK);
+        const struct quant_block_q4_K *blk =
+            (const struct quant_block_q4_K *)row + b / (QUANT_QK_K / BLK);
+        uint8_t sc, m;
+        quant_k4_scale_min((int)j, blk->scales, &sc, &m);
+        const uint8_t *qs = blk->qs + (j / 2) * BLK;
+        for (int k = 0; k < BLK; k++)
+            q[k] = (int8_t)(j % 2 ? qs[k] >> 4 : qs[k] & 15);
+        *min = -(quant_fp16_to_fp32(blk->dmin) * (float)m);
+        return quant_fp16_to_fp32(blk->d) * (float)sc;
+    }
     if (wt == DTYPE_Q8_0) {
         const struct quant_block_q8_0 *blk = (const struct quant_block_q8_0 *)row + b;
         memcpy(q, blk->qs, BLK);
@@ -69,15 +107,17 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
     int8_t q[BLK];
     for (size_t r = r0; r < r1; r++) {
         for (size_t t = 0; t < n_tok; t++) {
-            const float *dy = (const float *)(act + t * act_stride);
-            const uint8_t *qy = act + t * act_stride + nb * 4;
+            const float *dy = (const float *)(act + t * act_stride), *ds = dy + nb;
+            const uint8_t *qy = (const uint8_t *)(ds + nb);
             float acc = 0.0f;
             for (size_t b = 0; b < nb; b++) {
-                float dw = weight_block(wt, w + r * row_bytes, b, q);
+                float min, dw = weight_block(wt, w + r * row_bytes, b, q, &min);
                 int32_t s = 0;
                 for (int k = 0; k < BLK; k++)
                     s += (int32_t)q[k] * ((int32_t)qy[b * BLK + (size_t)k] - 128);
                 acc = fmaf((float)s, dw * dy[b], acc);
+                if (wt == DTYPE_Q4_K)
+                    acc = fmaf(min, ds[b], acc);
             }
             y[t * y_stride + r] = acc;
         }
@@ -99,6 +139,40 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
 #define Z_INLINE static inline __attribute__((always_inline))
 #define TOK_MAX 6
 
+/* Block b of a Q4_K panel (n rows, mask m): the nibbles of sub-block b % 8 (low nibbles for
+ * even sub-blocks, high for odd, of the super-block's 32-byte group (b % 8) / 2), then per
+ * row d * scale, 128 * sum(q) and -dmin * min. */
+static void pack_k4_block(const unsigned char *base, size_t row_bytes, size_t b, size_t n,
+                          __mmask16 m, __m512i rows, unsigned char *pb)
+{
+    const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(15);
+    size_t j = b % (QUANT_QK_K / BLK);
+    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * sizeof(struct quant_block_q4_K);
+    const unsigned char *qs = sb + offsetof(struct quant_block_q4_K, qs) + (j / 2) * BLK;
+    __m512i sum = _mm512_setzero_si512();
+    for (int g = 0; g < QUADS; g++) {
+        __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, qs + 4 * g, 1);
+        if (j % 2)
+            v = _mm512_srli_epi16(v, 4);
+        v = _mm512_and_si512(v, lo4);
+        _mm512_store_si512(pb + (size_t)g * 64, v);
+        sum = _mm512_dpbusd_epi32(sum, ones, v);
+    }
+    float *sc = (float *)(pb + PBLK_SCALE), *mn = (float *)(pb + PBLK_MIN);
+    for (size_t i = 0; i < PANEL; i++) {
+        if (i >= n) {
+            sc[i] = mn[i] = 0.0f;
+            continue;
+        }
+        const struct quant_block_q4_K *blk = (const struct quant_block_q4_K *)(sb + i * row_bytes);
+        uint8_t s, mi;
+        quant_k4_scale_min((int)j, blk->scales, &s, &mi);
+        sc[i] = quant_fp16_to_fp32(blk->d) * (float)s;
+        mn[i] = -(quant_fp16_to_fp32(blk->dmin) * (float)mi);
+    }
+    _mm512_store_si512(pb + PBLK_CORR, _mm512_slli_epi32(sum, 7));
+}
+
 /* Rows [r0, r1) (at most QGEMM_ROWS) into panels: per block, per panel, the values as 8
  * groups of (16 rows x 4 bytes), then the 16 scales as floats, then the 16 corrections
  * 128 * sum(q); rows past r1 are zero (masked gathers: nothing past r1 is read). */
@@ -118,6 +192,11 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
         for (size_t b = 0; b < nb; b++) {
             unsigned char *pb = dst + (b * np + p) * PBLK_BYTES;
             __m512i sum = _mm512_setzero_si512(), d16;
+            if (wt == DTYPE_Q4_K) {
+                pack_k4_block(base, row_bytes, b, n, m, rows, pb);
+                continue;
+            }
+            _mm512_store_ps((float *)(pb + PBLK_MIN), _mm512_setzero_ps());
             if (wt == DTYPE_Q8_0) {
                 const unsigned char *blk = base + b * sizeof(struct quant_block_q8_0);
                 d16 = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, blk, 1);
@@ -144,14 +223,14 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
                 }
             }
             __m256i h = _mm512_cvtepi32_epi16(_mm512_and_si512(d16, half));
-            _mm512_store_ps((float *)(pb + PBLK_VALUES), _mm512_cvtph_ps(h));
-            _mm512_store_si512(pb + PBLK_VALUES + 4 * PANEL, _mm512_slli_epi32(sum, 7));
+            _mm512_store_ps((float *)(pb + PBLK_SCALE), _mm512_cvtph_ps(h));
+            _mm512_store_si512(pb + PBLK_CORR, _mm512_slli_epi32(sum, 7));
         }
     }
 }
 
 /* NP panels (1 or 2) by NT tokens (1..TOK_MAX): every block, every group of 4 values. */
-Z_INLINE void kernel(int np, int nt, size_t nb, const unsigned char *pan,
+Z_INLINE void kernel(int mins, int np, int nt, size_t nb, const unsigned char *pan,
                      const unsigned char *act, size_t act_stride, float *y, size_t y_stride,
                      const __mmask16 *mask)
 {
@@ -159,7 +238,7 @@ Z_INLINE void kernel(int np, int nt, size_t nb, const unsigned char *pan,
     _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
         _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++)
             acc[p][t] = _mm512_setzero_ps();
-    const unsigned char *qy = act + nb * 4;
+    const unsigned char *qy = act + nb * 8;
     for (size_t b = 0; b < nb; b++) {
         const unsigned char *pb = pan + b * (size_t)np * PBLK_BYTES;
         __m512i s[2][TOK_MAX];
@@ -179,13 +258,17 @@ Z_INLINE void kernel(int np, int nt, size_t nb, const unsigned char *pan,
             }
         }
         _Pragma("GCC unroll 2") for (int p = 0; p < np; p++) {
-            const unsigned char *tail = pb + (size_t)p * PBLK_BYTES + PBLK_VALUES;
-            __m512 dw = _mm512_load_ps((const float *)tail);
-            __m512i corr = _mm512_load_si512(tail + 4 * PANEL);
+            const unsigned char *pp = pb + (size_t)p * PBLK_BYTES;
+            __m512 dw = _mm512_load_ps((const float *)(pp + PBLK_SCALE));
+            __m512i corr = _mm512_load_si512(pp + PBLK_CORR);
+            __m512 mw = mins ? _mm512_load_ps((const float *)(pp + PBLK_MIN)) : dw;
             _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
-                __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(((const float *)(act + t * act_stride))[b]));
+                const float *dy = (const float *)(act + t * act_stride);
+                __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dy[b]));
                 __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(s[p][t], corr));
                 acc[p][t] = _mm512_fmadd_ps(v, d, acc[p][t]);
+                if (mins)
+                    acc[p][t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dy[nb + b]), acc[p][t]);
             }
         }
     }
@@ -199,7 +282,13 @@ Z_INLINE void kernel(int np, int nt, size_t nb, const unsigned char *pan,
                                    const unsigned char *act, size_t as, float *y, size_t ys,  \
                                    const __mmask16 *mask)                                     \
     {                                                                                         \
-        kernel(NP, NT, nb, pan, act, as, y, ys, mask);                                        \
+        kernel(0, NP, NT, nb, pan, act, as, y, ys, mask);                                     \
+    }                                                                                         \
+    static void kernel_min_##NP##_##NT(size_t nb, const unsigned char *pan,                  \
+                                       const unsigned char *act, size_t as, float *y,         \
+                                       size_t ys, const __mmask16 *mask)                      \
+    {                                                                                         \
+        kernel(1, NP, NT, nb, pan, act, as, y, ys, mask);                                     \
     }
 KERNEL_CASE(1, 1)
 KERNEL_CASE(1, 2)
@@ -216,9 +305,13 @@ KERNEL_CASE(2, 6)
 
 typedef void (*kernel_fn)(size_t, const unsigned char *, const unsigned char *, size_t, float *,
                           size_t, const __mmask16 *);
-static const kernel_fn kernels[2][TOK_MAX] = {
-    {kernel_1_1, kernel_1_2, kernel_1_3, kernel_1_4, kernel_1_5, kernel_1_6},
-    {kernel_2_1, kernel_2_2, kernel_2_3, kernel_2_4, kernel_2_5, kernel_2_6},
+static const kernel_fn kernels[2][2][TOK_MAX] = {
+    {{kernel_1_1, kernel_1_2, kernel_1_3, kernel_1_4, kernel_1_5, kernel_1_6},
+     {kernel_2_1, kernel_2_2, kernel_2_3, kernel_2_4, kernel_2_5, kernel_2_6}},
+    {{kernel_min_1_1, kernel_min_1_2, kernel_min_1_3, kernel_min_1_4, kernel_min_1_5,
+      kernel_min_1_6},
+     {kernel_min_2_1, kernel_min_2_2, kernel_min_2_3, kernel_min_2_4, kernel_min_2_5,
+      kernel_min_2_6}},
 };
 
 static void run_avx512(enum dtype wt, const unsigned char *w, size_t row_bytes, size_t n_in,
@@ -237,7 +330,7 @@ static void run_avx512(enum dtype wt, const unsigned char *w, size_t row_bytes, 
         }
         for (size_t t = 0; t < n_tok; t += TOK_MAX) {
             size_t nt = n_tok - t < TOK_MAX ? n_tok - t : TOK_MAX;
-            kernels[np - 1][nt - 1](nb, scratch, act + t * act_stride, act_stride,
+            kernels[wt == DTYPE_Q4_K][np - 1][nt - 1](nb, scratch, act + t * act_stride, act_stride,
                                     y + t * y_stride + c0, y_stride, mask);
         }
     }

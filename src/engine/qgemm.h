@@ -1,8 +1,11 @@
 /* qgemm -- prompt-batch matrix products through 8-bit integer dot products.
  *
  * Y[t][r] = sum over 32-value blocks b of  dw[r][b] * dy[t][b] * sum_k qw[r][k] * qy[t][k]
- * for Q8_0 or Q4_0 weights and Q8_0 activations: the arithmetic of quant_matmul() (exact
- * integer block sums, scaled in float), reorganized for many tokens.  A task takes
+ *                                        + mw[r][b] * dy[t][b] * sum_k qy[t][k]
+ * for Q8_0 or Q4_0 weights with Q8_0 activations and Q4_K weights with Q8_K activations
+ * (dw = d * scale of the sub-block, mw = -dmin * min; mw = 0 for the others): exact
+ * integer block sums, scaled in float, as quant_matmul() computes, organized for many
+ * tokens.  A task takes
  * QGEMM_ROWS weight rows, re-lays them once into a panel in per-thread scratch (16 rows
  * interleaved per 4 values, so one 512-bit VNNI instruction multiplies 4 values of 16 rows
  * with 4 values of one token), then runs every token against the panel.  Each output is
@@ -11,7 +14,8 @@
  * rows are split between threads.
  *
  * The activation of one token is prepared once per product (qgemm_prepare_act()) from its
- * Q8_0 blocks: the block scales as floats, then the values offset by 128 as unsigned bytes
+ * Q8_0 or Q8_K blocks: per 32 values the scale and the scaled sum as floats, then the
+ * values offset by 128 as unsigned bytes
  * (the VNNI instruction multiplies unsigned by signed bytes; the panel carries the
  * correction 128 * sum(qw) per block). */
 #ifndef MEMLLM_QGEMM_H
@@ -25,7 +29,7 @@
 
 #define QGEMM_ROWS 32 /* rows per task: task boundaries are multiples of this (or n_out) */
 
-/* Whether qgemm computes products of weights of type wt (Q8_0, Q4_0). */
+/* Whether qgemm computes products of weights of type wt (Q8_0, Q4_0, Q4_K). */
 bool qgemm_supported(enum dtype wt);
 
 /* Whether the CPU level in use has a kernel faster than dequantizing for BLAS. */
@@ -34,9 +38,9 @@ bool qgemm_fast(void);
 /* Bytes of one token's prepared activation (n_in a multiple of 32), rounded up to 64. */
 size_t qgemm_act_bytes(size_t n_in);
 
-/* One token: its n_in Q8_0-quantized values (quant_quantize_act() of a Q8_0 or Q4_0
- * weight) into dst, qgemm_act_bytes(n_in) bytes, 64-byte aligned for the fast kernel. */
-void qgemm_prepare_act(const void *x_q8_0, size_t n_in, void *dst);
+/* One token: its n_in values as quant_quantize_act(wt, ...) made them (Q8_0 or Q8_K) into
+ * dst, qgemm_act_bytes(n_in) bytes, 64-byte aligned for the fast kernel. */
+void qgemm_prepare_act(enum dtype wt, const void *x_act, size_t n_in, void *dst);
 
 /* Bytes of per-thread scratch one call needs for rows of n_in values. */
 size_t qgemm_scratch_bytes(size_t n_in);
