@@ -1,5 +1,5 @@
 /* test_qgemm.c -- int8 prompt products: the AVX-512 kernel against the scalar reference
- * (bit for bit) for Q8_0, Q4_0 and Q4_K, row splits, and agreement with quant_matmul(). */
+ * (bit for bit) for Q8_0, Q4_0, Q4_K and Q6_K, row splits, and agreement with quant_matmul(). */
 #include "config.h"
 
 #include <math.h>
@@ -148,6 +148,12 @@ static void test_qgemm_matches_quant_matmul_q4_K(void **state)
     check_against_matmul(DTYPE_Q4_K);
 }
 
+static void test_qgemm_matches_quant_matmul_q6_K(void **state)
+{
+    (void)state;
+    check_against_matmul(DTYPE_Q6_K);
+}
+
 /* Q8_K activations: each 32-value block takes its super-block's scale. */
 static void test_qgemm_prepare_act_q8_K(void **state)
 {
@@ -182,7 +188,7 @@ static void check_kernel(enum dtype wt)
         for (size_t b = 0; b < sizeof toks / sizeof *toks; b++) {
             for (size_t c = 0; c < sizeof ins / sizeof *ins; c++) {
                 struct fixture f;
-                fixture_make(&f, wt, wt == DTYPE_Q4_K ? ins_k[c] : ins[c], rows[a], toks[b]);
+                fixture_make(&f, wt, wt == DTYPE_Q4_K || wt == DTYPE_Q6_K ? ins_k[c] : ins[c], rows[a], toks[b]);
                 size_t n = f.n_out * f.n_tok;
                 float *ys = malloc(n * sizeof *ys), *yv = malloc(n * sizeof *yv);
                 assert_non_null(ys);
@@ -216,6 +222,12 @@ static void test_qgemm_kernel_bit_exact_q4_K(void **state)
 {
     (void)state;
     check_kernel(DTYPE_Q4_K);
+}
+
+static void test_qgemm_kernel_bit_exact_q6_K(void **state)
+{
+    (void)state;
+    check_kernel(DTYPE_Q6_K);
 }
 
 /* Rows split between tasks at multiples of QGEMM_ROWS give the same outputs as one call,
@@ -252,10 +264,12 @@ int main(void)
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q8_0),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_0),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_K),
+        cmocka_unit_test(test_qgemm_matches_quant_matmul_q6_K),
         cmocka_unit_test(test_qgemm_prepare_act_q8_K),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q8_0),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_0),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_K),
+        cmocka_unit_test(test_qgemm_kernel_bit_exact_q6_K),
         cmocka_unit_test(test_qgemm_split_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

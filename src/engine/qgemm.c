@@ -13,15 +13,18 @@
 #define PANEL 16           /* rows per panel: one 512-bit register of int32 sums */
 #define QUADS (BLK / 4)    /* 4-value groups per block */
 #define PBLK_VALUES (PANEL * BLK)             /* 512 bytes of values per panel block */
-/* + 16 scales, 16 corrections, 16 min terms */
-#define PBLK_BYTES (PBLK_VALUES + 3 * 4 * PANEL)
+/* + 16 scales, 16 corrections, then 16 min terms (Q4_K) or the second half's 16 scales
+ * and 16 corrections (Q6_K) */
+#define PBLK_BYTES (PBLK_VALUES + 4 * 4 * PANEL)
 #define PBLK_SCALE PBLK_VALUES
 #define PBLK_CORR (PBLK_VALUES + 4 * PANEL)
 #define PBLK_MIN (PBLK_VALUES + 8 * PANEL)
+#define PBLK_SCALE2 PBLK_MIN
+#define PBLK_CORR2 (PBLK_VALUES + 12 * PANEL)
 
 bool qgemm_supported(enum dtype wt)
 {
-    return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0 || wt == DTYPE_Q4_K;
+    return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0 || wt == DTYPE_Q4_K || wt == DTYPE_Q6_K;
 }
 
 size_t qgemm_act_bytes(size_t n_in)
@@ -64,6 +67,21 @@ void qgemm_prepare_act(enum dtype wt, const void *x_act, size_t n_in, void *dst)
     }
     size_t used = nb * (4 + 4 + BLK), total = qgemm_act_bytes(n_in);
     memset((uint8_t *)dst + used, 0, total - used);
+}
+
+/* Q6_K: the signed values of 32-value block b (one quarter of a 128-value half of the
+ * super-block) and the scales of its two 16-value halves. */
+static void q6_K_block(const unsigned char *row, size_t b, int8_t *q, float *sc)
+{
+    size_t j = b % (QUANT_QK_K / BLK), n = j / 4, qq = j % 4;
+    const struct quant_block_q6_K *blk =
+        (const struct quant_block_q6_K *)row + b / (QUANT_QK_K / BLK);
+    const uint8_t *ql = blk->ql + 64 * n + 32 * (qq % 2), *qh = blk->qh + 32 * n;
+    for (int l = 0; l < BLK; l++)
+        q[l] = (int8_t)((((ql[l] >> (4 * (qq / 2))) & 15) | ((qh[l] >> (2 * qq)) & 3) << 4) - 32);
+    float d = quant_fp16_to_fp32(blk->d);
+    sc[0] = d * (float)blk->scales[2 * j];
+    sc[1] = d * (float)blk->scales[2 * j + 1];
 }
 
 /* The values (signed, or 0..15 for Q4_K), the scale and the min term (what multiplies the
@@ -111,6 +129,17 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
             const uint8_t *qy = (const uint8_t *)(ds + nb);
             float acc = 0.0f;
             for (size_t b = 0; b < nb; b++) {
+                if (wt == DTYPE_Q6_K) { /* two 16-value halves, each with its scale */
+                    float sc[2];
+                    q6_K_block(w + r * row_bytes, b, q, sc);
+                    for (int h = 0; h < 2; h++) {
+                        int32_t s = 0;
+                        for (int k = h * BLK / 2; k < (h + 1) * BLK / 2; k++)
+                            s += (int32_t)q[k] * ((int32_t)qy[b * BLK + (size_t)k] - 128);
+                        acc = fmaf((float)s, sc[h] * dy[b], acc);
+                    }
+                    continue;
+                }
                 float min, dw = weight_block(wt, w + r * row_bytes, b, q, &min);
                 int32_t s = 0;
                 for (int k = 0; k < BLK; k++)
@@ -173,6 +202,43 @@ static void pack_k4_block(const unsigned char *base, size_t row_bytes, size_t b,
     _mm512_store_si512(pb + PBLK_CORR, _mm512_slli_epi32(sum, 7));
 }
 
+/* Block b of a Q6_K panel: the signed 6-bit values of quarter b % 4 of the super-block's
+ * 128-value half (b % 8) / 4, then per row the two halves' d * scale and 128 * sum(q). */
+static void pack_k6_block(const unsigned char *base, size_t row_bytes, size_t b, size_t n,
+                          __mmask16 m, __m512i rows, unsigned char *pb)
+{
+    const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(15);
+    const __m512i three = _mm512_set1_epi8(3), off = _mm512_set1_epi8(32);
+    size_t j = b % (QUANT_QK_K / BLK), hf = j / 4, qq = j % 4;
+    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * sizeof(struct quant_block_q6_K);
+    const unsigned char *ql = sb + offsetof(struct quant_block_q6_K, ql) + 64 * hf + 32 * (qq % 2);
+    const unsigned char *qh = sb + offsetof(struct quant_block_q6_K, qh) + 32 * hf;
+    __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int g = 0; g < QUADS; g++) {
+        __m512i l = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, ql + 4 * g, 1);
+        __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, qh + 4 * g, 1);
+        l = _mm512_and_si512(_mm512_srli_epi16(l, (unsigned)(4 * (qq / 2))), lo4);
+        h = _mm512_and_si512(_mm512_srli_epi16(h, (unsigned)(2 * qq)), three);
+        __m512i v = _mm512_sub_epi8(_mm512_or_si512(l, _mm512_slli_epi16(h, 4)), off);
+        v = _mm512_maskz_mov_epi32(m, v); /* rows past r1: zero, not -32 */
+        _mm512_store_si512(pb + (size_t)g * 64, v);
+        sum[g / (QUADS / 2)] = _mm512_dpbusd_epi32(sum[g / (QUADS / 2)], ones, v);
+    }
+    float *sc = (float *)(pb + PBLK_SCALE), *sc2 = (float *)(pb + PBLK_SCALE2);
+    for (size_t i = 0; i < PANEL; i++) {
+        if (i >= n) {
+            sc[i] = sc2[i] = 0.0f;
+            continue;
+        }
+        const struct quant_block_q6_K *blk = (const struct quant_block_q6_K *)(sb + i * row_bytes);
+        float d = quant_fp16_to_fp32(blk->d);
+        sc[i] = d * (float)blk->scales[2 * j];
+        sc2[i] = d * (float)blk->scales[2 * j + 1];
+    }
+    _mm512_store_si512(pb + PBLK_CORR, _mm512_slli_epi32(sum[0], 7));
+    _mm512_store_si512(pb + PBLK_CORR2, _mm512_slli_epi32(sum[1], 7));
+}
+
 /* Rows [r0, r1) (at most QGEMM_ROWS) into panels: per block, per panel, the values as 8
  * groups of (16 rows x 4 bytes), then the 16 scales as floats, then the 16 corrections
  * 128 * sum(q); rows past r1 are zero (masked gathers: nothing past r1 is read). */
@@ -194,6 +260,10 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
             __m512i sum = _mm512_setzero_si512(), d16;
             if (wt == DTYPE_Q4_K) {
                 pack_k4_block(base, row_bytes, b, n, m, rows, pb);
+                continue;
+            }
+            if (wt == DTYPE_Q6_K) {
+                pack_k6_block(base, row_bytes, b, n, m, rows, pb);
                 continue;
             }
             _mm512_store_ps((float *)(pb + PBLK_MIN), _mm512_setzero_ps());
@@ -229,8 +299,51 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
     }
 }
 
-/* NP panels (1 or 2) by NT tokens (1..TOK_MAX): every block, every group of 4 values. */
-Z_INLINE void kernel(int mins, int np, int nt, size_t nb, const unsigned char *pan,
+/* The integer sums of quads [g0, g1) of one block: s[p][t] for NP panels, NT tokens. */
+Z_INLINE void block_sums(int np, int nt, int g0, int g1, const unsigned char *pb,
+                         const unsigned char *qyb, size_t act_stride, __m512i s[2][TOK_MAX])
+{
+    _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++)
+            s[p][t] = _mm512_setzero_si512();
+    _Pragma("GCC unroll 8") for (int g = g0; g < g1; g++) {
+        __m512i wv[2];
+        _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
+            wv[p] = _mm512_load_si512(pb + (size_t)p * PBLK_BYTES + (size_t)g * 64);
+        _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
+            int32_t a4;
+            memcpy(&a4, qyb + t * act_stride + (size_t)g * 4, 4);
+            __m512i av = _mm512_set1_epi32(a4);
+            _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
+                s[p][t] = _mm512_dpbusd_epi32(s[p][t], av, wv[p]);
+        }
+    }
+}
+
+/* acc += (s - corr) * scale * dy[b] with the scale and correction at the given offsets. */
+Z_INLINE void block_scale(int np, int nt, const unsigned char *pb, size_t scale_off,
+                          size_t corr_off, const unsigned char *act, size_t act_stride, size_t b,
+                          __m512i s[2][TOK_MAX], __m512 acc[2][TOK_MAX])
+{
+    _Pragma("GCC unroll 2") for (int p = 0; p < np; p++) {
+        const unsigned char *pp = pb + (size_t)p * PBLK_BYTES;
+        __m512 dw = _mm512_load_ps((const float *)(pp + scale_off));
+        __m512i corr = _mm512_load_si512(pp + corr_off);
+        _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
+            const float *dy = (const float *)(act + t * act_stride);
+            __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dy[b]));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(s[p][t], corr));
+            acc[p][t] = _mm512_fmadd_ps(v, d, acc[p][t]);
+        }
+    }
+}
+
+enum { MODE_PLAIN, MODE_MINS, MODE_HALVES };
+
+/* NP panels (1 or 2) by NT tokens (1..TOK_MAX), every block: MODE_PLAIN one scale per
+ * block; MODE_MINS also the min term; MODE_HALVES a scale and a correction for each half
+ * of the block (Q6_K's 16-value sub-blocks). */
+Z_INLINE void kernel(int mode, int np, int nt, size_t nb, const unsigned char *pan,
                      const unsigned char *act, size_t act_stride, float *y, size_t y_stride,
                      const __mmask16 *mask)
 {
@@ -242,33 +355,22 @@ Z_INLINE void kernel(int mins, int np, int nt, size_t nb, const unsigned char *p
     for (size_t b = 0; b < nb; b++) {
         const unsigned char *pb = pan + b * (size_t)np * PBLK_BYTES;
         __m512i s[2][TOK_MAX];
-        _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
-            _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++)
-                s[p][t] = _mm512_setzero_si512();
-        _Pragma("GCC unroll 8") for (int g = 0; g < QUADS; g++) {
-            __m512i wv[2];
-            _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
-                wv[p] = _mm512_load_si512(pb + (size_t)p * PBLK_BYTES + (size_t)g * 64);
-            _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
-                int32_t a4;
-                memcpy(&a4, qy + t * act_stride + b * BLK + (size_t)g * 4, 4);
-                __m512i av = _mm512_set1_epi32(a4);
-                _Pragma("GCC unroll 2") for (int p = 0; p < np; p++)
-                    s[p][t] = _mm512_dpbusd_epi32(s[p][t], av, wv[p]);
-            }
+        if (mode == MODE_HALVES) {
+            block_sums(np, nt, 0, QUADS / 2, pb, qy + b * BLK, act_stride, s);
+            block_scale(np, nt, pb, PBLK_SCALE, PBLK_CORR, act, act_stride, b, s, acc);
+            block_sums(np, nt, QUADS / 2, QUADS, pb, qy + b * BLK, act_stride, s);
+            block_scale(np, nt, pb, PBLK_SCALE2, PBLK_CORR2, act, act_stride, b, s, acc);
+            continue;
         }
-        _Pragma("GCC unroll 2") for (int p = 0; p < np; p++) {
-            const unsigned char *pp = pb + (size_t)p * PBLK_BYTES;
-            __m512 dw = _mm512_load_ps((const float *)(pp + PBLK_SCALE));
-            __m512i corr = _mm512_load_si512(pp + PBLK_CORR);
-            __m512 mw = mins ? _mm512_load_ps((const float *)(pp + PBLK_MIN)) : dw;
-            _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
-                const float *dy = (const float *)(act + t * act_stride);
-                __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dy[b]));
-                __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(s[p][t], corr));
-                acc[p][t] = _mm512_fmadd_ps(v, d, acc[p][t]);
-                if (mins)
+        block_sums(np, nt, 0, QUADS, pb, qy + b * BLK, act_stride, s);
+        block_scale(np, nt, pb, PBLK_SCALE, PBLK_CORR, act, act_stride, b, s, acc);
+        if (mode == MODE_MINS) {
+            _Pragma("GCC unroll 2") for (int p = 0; p < np; p++) {
+                __m512 mw = _mm512_load_ps((const float *)(pb + (size_t)p * PBLK_BYTES + PBLK_MIN));
+                _Pragma("GCC unroll 8") for (int t = 0; t < nt; t++) {
+                    const float *dy = (const float *)(act + t * act_stride);
                     acc[p][t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(dy[nb + b]), acc[p][t]);
+                }
             }
         }
     }
@@ -277,41 +379,30 @@ Z_INLINE void kernel(int mins, int np, int nt, size_t nb, const unsigned char *p
             _mm512_mask_storeu_ps(y + t * y_stride + p * PANEL, mask[p], acc[p][t]);
 }
 
-#define KERNEL_CASE(NP, NT)                                                                   \
-    static void kernel_##NP##_##NT(size_t nb, const unsigned char *pan,                      \
-                                   const unsigned char *act, size_t as, float *y, size_t ys,  \
-                                   const __mmask16 *mask)                                     \
+#define KERNEL_CASE(M, NP, NT)                                                                \
+    static void kernel_##M##_##NP##_##NT(size_t nb, const unsigned char *pan,                \
+                                         const unsigned char *act, size_t as, float *y,       \
+                                         size_t ys, const __mmask16 *mask)                    \
     {                                                                                         \
-        kernel(0, NP, NT, nb, pan, act, as, y, ys, mask);                                     \
-    }                                                                                         \
-    static void kernel_min_##NP##_##NT(size_t nb, const unsigned char *pan,                  \
-                                       const unsigned char *act, size_t as, float *y,         \
-                                       size_t ys, const __mmask16 *mask)                      \
-    {                                                                                         \
-        kernel(1, NP, NT, nb, pan, act, as, y, ys, mask);                                     \
+        kernel(M, NP, NT, nb, pan, act, as, y, ys, mask);                                     \
     }
-KERNEL_CASE(1, 1)
-KERNEL_CASE(1, 2)
-KERNEL_CASE(1, 3)
-KERNEL_CASE(1, 4)
-KERNEL_CASE(1, 5)
-KERNEL_CASE(1, 6)
-KERNEL_CASE(2, 1)
-KERNEL_CASE(2, 2)
-KERNEL_CASE(2, 3)
-KERNEL_CASE(2, 4)
-KERNEL_CASE(2, 5)
-KERNEL_CASE(2, 6)
+#define KERNEL_CASES(M)                                                                       \
+    KERNEL_CASE(M, 1, 1) KERNEL_CASE(M, 1, 2) KERNEL_CASE(M, 1, 3) KERNEL_CASE(M, 1, 4)      \
+    KERNEL_CASE(M, 1, 5) KERNEL_CASE(M, 1, 6) KERNEL_CASE(M, 2, 1) KERNEL_CASE(M, 2, 2)      \
+    KERNEL_CASE(M, 2, 3) KERNEL_CASE(M, 2, 4) KERNEL_CASE(M, 2, 5) KERNEL_CASE(M, 2, 6)
+KERNEL_CASES(0)
+KERNEL_CASES(1)
+KERNEL_CASES(2)
+#define KERNEL_ROW(M, NP)                                                                     \
+    {kernel_##M##_##NP##_1, kernel_##M##_##NP##_2, kernel_##M##_##NP##_3,                    \
+     kernel_##M##_##NP##_4, kernel_##M##_##NP##_5, kernel_##M##_##NP##_6}
 
 typedef void (*kernel_fn)(size_t, const unsigned char *, const unsigned char *, size_t, float *,
                           size_t, const __mmask16 *);
-static const kernel_fn kernels[2][2][TOK_MAX] = {
-    {{kernel_1_1, kernel_1_2, kernel_1_3, kernel_1_4, kernel_1_5, kernel_1_6},
-     {kernel_2_1, kernel_2_2, kernel_2_3, kernel_2_4, kernel_2_5, kernel_2_6}},
-    {{kernel_min_1_1, kernel_min_1_2, kernel_min_1_3, kernel_min_1_4, kernel_min_1_5,
-      kernel_min_1_6},
-     {kernel_min_2_1, kernel_min_2_2, kernel_min_2_3, kernel_min_2_4, kernel_min_2_5,
-      kernel_min_2_6}},
+static const kernel_fn kernels[3][2][TOK_MAX] = {
+    {KERNEL_ROW(0, 1), KERNEL_ROW(0, 2)},
+    {KERNEL_ROW(1, 1), KERNEL_ROW(1, 2)},
+    {KERNEL_ROW(2, 1), KERNEL_ROW(2, 2)},
 };
 
 static void run_avx512(enum dtype wt, const unsigned char *w, size_t row_bytes, size_t n_in,
@@ -330,7 +421,8 @@ static void run_avx512(enum dtype wt, const unsigned char *w, size_t row_bytes, 
         }
         for (size_t t = 0; t < n_tok; t += TOK_MAX) {
             size_t nt = n_tok - t < TOK_MAX ? n_tok - t : TOK_MAX;
-            kernels[wt == DTYPE_Q4_K][np - 1][nt - 1](nb, scratch, act + t * act_stride, act_stride,
+            int mode = wt == DTYPE_Q4_K ? MODE_MINS : wt == DTYPE_Q6_K ? MODE_HALVES : MODE_PLAIN;
+            kernels[mode][np - 1][nt - 1](nb, scratch, act + t * act_stride, act_stride,
                                     y + t * y_stride + c0, y_stride, mask);
         }
     }
