@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,7 @@ struct model {
                           * when the CPU has no fast qgemm kernel */
     unsigned char *qscr; /* (n_threads, qgemm_scratch_bytes(max_in)) weight panels */
     float *lora_scratch; /* lora_set_scratch_floats(set, nb) */
-    bool nonfinite; /* an activation was NaN or infinite during this evaluation */
+    atomic_bool nonfinite; /* an activation was NaN or infinite during this evaluation */
     bool (*abort_cb)(void *user);
     void *abort_user;
 };
@@ -592,9 +593,29 @@ static void rope_apply(float *x, size_t n_heads, size_t hd, size_t n_rot, const 
 }
 
 /* Y[t][o] = W[o] . X[t] for t < n_tok, o < n_out. */
+/* NaN or infinity cannot be quantized to 8 bits (and only comes from broken weights): the
+ * row's non-finite values become zeros, so that nothing undefined happens, and the model
+ * is flagged.  The test is branch-free integer work: an exponent of all ones carries into
+ * the top bit when one more exponent step is added. */
+static void row_sanitize(struct model *m, float *row, size_t n)
+{
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, row + i, sizeof u);
+        acc |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    if (!(acc & 0x80000000u))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(row[i]))
+            row[i] = 0.0f;
+    atomic_store_explicit(&m->nonfinite, true, memory_order_relaxed);
+}
+
 struct mm_job {
     const struct mat *w;
-    const float *x;
+    float *x;
     size_t n_tok, x_stride;
     float *y;
     size_t y_stride;
@@ -646,9 +667,11 @@ static void mm_act_task(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct mm_job *j = ctx;
     (void)thread;
-    for (size_t t = begin; t < end; t++)
+    for (size_t t = begin; t < end; t++) {
+        row_sanitize(j->m, j->x + t * j->x_stride, j->w->n_in);
         quant_quantize_act(j->w->type, j->x + t * j->x_stride,
                            j->act + t * j->act_stride, j->w->n_in);
+    }
 }
 
 /* The quantized activations of tokens [begin, end) back to f32 (exact: d * q). */
@@ -687,6 +710,7 @@ static void mm_qgemm_act_task(void *ctx, size_t begin, size_t end, int thread)
     (void)thread;
     for (size_t t = begin; t < end; t++) {
         unsigned char *a = j->act + t * j->act_stride;
+        row_sanitize(j->m, j->x + t * j->x_stride, n_in);
         quant_quantize_act(j->w->type, j->x + t * j->x_stride, a, n_in);
         qgemm_prepare_act(j->w->type, a, n_in, j->m->qact + t * stride);
     }
@@ -717,17 +741,7 @@ static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x
             pool_run(m->pool, (w->n_out + MM_BLOCK - 1) / MM_BLOCK, mm_f32_task, &j);
         return;
     }
-    /* NaN or infinity cannot be quantized to 8 bits (and only comes from broken weights):
-     * flag it, and compute on zeros instead so that nothing undefined happens */
-    for (size_t t = 0; t < n_tok; t++) {
-        float *row = x + t * x_stride;
-        for (size_t i = 0; i < w->n_in; i++) {
-            if (!isfinite(row[i])) {
-                m->nonfinite = true;
-                row[i] = 0.0f;
-            }
-        }
-    }
+    /* the activation tasks sanitize each row before quantizing it (row_sanitize()) */
     if (m->qact && n_tok >= m->qgemm_min && qgemm_supported(w->type)) {
         pool_run(m->pool, n_tok, mm_qgemm_act_task, &j);
         pool_run(m->pool, (w->n_out + QGEMM_ROWS - 1) / QGEMM_ROWS, mm_qgemm_task, &j);
@@ -786,9 +800,62 @@ static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stri
 /* ys[i] = ws[i] x for n (2 or 3) matrices that share the input x.  One token: the rows of
  * all of them form one job (the activation quantized once when they pair with the same
  * activation format); otherwise each is a matmul() of its own. */
+/* Batches of several qgemm matrices with the same input: the activations prepared once, and
+ * one pool_run over the QGEMM_ROWS tasks of all of them. */
+struct mm_qgemm_multi_job {
+    const struct mat *w[3];
+    float *y[3];
+    size_t n, n_tok, first[4]; /* matrix i has tasks [first[i], first[i + 1]) */
+    struct model *m;
+};
+
+static void mm_qgemm_multi_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct mm_qgemm_multi_job *j = ctx;
+    for (size_t i = 0; i < j->n; i++) {
+        size_t lo = begin > j->first[i] ? begin : j->first[i];
+        size_t hi = end < j->first[i + 1] ? end : j->first[i + 1];
+        if (lo >= hi)
+            continue;
+        const struct mat *w = j->w[i];
+        size_t r0 = (lo - j->first[i]) * QGEMM_ROWS, r1 = (hi - j->first[i]) * QGEMM_ROWS;
+        qgemm_run(w->type, w->data, w->row_bytes, w->n_in, r0, r1 < w->n_out ? r1 : w->n_out,
+                  j->m->qact, qgemm_act_bytes(w->n_in), j->n_tok, j->y[i], w->n_out,
+                  j->m->qscr + (size_t)thread * qgemm_scratch_bytes(j->m->max_in));
+    }
+}
+
+static bool matmul_shared_qgemm(struct model *m, const struct mat *const *ws, float *const *ys,
+                                size_t n, float *x, size_t x_stride, size_t n_tok)
+{
+    if (!m->qact || n_tok < m->qgemm_min)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!qgemm_supported(ws[i]->type) || ws[i]->n_in != ws[0]->n_in ||
+            quant_act_type(ws[i]->type) != quant_act_type(ws[0]->type))
+            return false;
+    struct mm_job a = {ws[0], x, n_tok, x_stride, NULL, 0, m->act, m->act_stride, m};
+    pool_run(m->pool, n_tok, mm_qgemm_act_task, &a);
+    struct mm_qgemm_multi_job j = {{NULL}, {NULL}, n, n_tok, {0}, m};
+    for (size_t i = 0; i < n; i++) {
+        j.w[i] = ws[i];
+        j.y[i] = ys[i];
+        j.first[i + 1] = j.first[i] + (ws[i]->n_out + QGEMM_ROWS - 1) / QGEMM_ROWS;
+    }
+    pool_run(m->pool, j.first[n], mm_qgemm_multi_task, &j);
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->lora) {
+            assert(x_stride == ws[i]->n_in);
+            lora_apply(ws[i]->lora, x, n_tok, ys[i], m->lora_scratch);
+        }
+    return true;
+}
+
 static void matmul_shared(struct model *m, const struct mat *const *ws, float *const *ys,
                           size_t n, float *x, size_t x_stride, size_t n_tok)
 {
+    if (n_tok > 1 && matmul_shared_qgemm(m, ws, ys, n, x, x_stride, n_tok))
+        return;
     bool merge = n_tok == 1;
     for (size_t i = 0; i < n && merge; i++)
         merge = ws[i]->n_in == ws[0]->n_in &&
@@ -806,12 +873,7 @@ static void matmul_shared(struct model *m, const struct mat *const *ws, float *c
         rows += ws[i]->n_out;
     }
     if (ws[0]->type != DTYPE_F32) {
-        for (size_t i = 0; i < ws[0]->n_in; i++) {
-            if (!isfinite(x[i])) { /* see matmul_base() */
-                m->nonfinite = true;
-                x[i] = 0.0f;
-            }
-        }
+        row_sanitize(m, x, ws[0]->n_in);
         quant_quantize_act(ws[0]->type, x, m->act, ws[0]->n_in);
     }
     pool_run(m->pool, rows, mm_multi_task, &j);
@@ -985,6 +1047,68 @@ static void embed(struct model *m, int32_t tok, float *dst)
 
 /* Evaluate n <= n_batch tokens at pos (cache already holds pos positions).  False when the
  * abort callback asked to stop. */
+/* Per-token work of a layer, split over the pool by tokens (a one-token pass runs inline). */
+struct tok_job {
+    struct model *m;
+    const struct layer *L;
+    size_t layer, pos;
+    const float *norm; /* add_norm_task: the norm weights, NULL = add only */
+};
+
+/* xb = rmsnorm(x) with the layer's attention norm */
+static void attn_norm_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct tok_job *j = ctx;
+    size_t dim = j->m->n_embd;
+    (void)thread;
+    for (size_t t = begin; t < end; t++)
+        rmsnorm(j->m->xb + t * dim, j->m->x + t * dim, j->L->attn_norm, dim, j->m->eps);
+}
+
+/* RoPE on q and k, then k and v into the cache */
+static void rope_kv_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct tok_job *j = ctx;
+    struct model *m = j->m;
+    (void)thread;
+    for (size_t t = begin; t < end; t++) {
+        const float *cs = m->rope + t * m->n_rot;
+        rope_apply(m->q + t * m->q_dim, m->n_head, m->hd, m->n_rot, cs);
+        rope_apply(m->k + t * m->kv_dim, m->n_head_kv, m->hd, m->n_rot, cs);
+        kv_store(m, m->k_cache, kv_off(m, j->layer, j->pos + t), m->k + t * m->kv_dim,
+                 m->kv_dim);
+        kv_store(m, m->v_cache, kv_off(m, j->layer, j->pos + t), m->v + t * m->kv_dim,
+                 m->kv_dim);
+    }
+}
+
+/* x += xb, then xb = rmsnorm(x) when a norm is given */
+static void add_norm_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct tok_job *j = ctx;
+    size_t dim = j->m->n_embd;
+    (void)thread;
+    for (size_t t = begin; t < end; t++) {
+        float *x = j->m->x + t * dim, *xb = j->m->xb + t * dim;
+        for (size_t i = 0; i < dim; i++)
+            x[i] += xb[i];
+        if (j->norm)
+            rmsnorm(xb, x, j->norm, dim, j->m->eps);
+    }
+}
+
+/* ffa = silu(ffa) * ffb */
+static void swiglu_task(void *ctx, size_t begin, size_t end, int thread)
+{
+    const struct tok_job *j = ctx;
+    size_t nf = j->m->n_ff;
+    (void)thread;
+    for (size_t i = begin * nf; i < end * nf; i++) {
+        float gv = j->m->ffa[i];
+        j->m->ffa[i] = gv / (1.0f + expf(-gv)) * j->m->ffb[i];
+    }
+}
+
 static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos, float *logits,
                     bool all_logits)
 {
@@ -997,37 +1121,25 @@ static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos
         const struct layer *L = &m->layers[l];
         if (m->abort_cb && m->abort_cb(m->abort_user))
             return false;
-        for (size_t t = 0; t < n; t++)
-            rmsnorm(m->xb + t * dim, m->x + t * dim, L->attn_norm, dim, m->eps);
+        struct tok_job tj = {m, L, l, pos, L->ffn_norm};
+        pool_run(m->pool, n, attn_norm_task, &tj);
         const struct mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {m->q, m->k, m->v};
         matmul_shared(m, qkv, qkv_out, 3, m->xb, dim, n);
-        for (size_t t = 0; t < n; t++) {
-            const float *cs = m->rope + t * m->n_rot;
-            rope_apply(m->q + t * m->q_dim, m->n_head, m->hd, m->n_rot, cs);
-            rope_apply(m->k + t * m->kv_dim, m->n_head_kv, m->hd, m->n_rot, cs);
-            kv_store(m, m->k_cache, kv_off(m, l, pos + t), m->k + t * m->kv_dim, m->kv_dim);
-            kv_store(m, m->v_cache, kv_off(m, l, pos + t), m->v + t * m->kv_dim, m->kv_dim);
-        }
+        pool_run(m->pool, n, rope_kv_task, &tj);
         struct att_job aj = {m, l, pos, n};
         pool_run(m->pool, m->n_head_kv * ((n + ATT_BLOCK - 1) / ATT_BLOCK), att_block_task, &aj);
-        /* x += Wo att_out: computed into xb, then added */
+        /* x += Wo att_out: computed into xb, then added (and xb = the FFN's norm of x) */
         matmul(m, &L->wo, m->att_out, m->q_dim, n, m->xb, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            m->x[i] += m->xb[i];
+        pool_run(m->pool, n, add_norm_task, &tj);
 
-        for (size_t t = 0; t < n; t++)
-            rmsnorm(m->xb + t * dim, m->x + t * dim, L->ffn_norm, dim, m->eps);
         const struct mat *gu[2] = {&L->wgate, &L->wup};
         float *gu_out[2] = {m->ffa, m->ffb};
         matmul_shared(m, gu, gu_out, 2, m->xb, dim, n);
-        for (size_t i = 0; i < n * m->n_ff; i++) {
-            float gv = m->ffa[i];
-            m->ffa[i] = gv / (1.0f + expf(-gv)) * m->ffb[i];
-        }
+        pool_run(m->pool, n, swiglu_task, &tj);
         matmul(m, &L->wdown, m->ffa, m->n_ff, n, m->xb, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            m->x[i] += m->xb[i];
+        tj.norm = NULL;
+        pool_run(m->pool, n, add_norm_task, &tj);
     }
     if (!logits)
         return true;
