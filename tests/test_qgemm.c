@@ -1,5 +1,5 @@
 /* test_qgemm.c -- int8 prompt products: the AVX-512 kernel against the scalar reference
- * (bit for bit) for Q8_0, Q4_0, Q4_K and Q6_K, row splits, and agreement with quant_matmul(). */
+ * (bit for bit) for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, row splits, and agreement with quant_matmul(). */
 #include "config.h"
 
 #include <math.h>
@@ -148,6 +148,12 @@ static void test_qgemm_matches_quant_matmul_q4_K(void **state)
     check_against_matmul(DTYPE_Q4_K);
 }
 
+static void test_qgemm_matches_quant_matmul_q5_K(void **state)
+{
+    (void)state;
+    check_against_matmul(DTYPE_Q5_K);
+}
+
 static void test_qgemm_matches_quant_matmul_q6_K(void **state)
 {
     (void)state;
@@ -188,7 +194,7 @@ static void check_kernel(enum dtype wt)
         for (size_t b = 0; b < sizeof toks / sizeof *toks; b++) {
             for (size_t c = 0; c < sizeof ins / sizeof *ins; c++) {
                 struct fixture f;
-                fixture_make(&f, wt, wt == DTYPE_Q4_K || wt == DTYPE_Q6_K ? ins_k[c] : ins[c], rows[a], toks[b]);
+                fixture_make(&f, wt, wt == DTYPE_Q4_K || wt == DTYPE_Q5_K || wt == DTYPE_Q6_K ? ins_k[c] : ins[c], rows[a], toks[b]);
                 size_t n = f.n_out * f.n_tok;
                 float *ys = malloc(n * sizeof *ys), *yv = malloc(n * sizeof *yv);
                 assert_non_null(ys);
@@ -222,6 +228,12 @@ static void test_qgemm_kernel_bit_exact_q4_K(void **state)
 {
     (void)state;
     check_kernel(DTYPE_Q4_K);
+}
+
+static void test_qgemm_kernel_bit_exact_q5_K(void **state)
+{
+    (void)state;
+    check_kernel(DTYPE_Q5_K);
 }
 
 static void test_qgemm_kernel_bit_exact_q6_K(void **state)
@@ -264,11 +276,13 @@ int main(void)
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q8_0),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_0),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q4_K),
+        cmocka_unit_test(test_qgemm_matches_quant_matmul_q5_K),
         cmocka_unit_test(test_qgemm_matches_quant_matmul_q6_K),
         cmocka_unit_test(test_qgemm_prepare_act_q8_K),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q8_0),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_0),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q4_K),
+        cmocka_unit_test(test_qgemm_kernel_bit_exact_q5_K),
         cmocka_unit_test(test_qgemm_kernel_bit_exact_q6_K),
         cmocka_unit_test(test_qgemm_split_invariant),
     };

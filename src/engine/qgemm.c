@@ -24,7 +24,8 @@
 
 bool qgemm_supported(enum dtype wt)
 {
-    return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0 || wt == DTYPE_Q4_K || wt == DTYPE_Q6_K;
+    return wt == DTYPE_Q8_0 || wt == DTYPE_Q4_0 || wt == DTYPE_Q4_K || wt == DTYPE_Q5_K ||
+           wt == DTYPE_Q6_K;
 }
 
 size_t qgemm_act_bytes(size_t n_in)
@@ -102,6 +103,18 @@ static float weight_block(enum dtype wt, const unsigned char *row, size_t b, int
         *min = -(quant_fp16_to_fp32(blk->dmin) * (float)m);
         return quant_fp16_to_fp32(blk->d) * (float)sc;
     }
+    if (wt == DTYPE_Q5_K) { /* Q4_K's nibbles plus a fifth bit: bit j of qh[k] */
+        size_t j = b % (QUANT_QK_K / BLK);
+        const struct quant_block_q5_K *blk =
+            (const struct quant_block_q5_K *)row + b / (QUANT_QK_K / BLK);
+        uint8_t sc, m;
+        quant_k4_scale_min((int)j, blk->scales, &sc, &m);
+        const uint8_t *qs = blk->qs + (j / 2) * BLK;
+        for (int k = 0; k < BLK; k++)
+            q[k] = (int8_t)((j % 2 ? qs[k] >> 4 : qs[k] & 15) | ((blk->qh[k] >> j) & 1) << 4);
+        *min = -(quant_fp16_to_fp32(blk->dmin) * (float)m);
+        return quant_fp16_to_fp32(blk->d) * (float)sc;
+    }
     if (wt == DTYPE_Q8_0) {
         const struct quant_block_q8_0 *blk = (const struct quant_block_q8_0 *)row + b;
         memcpy(q, blk->qs, BLK);
@@ -145,7 +158,7 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
                 for (int k = 0; k < BLK; k++)
                     s += (int32_t)q[k] * ((int32_t)qy[b * BLK + (size_t)k] - 128);
                 acc = fmaf((float)s, dw * dy[b], acc);
-                if (wt == DTYPE_Q4_K)
+                if (wt == DTYPE_Q4_K || wt == DTYPE_Q5_K)
                     acc = fmaf(min, ds[b], acc);
             }
             y[t * y_stride + r] = acc;
@@ -168,22 +181,30 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
 #define Z_INLINE static inline __attribute__((always_inline))
 #define TOK_MAX 6
 
-/* Block b of a Q4_K panel (n rows, mask m): the nibbles of sub-block b % 8 (low nibbles for
+/* Block b of a Q4_K (or, with q5, Q5_K) panel (n rows, mask m): the nibbles of sub-block b % 8 (low nibbles for
  * even sub-blocks, high for odd, of the super-block's 32-byte group (b % 8) / 2), then per
  * row d * scale, 128 * sum(q) and -dmin * min. */
-static void pack_k4_block(const unsigned char *base, size_t row_bytes, size_t b, size_t n,
-                          __mmask16 m, __m512i rows, unsigned char *pb)
+static void pack_k4_block(bool q5, const unsigned char *base, size_t row_bytes, size_t b,
+                          size_t n, __mmask16 m, __m512i rows, unsigned char *pb)
 {
     const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(15);
     size_t j = b % (QUANT_QK_K / BLK);
-    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * sizeof(struct quant_block_q4_K);
-    const unsigned char *qs = sb + offsetof(struct quant_block_q4_K, qs) + (j / 2) * BLK;
+    size_t sbytes = q5 ? sizeof(struct quant_block_q5_K) : sizeof(struct quant_block_q4_K);
+    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * sbytes;
+    const unsigned char *qs = sb + (q5 ? offsetof(struct quant_block_q5_K, qs)
+                                       : offsetof(struct quant_block_q4_K, qs)) + (j / 2) * BLK;
+    const unsigned char *qh = sb + offsetof(struct quant_block_q5_K, qh);
     __m512i sum = _mm512_setzero_si512();
     for (int g = 0; g < QUADS; g++) {
         __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, qs + 4 * g, 1);
         if (j % 2)
             v = _mm512_srli_epi16(v, 4);
         v = _mm512_and_si512(v, lo4);
+        if (q5) { /* bit j of qh as bit 4 (the 16-bit shift's spill is masked off) */
+            __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, qh + 4 * g, 1);
+            h = _mm512_and_si512(_mm512_srli_epi16(h, (unsigned)j), ones);
+            v = _mm512_or_si512(v, _mm512_slli_epi16(h, 4));
+        }
         _mm512_store_si512(pb + (size_t)g * 64, v);
         sum = _mm512_dpbusd_epi32(sum, ones, v);
     }
@@ -193,6 +214,7 @@ static void pack_k4_block(const unsigned char *base, size_t row_bytes, size_t b,
             sc[i] = mn[i] = 0.0f;
             continue;
         }
+        /* Q4_K and Q5_K begin alike: d, dmin, scales */
         const struct quant_block_q4_K *blk = (const struct quant_block_q4_K *)(sb + i * row_bytes);
         uint8_t s, mi;
         quant_k4_scale_min((int)j, blk->scales, &s, &mi);
@@ -258,8 +280,8 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
         for (size_t b = 0; b < nb; b++) {
             unsigned char *pb = dst + (b * np + p) * PBLK_BYTES;
             __m512i sum = _mm512_setzero_si512(), d16;
-            if (wt == DTYPE_Q4_K) {
-                pack_k4_block(base, row_bytes, b, n, m, rows, pb);
+            if (wt == DTYPE_Q4_K || wt == DTYPE_Q5_K) {
+                pack_k4_block(wt == DTYPE_Q5_K, base, row_bytes, b, n, m, rows, pb);
                 continue;
             }
             if (wt == DTYPE_Q6_K) {
@@ -421,7 +443,9 @@ static void run_avx512(enum dtype wt, const unsigned char *w, size_t row_bytes, 
         }
         for (size_t t = 0; t < n_tok; t += TOK_MAX) {
             size_t nt = n_tok - t < TOK_MAX ? n_tok - t : TOK_MAX;
-            int mode = wt == DTYPE_Q4_K ? MODE_MINS : wt == DTYPE_Q6_K ? MODE_HALVES : MODE_PLAIN;
+            int mode = wt == DTYPE_Q4_K || wt == DTYPE_Q5_K ? MODE_MINS
+                       : wt == DTYPE_Q6_K                      ? MODE_HALVES
+                                                               : MODE_PLAIN;
             kernels[mode][np - 1][nt - 1](nb, scratch, act + t * act_stride, act_stride,
                                     y + t * y_stride + c0, y_stride, mask);
         }

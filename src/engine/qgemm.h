@@ -2,7 +2,7 @@
  *
  * Y[t][r] = sum over 32-value blocks b of  dw[r][b] * dy[t][b] * sum_k qw[r][k] * qy[t][k]
  *                                        + mw[r][b] * dy[t][b] * sum_k qy[t][k]
- * for Q8_0 or Q4_0 weights with Q8_0 activations and Q4_K weights with Q8_K activations
+ * for Q8_0 or Q4_0 weights with Q8_0 activations and Q4_K/Q5_K weights with Q8_K activations
  * (dw = d * scale of the sub-block, mw = -dmin * min; mw = 0 for the others), and Q6_K
  * with Q8_K, whose 16-value sub-blocks make two such terms per block (no mw): exact
  * integer block sums, scaled in float, as quant_matmul() computes, organized for many
@@ -30,7 +30,7 @@
 
 #define QGEMM_ROWS 32 /* rows per task: task boundaries are multiples of this (or n_out) */
 
-/* Whether qgemm computes products of weights of type wt (Q8_0, Q4_0, Q4_K, Q6_K). */
+/* Whether qgemm computes products of weights of type wt (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K). */
 bool qgemm_supported(enum dtype wt);
 
 /* Whether the CPU level in use has a kernel faster than dequantizing for BLAS. */
