@@ -4,8 +4,11 @@
 #include "engine/gguf.h"
 #include "test_util.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 /* ---- A byte builder for hand-assembled images ---- */
 
@@ -845,6 +848,148 @@ static void test_gguf_writer_write_is_atomic(void **state)
     test_rmtree(dir);
 }
 
+/* Entries of dir other than "." and "..". */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static struct gguf_writer *small_writer(float *d, size_t n, float mark)
+{
+    struct gguf_writer *w = NULL;
+    assert_int_equal(gguf_writer_new(&w), STATUS_OK);
+    for (size_t i = 0; i < n; i++)
+        d[i] = mark;
+    const uint64_t dims[] = {n};
+    assert_int_equal(gguf_writer_set_str(w, "general.architecture", "llama"), STATUS_OK);
+    assert_int_equal(gguf_writer_add_tensor(w, "t", DTYPE_F32, 1, dims, d, n * sizeof *d),
+                     STATUS_OK);
+    return w;
+}
+
+/* A stale "<path>.tmp" (here a link to another file, and then a directory) left by a
+ * crashed writer neither blocks the write nor gets written through. */
+static void test_gguf_writer_write_ignores_stale_tmp(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[4200], tmp[4300], victim[4300];
+    snprintf(path, sizeof path, "%s/out.gguf", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(victim, sizeof victim, "%s/victim.txt", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("keep me", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, tmp), 0);
+    float d[16];
+    struct gguf_writer *w = small_writer(d, 16, 3.0f);
+    assert_int_equal(gguf_writer_write(w, path), STATUS_OK);
+    char got[32] = "";
+    f = fopen(victim, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(got, sizeof got, f));
+    fclose(f);
+    assert_string_equal(got, "keep me");
+    struct stat sb;
+    assert_int_equal(lstat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(lstat(tmp, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode)); /* not ours: left alone */
+    assert_int_equal(dir_entries(dir), 3); /* out.gguf, the link, victim.txt */
+
+    assert_int_equal(unlink(tmp), 0);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    gguf_writer_free(w);
+    w = small_writer(d, 16, 4.0f);
+    assert_int_equal(gguf_writer_write(w, path), STATUS_OK);
+    struct gguf *g = NULL;
+    assert_int_equal(gguf_open(path, &g), STATUS_OK);
+    assert_memory_equal(gguf_tensor_data(g, 0), d, sizeof d);
+    gguf_close(g);
+    assert_int_equal(dir_entries(dir), 3);
+    gguf_writer_free(w);
+    test_rmtree(dir);
+}
+
+/* The file gets mode 0666 less the umask, as a file made by fopen() would; a failed rename
+ * removes the temporary file. */
+static void test_gguf_writer_write_mode_and_cleanup(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out.gguf", dir);
+    float d[8];
+    struct gguf_writer *w = small_writer(d, 8, 1.0f);
+    mode_t old = umask(027);
+    assert_int_equal(gguf_writer_write(w, path), STATUS_OK);
+    umask(old);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    assert_int_equal(unlink(path), 0);
+
+    /* path is a non-empty directory: the rename fails and nothing is left behind */
+    char inner[4300];
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(inner, sizeof inner, "%s/x", path);
+    assert_int_equal(mkdir(inner, 0700), 0);
+    assert_int_equal(gguf_writer_write(w, path), STATUS_IO);
+    assert_non_null(strstr(status_detail(), "out.gguf"));
+    assert_int_equal(dir_entries(dir), 1);
+    gguf_writer_free(w);
+    test_rmtree(dir);
+}
+
+/* Several processes writing the same file at once all succeed, and the file is always one
+ * of theirs, whole. */
+static void test_gguf_writer_write_concurrent_writers(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out.gguf", dir);
+    enum { N_PROC = 4, N_WRITES = 25, N_VALUES = 4096 };
+    pid_t pids[N_PROC];
+    for (int p = 0; p < N_PROC; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            static float d[N_VALUES];
+            struct gguf_writer *w = small_writer(d, N_VALUES, (float)(p + 1));
+            int bad = 0;
+            for (int i = 0; i < N_WRITES; i++)
+                bad += gguf_writer_write(w, path) != STATUS_OK;
+            gguf_writer_free(w);
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < N_PROC; p++) {
+        int ws = 0;
+        assert_int_equal(waitpid(pids[p], &ws, 0), pids[p]);
+        assert_true(WIFEXITED(ws));
+        assert_int_equal(WEXITSTATUS(ws), 0);
+    }
+    struct gguf *g = NULL;
+    assert_int_equal(gguf_open(path, &g), STATUS_OK);
+    const float *t = gguf_tensor_data(g, 0);
+    assert_int_equal(gguf_tensor_size(g, 0), N_VALUES * sizeof(float));
+    assert_true(t[0] >= 1.0f && t[0] <= (float)N_PROC);
+    for (size_t i = 1; i < N_VALUES; i++)
+        assert_true(t[i] == t[0]);
+    gguf_close(g);
+    assert_int_equal(dir_entries(dir), 1);
+    test_rmtree(dir);
+}
+
 /* ---- Golden files (../shared/golden, llama.cpp-written) ---- */
 
 struct golden {
@@ -1111,6 +1256,9 @@ int main(void)
         cmocka_unit_test(test_gguf_writer_round_trips_arrays_and_nesting),
         cmocka_unit_test(test_gguf_writer_round_trips_tensors),
         cmocka_unit_test(test_gguf_writer_write_is_atomic),
+        cmocka_unit_test(test_gguf_writer_write_ignores_stale_tmp),
+        cmocka_unit_test(test_gguf_writer_write_mode_and_cleanup),
+        cmocka_unit_test(test_gguf_writer_write_concurrent_writers),
         cmocka_unit_test(test_gguf_golden_model_a_f32),
         cmocka_unit_test(test_gguf_golden_model_a_q8_0),
         cmocka_unit_test(test_gguf_golden_model_a_q4_0),

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/i18n.h"
@@ -1756,6 +1757,52 @@ static bool write_all(FILE *f, const void *p, size_t n)
     return fwrite(p, 1, n, f) == n;
 }
 
+/* Create a new file "<path>.XXXXXX" beside path (so the rename stays on one file system)
+ * with a name no other writer uses: O_EXCL makes the creation fail rather than open a
+ * file, a stale one or a link, that is already there.  Mode 0666 less the umask, as
+ * fopen() would give the final file (mkstemp() would make it 0600, and setting it back
+ * needs the umask, which cannot be read without changing it for every thread).
+ * *tmp_out is owned (free()); the descriptor is returned in *fd_out. */
+static enum status create_temp(const char *path, char **tmp_out, int *fd_out)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static unsigned long counter;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 8);
+    if (!tmp)
+        return STATUS_NOMEM;
+    memcpy(tmp, path, plen);
+    tmp[plen] = '.';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                 ((uint64_t)getpid() << 20) ^ (uint64_t)(uintptr_t)tmp;
+    x += __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        x ^= x >> 31; /* splitmix64 step: a fresh 64-bit value for each name */
+        x *= 0xBF58476D1CE4E5B9ull;
+        x ^= x >> 27;
+        uint64_t y = x;
+        for (size_t i = 0; i < 6; i++) {
+            tmp[plen + 1 + i] = digits[y % (sizeof digits - 1)];
+            y /= sizeof digits - 1;
+        }
+        tmp[plen + 7] = '\0';
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            *fd_out = fd;
+            return STATUS_OK;
+        }
+        if (errno != EEXIST)
+            break;
+        x += 0x9E3779B97F4A7C15ull;
+    }
+    enum status st = status_detail_set(STATUS_IO, "%s: %s", tmp, strerror(errno));
+    free(tmp);
+    return st;
+}
+
 enum status gguf_writer_write(struct gguf_writer *w, const char *path)
 {
     static const unsigned char zeros[256];
@@ -1763,22 +1810,19 @@ enum status gguf_writer_write(struct gguf_writer *w, const char *path)
     uint64_t data_size;
     char *tmp = NULL;
     FILE *f = NULL;
+    int fd = -1;
     enum status st = build_header(w, &b, &data_size);
     if (st != STATUS_OK)
         goto fail;
     size_t plen = strlen(path);
-    tmp = malloc(plen + 5);
-    if (!tmp) {
-        st = STATUS_NOMEM;
+    if ((st = create_temp(path, &tmp, &fd)) != STATUS_OK)
         goto fail;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    f = fopen(tmp, "wb");
+    f = fdopen(fd, "wb");
     if (!f) {
         st = status_detail_set(STATUS_IO, "%s: %s", tmp, strerror(errno));
-        goto fail;
+        goto fail_unlink;
     }
+    fd = -1; /* f owns it now */
     bool ok = write_all(f, b.p, b.len);
     for (size_t i = 0; ok && i < w->n_t; i++) {
         const struct wtensor *t = &w->t[i];
@@ -1810,10 +1854,13 @@ enum status gguf_writer_write(struct gguf_writer *w, const char *path)
     free(b.p);
     return STATUS_OK;
 fail_unlink:
-    unlink(tmp);
-fail:
     if (f)
         fclose(f);
+    f = NULL;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+fail:
     free(tmp);
     free(b.p);
     return st;

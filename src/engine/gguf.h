@@ -230,7 +230,10 @@ enum status gguf_writer_add_tensor(struct gguf_writer *w, const char *name, enum
                                    uint32_t n_dims, const uint64_t *dims, const void *data,
                                    size_t size);
 
-/* Write to path via path.tmp + fsync + rename, so a failure never leaves a partial file. */
+/* Write to path via a new temporary file beside it ("<path>.XXXXXX", created exclusively
+ * with mode 0666 less the umask) + fsync + rename, so a failure never leaves a partial file
+ * (the temporary file is removed) and writers of the same path, or a stale temporary file
+ * of a crashed one, never meet.  Whatever path names is replaced, a link included. */
 enum status gguf_writer_write(struct gguf_writer *w, const char *path);
 /* The whole file in memory: *out owned, free() it. */
 enum status gguf_writer_to_buffer(struct gguf_writer *w, void **out, size_t *size);
