@@ -26,7 +26,15 @@ done <"$tmp/listed"
 
 # 2. a fresh template from the sources
 (cd "$src" && xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=P_:1,2 \
-    --add-comments=TRANSLATORS: --files-from="$tmp/listed" -o "$tmp/memllm.pot") || exit 1
+    --add-comments=TRANSLATORS: --files-from="$tmp/listed" -o "$tmp/memllm.pot") \
+    2>"$tmp/xgettext.err" || { cat "$tmp/xgettext.err" >&2; exit 1; }
+# a warning (say, one msgid used both with and without a plural, which gives translators one
+# entry for two uses) is an error here
+if grep -q . "$tmp/xgettext.err"; then
+    echo "FAIL: xgettext warns:" >&2
+    cat "$tmp/xgettext.err" >&2
+    status=1
+fi
 
 # 3. each language has every msgid, none fuzzy or untranslated, and compiles cleanly
 for lang in $(sed 's/#.*//' "$src/po/LINGUAS"); do

@@ -443,12 +443,15 @@ static void draw_table(const struct tui *t, const struct app *a, struct tui_rect
     static const char *const sorts[] = {N_("id"), N_("subject"), N_("relation"), N_("object")};
     char head[400];
     int64_t total = app_table_total(a);
-    char count[48] = "?";
+    char count[48] = "?", counted[96];
     if (total >= 0)
         snprintf(count, sizeof count, "%lld%s", (long long)total,
                  app_table_total_capped(a) ? "+" : "");
-    snprintf(head, sizeof head, " %s  %s %s  %s: %s%s%s%s ", _("Memory"), count,
-             P_("triple", "triples", total >= 0 ? (unsigned long)total : 2ul),
+    /* TRANSLATORS: the number of triples in the memory table's heading; %s is the number,
+     * "?" while unknown, with a "+" when the count stopped early */
+    snprintf(counted, sizeof counted, P_("%s triple", "%s triples",
+                                         total >= 0 ? (unsigned long)total : 2ul), count);
+    snprintf(head, sizeof head, " %s  %s  %s: %s%s%s%s ", _("Memory"), counted,
              _("sorted by"), _(sorts[app_table_sort(a)]),
              app_table_retired_shown(a) ? "  +" : "", app_table_retired_shown(a)
              ? _("retired") : "", app_table_filter_text(a)[0] ? "" : "");
