@@ -16,5 +16,5 @@ tests_test_split_SOURCES = tests/test_split.c
 tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = $(TEST_LDADD)
 
-TESTS += tests/e2e/agent.sh
-EXTRA_DIST += tests/e2e/agent.sh tests/fuzz/fuzz_split.c tests/fuzz/corpus_split/mixed
+TESTS += tests/e2e/agent.sh tests/e2e/interrupt.sh
+EXTRA_DIST += tests/e2e/agent.sh tests/e2e/interrupt.sh tests/fuzz/fuzz_split.c tests/fuzz/corpus_split/mixed

@@ -18,6 +18,7 @@ enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_USAGE = 1,   /* also: bad input */
     CLI_EXIT_FAILURE = 2,
+    CLI_EXIT_INTERRUPTED = 130, /* stopped by Ctrl-C (SIGINT) after keeping its work: 128 + 2 */
 };
 
 typedef int (*cli_run_fn)(const struct opts *g, int argc, char **argv);

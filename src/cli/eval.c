@@ -710,7 +710,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
     eval_sig_target = NULL;
     if (st == STATUS_CANCELLED) {
         fprintf(stderr, "%s\n", _("interrupted"));
-        rc = CLI_EXIT_OK;
+        rc = CLI_EXIT_INTERRUPTED;
     } else if (st != STATUS_OK) {
         cli_status_error(mode_name, st);
     } else {

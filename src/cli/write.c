@@ -286,8 +286,11 @@ int cli_write_run(const struct opts *g, int argc, char **argv)
                   "pieces%s\n"),
                 ws.sentences, ws.triples, ws.n_new, ws.n_known, ws.n_conflict, ws.rejected,
                 x.p.dry_run ? _("; dry run: nothing stored") : "");
-    rc = st == STATUS_OK ? CLI_EXIT_OK : st == STATUS_CANCELLED ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
-    if (st == STATUS_CANCELLED && !g->json)
+    /* Ctrl-C: the sentences already written stay stored; the status says the text was
+     * not finished, as a shell reports a command killed by SIGINT */
+    rc = st == STATUS_OK ? CLI_EXIT_OK : st == STATUS_CANCELLED ? CLI_EXIT_INTERRUPTED
+                                                                : CLI_EXIT_FAILURE;
+    if (st == STATUS_CANCELLED)
         fprintf(stderr, "%s\n", _("interrupted"));
     free(text);
     free(file);

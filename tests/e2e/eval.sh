@@ -160,7 +160,7 @@ json.dump(d * 1000, open(sys.argv[2], "w"))
     kill -INT "$pid"
     wait "$pid"
     rc=$?
-    [ "$rc" -eq 0 ] || fail "interrupted eval write exited $rc; stderr: $(head -c 300 "$TMP/err")"
+    [ "$rc" -eq 130 ] || fail "interrupted eval write exited $rc; stderr: $(head -c 300 "$TMP/err")"
     expect_in "$TMP/out" "# interrupted: partial results over"
     expect_in "$TMP/out" "overall   P"
     expect_in "$TMP/err" "interrupted"
