@@ -1522,6 +1522,292 @@ static void test_store_bulk_ends_with_its_transaction(void **state)
     mem_close(m);
 }
 
+/* ---- bulk imports: index work deferred to the commit --------------------------------- */
+
+static int count_triples(void *ctx, const struct mem_triple *t)
+{
+    (void)t;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+static struct mem *open_defer(const char *path, int64_t defer_min)
+{
+    struct mem_open_opts o = {.defer_min_rows = defer_min};
+    struct mem *m = NULL;
+    assert_int_equal(mem_open_with(path, &o, &m), STATUS_OK);
+    return m;
+}
+
+/* The database's index and table definitions, one per line, by name. */
+static char *dump_schema(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    assert_non_null(out);
+    dump_query(db, "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name", &out,
+               &len);
+    sqlite3_close(db);
+    return out;
+}
+
+/* An import of n triples, triple i from its own source: subjects repeat (every third),
+ * five relations of which "rel 0" is single-valued (conflicts), every 10th triple
+ * repeats an earlier one (known). */
+static void import_script(struct mem *m, int n, int base)
+{
+    int64_t r0 = 0;
+    assert_int_equal(mem_relation_ensure(m, "rel 0", NULL, 0, &r0, NULL), STATUS_OK);
+    assert_int_equal(mem_relation_set_single_valued(m, r0, true), STATUS_OK);
+    for (int i = base; i < base + n; i++) {
+        char s[48], r[16], o[48], text[64];
+        int k = i % 10 == 9 ? i - 9 : i;
+        snprintf(s, sizeof s, "Subject %d q", k / 3);
+        snprintf(r, sizeof r, "rel %d", k % 5);
+        snprintf(o, sizeof o, "Object %d z", k);
+        snprintf(text, sizeof text, "line %d", i);
+        struct mem_source src = {.kind = MEM_SOURCE_KIND_IMPORT, .text = text,
+                                 .file = "big.tsv", .line = i + 1};
+        int64_t sid = 0, id = 0;
+        enum mem_outcome oc = MEM_OUTCOME_NEW;
+        assert_int_equal(mem_source_add(m, &src, &sid), STATUS_OK);
+        enum status st = mem_triple_add(m, s, r, o, sid, &id, &oc);
+        if (st != STATUS_OK)
+            fprintf(stderr, "triple %d: %s\n", i, status_detail());
+        assert_int_equal(st, STATUS_OK);
+        assert_int_equal(oc == MEM_OUTCOME_KNOWN, k != i);
+    }
+}
+
+/* Counts of substring filters, with the search index and by scanning (the oracle). */
+static void assert_search_matches_scan(const char *path)
+{
+    static const char *const subj[] = {"ubject 1", "ject 33 ", "T 99", "bject", "nothing"};
+    static const char *const src[] = {"ine 1", "line 250", "big.t", "ine 6", "absent"};
+    struct mem *m = NULL, *scan = NULL;
+    struct mem_open_opts no_index = {.no_search_index = true};
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_true(mem_search_indexed(m));
+    for (size_t i = 0; i < sizeof subj / sizeof subj[0]; i++) {
+        struct mem_filter fs = {.subj = subj[i], .match = MEM_MATCH_SUBSTRING};
+        struct mem_filter fo = {.obj = subj[i] + 1, .match = MEM_MATCH_SUBSTRING};
+        struct mem_filter fx = {.source = src[i], .match = MEM_MATCH_SUBSTRING};
+        int64_t a[3] = {0}, b[3] = {0};
+        assert_int_equal(mem_triple_count(m, &fs, &a[0]), STATUS_OK);
+        assert_int_equal(mem_triple_count(m, &fo, &a[1]), STATUS_OK);
+        assert_int_equal(mem_triple_count(m, &fx, &a[2]), STATUS_OK);
+        mem_close(m);
+        assert_int_equal(mem_open_with(path, &no_index, &scan), STATUS_OK);
+        assert_int_equal(mem_triple_count(scan, &fs, &b[0]), STATUS_OK);
+        assert_int_equal(mem_triple_count(scan, &fo, &b[1]), STATUS_OK);
+        assert_int_equal(mem_triple_count(scan, &fx, &b[2]), STATUS_OK);
+        mem_close(scan);
+        for (int j = 0; j < 3; j++)
+            assert_int_equal(a[j], b[j]);
+        /* the scan marked the index stale: the next open builds it again */
+        assert_int_equal(mem_open(path, &m), STATUS_OK);
+    }
+    mem_close(m);
+}
+
+static void test_store_bulk_deferred_indexes_same_contents(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    char path2[4300];
+    snprintf(path2, sizeof path2, "%s/deferred.db", dir);
+    const int n = 600;
+    /* plain transaction, never deferring */
+    struct mem *m = open_defer(path, -1);
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    import_script(m, 30, 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_begin(m), STATUS_OK);
+    import_script(m, n, 30);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    mem_close(m);
+    /* bulk, deferring from 50 triples on */
+    m = open_defer(path2, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 30, 0);
+    assert_int_equal(mem_bulk_deferred(m), 0); /* below the threshold */
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 60, 30);
+    size_t deferred = mem_bulk_deferred(m);
+    assert_int_equal(deferred, 6);
+    import_script(m, n - 60, 90);
+    assert_int_equal(mem_bulk_deferred(m), deferred);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_bulk_deferred(m), 0);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+
+    char *a = dump_db(path), *b = dump_db(path2);
+    assert_true(strlen(a) > 1000);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    a = dump_schema(path);
+    b = dump_schema(path2);
+    assert_non_null(strstr(a, "triples_rel_obj"));
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    assert_search_matches_scan(path2);
+
+    /* a second import into a table four times larger than it defers nothing */
+    m = open_defer(path2, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 60, 5000);
+    assert_int_equal(mem_bulk_deferred(m), 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    struct mem_stats s = stats(m);
+    assert_int_equal(s.sources, 30 + n + 60);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+/* While the indexes are deferred, reads through the connection see complete ones. */
+static void test_store_bulk_reads_settle_deferred_work(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = open_defer(path, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 100, 0);
+    assert_true(mem_bulk_deferred(m) > 0);
+    /* a page by subject walks triples_subj (INDEXED BY) */
+    struct rows rs = {0};
+    struct mem_page p = {.sort = MEM_SORT_SUBJECT};
+    assert_int_equal(mem_triple_list(m, NULL, &p, collect, &rs), STATUS_OK);
+    assert_int_equal(mem_bulk_deferred(m), 0);
+    assert_int_equal(rs.n, 90); /* 10 were known */
+    for (size_t i = 1; i < rs.n; i++)
+        assert_true(strcmp(rs.v[i - 1].s, rs.v[i].s) < 0 ||
+                    (strcmp(rs.v[i - 1].s, rs.v[i].s) == 0 && rs.v[i - 1].id < rs.v[i].id));
+    free(rs.v);
+    /* names added in this transaction are found by the search index */
+    struct mem_filter f = {.subj = "ject 3 q", .match = MEM_MATCH_SUBSTRING};
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 2); /* Subject 3 q: triples 10 and 11 (19 repeats 10) */
+    f = (struct mem_filter){.source = "line 7", .match = MEM_MATCH_SUBSTRING};
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 10); /* line 7, line 70..79 less the known 79 */
+    /* conflicts walk triples_rel */
+    size_t conflicts = 0;
+    assert_int_equal(mem_conflict_each(m, count_triples, &conflicts), STATUS_OK);
+    assert_int_equal(conflicts, 0);
+    /* the rest of the import is not deferred again; everything commits */
+    import_script(m, 200, 100);
+    assert_int_equal(mem_bulk_deferred(m), 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    assert_int_equal(stats(m).triples_live, 270);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+static void test_store_bulk_deferred_rollback_restores_indexes(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = open_defer(path, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 20, 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    mem_close(m);
+    char *before = dump_schema(path), *rows = dump_db(path);
+    m = open_defer(path, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 200, 20);
+    assert_true(mem_bulk_deferred(m) > 0);
+    assert_int_equal(mem_rollback(m), STATUS_OK);
+    assert_int_equal(mem_bulk_deferred(m), 0);
+    assert_int_equal(stats(m).triples_live, 18);
+    /* the connection goes on with complete indexes: a page by object (triples_obj) */
+    struct rows rs = {0};
+    struct mem_page p = {.sort = MEM_SORT_OBJECT};
+    assert_int_equal(mem_triple_list(m, NULL, &p, collect, &rs), STATUS_OK);
+    assert_int_equal(rs.n, 18);
+    free(rs.v);
+    mem_close(m);
+    char *after = dump_schema(path), *rows2 = dump_db(path);
+    assert_string_equal(before, after);
+    assert_string_equal(rows, rows2);
+    free(before);
+    free(after);
+    free(rows);
+    free(rows2);
+    free(path);
+    test_rmtree(dir);
+}
+
+/* A process killed while its import has the indexes dropped: the file keeps every
+ * index and every committed triple, and none of the import. */
+static void test_store_bulk_killed_while_deferred(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = open_defer(path, -1);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 40, 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    mem_close(m);
+    char *before = dump_schema(path), *rows = dump_db(path);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct mem_open_opts o = {.defer_min_rows = 50};
+        struct mem *c = NULL;
+        if (mem_open_with(path, &o, &c) != STATUS_OK || mem_begin_bulk(c) != STATUS_OK)
+            _exit(2);
+        import_script(c, 3000, 40);
+        char msg = mem_bulk_deferred(c) > 0 ? 'd' : 'n';
+        if (write(fds[1], &msg, 1) != 1)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char msg = 0;
+    ssize_t r;
+    while ((r = read(fds[0], &msg, 1)) < 0 && errno == EINTR)
+        ;
+    assert_int_equal(r, 1);
+    assert_int_equal(msg, 'd');
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst));
+    close(fds[0]);
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_check(m), STATUS_OK);
+    assert_int_equal(stats(m).triples_live, 36);
+    mem_close(m);
+    char *after = dump_schema(path), *rows2 = dump_db(path);
+    assert_string_equal(before, after);
+    assert_string_equal(rows, rows2);
+    free(before);
+    free(after);
+    free(rows);
+    free(rows2);
+    free(path);
+    test_rmtree(dir);
+}
+
 /* ---- substring filters: the trigram index and the scans agree ------------------------ */
 
 /* Pieces of generated names: ASCII of both cases, LIKE's wildcards and escape, a double
@@ -2055,6 +2341,10 @@ int main(void)
         cmocka_unit_test(test_store_crash_keeps_committed_triples),
         cmocka_unit_test(test_store_bulk_same_contents_as_plain),
         cmocka_unit_test(test_store_bulk_ends_with_its_transaction),
+        cmocka_unit_test(test_store_bulk_deferred_indexes_same_contents),
+        cmocka_unit_test(test_store_bulk_reads_settle_deferred_work),
+        cmocka_unit_test(test_store_bulk_deferred_rollback_restores_indexes),
+        cmocka_unit_test(test_store_bulk_killed_while_deferred),
         cmocka_unit_test(test_store_filter_index_matches_scan),
         cmocka_unit_test(test_store_filter_small_budget_matches_scan),
         cmocka_unit_test(test_store_filter_budget_fallback_same_rows),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -275,6 +276,8 @@ struct mem {
     sqlite3_stmt *fts_src_add;     /* INSERT INTO sources_fts (when fts) */
     sqlite3_stmt *fts_count[4];    /* capped candidate counts per field (when fts) */
     int walk_ticks;                /* budget of a driven page, MEM_PROBE_OPS each */
+    int64_t defer_min;             /* bulk: triples before the indexes may be deferred
+                                      (INT64_MAX: never) */
     char *key_buf;                 /* the last key a budgeted scan delivered */
     size_t key_cap;
     int op_depth;          /* nesting of internal atomic operations */
@@ -283,6 +286,14 @@ struct mem {
     int64_t bulk_source;   /* in bulk: a source id known to exist (0: none yet) */
     signed char *bulk_sv;  /* in bulk: single_valued by relation id, -1 unknown */
     size_t bulk_sv_cap;
+    int64_t bulk_rows;     /* in bulk: triples inserted so far */
+    bool bulk_no_defer;    /* in bulk: the table is too large to rebuild its indexes */
+    char **deferred;       /* in bulk: CREATE INDEX statements of the indexes dropped
+                              until mem_settle() (see mem_bulk_defer()) */
+    size_t n_deferred;
+    int64_t fts_ent_from;  /* in bulk: entities with a larger id are not in the search
+                              index yet (0: none pending) */
+    int64_t fts_src_from;  /* the same for sources */
     char *emb_id;          /* recorded embedder, NULL when none */
     size_t emb_dim;        /* 0 when none */
     float *vec;            /* aligned copy of the vector handed to callbacks */
@@ -393,7 +404,9 @@ static enum status mem_exec_stmt(struct mem *m, enum mem_stmt s)
 
 /* ---- atomic operations: BEGIN IMMEDIATE, or a savepoint inside mem_begin() ---------- */
 
-/* Forget the bulk state (the cached flags are valid only under the write lock). */
+/* Forget the bulk state (the cached flags are valid only under the write lock; dropped
+ * indexes and pending index rows came back with the rollback, or were settled before
+ * the commit). */
 static void mem_bulk_reset(struct mem *m)
 {
     m->bulk = false;
@@ -401,6 +414,14 @@ static void mem_bulk_reset(struct mem *m)
     free(m->bulk_sv);
     m->bulk_sv = NULL;
     m->bulk_sv_cap = 0;
+    m->bulk_rows = 0;
+    m->bulk_no_defer = false;
+    for (size_t i = 0; i < m->n_deferred; i++)
+        free(m->deferred[i]);
+    free(m->deferred);
+    m->deferred = NULL;
+    m->n_deferred = 0;
+    m->fts_ent_from = m->fts_src_from = 0;
 }
 
 /* In a bulk transaction: SQLite may have ended it on its own (after an I/O error, say). */
@@ -457,6 +478,8 @@ static enum status mem_op_end(struct mem *m, enum status st)
     return saved;
 }
 
+static enum status mem_settle(struct mem *m);
+
 enum status mem_begin(struct mem *m)
 {
     if (!sqlite3_get_autocommit(m->db))
@@ -502,8 +525,12 @@ enum status mem_commit(struct mem *m)
 {
     if (sqlite3_get_autocommit(m->db))
         return status_detail_set(STATUS_INVALID, _("no transaction is open"));
-    /* On STATUS_DB_BUSY the transaction stays open: retry the commit or roll back. */
-    enum status st = mem_exec_stmt(m, STMT_COMMIT);
+    /* On STATUS_DB_BUSY, or a failure of the index work a bulk transaction put off, the
+     * transaction stays open: retry the commit or roll back. */
+    enum status st = mem_settle(m);
+    if (st != STATUS_OK)
+        return st;
+    st = mem_exec_stmt(m, STMT_COMMIT);
     mem_bulk_done(m);
     return st;
 }
@@ -522,6 +549,11 @@ enum status mem_rollback(struct mem *m)
 bool mem_in_bulk(const struct mem *m)
 {
     return m->bulk && !sqlite3_get_autocommit(m->db);
+}
+
+size_t mem_bulk_deferred(const struct mem *m)
+{
+    return mem_in_bulk(m) ? m->n_deferred : 0;
 }
 
 bool mem_in_transaction(const struct mem *m)
@@ -936,6 +968,26 @@ static enum status mem_fts_add(struct mem *m, bool source, int64_t id, const cha
 {
     if (!m->fts)
         return STATUS_OK;
+    if (mem_bulk_on(m)) {
+        /* in bulk, rows are indexed in one statement at the commit (mem_settle()):
+         * pending are all rows from *from on, so only a row with the largest id so
+         * far may join them (SQLite gives new rows max(id) + 1 until that overflows) */
+        int64_t *from = source ? &m->fts_src_from : &m->fts_ent_from;
+        if (*from > 0 && id > *from)
+            return STATUS_OK;
+        if (*from == 0) {
+            int64_t max_id = 0;
+            enum status st = mem_pragma_int(m, source ? "SELECT max(id) FROM sources"
+                                                      : "SELECT max(id) FROM entities",
+                                            &max_id);
+            if (st != STATUS_OK)
+                return st;
+            if (max_id == id) {
+                *from = id;
+                return STATUS_OK;
+            }
+        }
+    }
     sqlite3_stmt *q = source ? m->fts_src_add : m->fts_ent_add;
     sqlite3_bind_int64(q, 1, id);
     mem_bind_text(q, 2, a);
@@ -944,6 +996,169 @@ static enum status mem_fts_add(struct mem *m, bool source, int64_t id, const cha
     int rc = mem_step(q);
     sqlite3_clear_bindings(q);
     return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "search index");
+}
+
+/* ---- bulk imports: deferred index work --------------------------------------------- */
+
+/* A bulk transaction that has added MEM_DEFER_MIN_ROWS triples, and at least
+ * 1/MEM_DEFER_RATIO of the triples the table held before it, drops the triple table's
+ * secondary indexes and creates them again before it commits (mem_settle()): SQLite
+ * builds an index from sorted rows several times faster than it inserts the same rows
+ * one by one at scattered places.  The unique index triples_live stays (it decides
+ * "known" and conflicts), and so does triples_replaced_by (imports never fill it).
+ * Both steps are part of the transaction: a rollback or a killed process leaves the
+ * indexes as they were, and no commit ever lacks one. */
+#define MEM_DEFER_MIN_ROWS 65536
+#define MEM_DEFER_RATIO 4
+#define MEM_DEFER_CHECK_EVERY 16384
+static const char *const mem_deferrable[] = {
+    "triples_subj", "triples_rel", "triples_obj", "triples_rel_obj", "triples_created",
+    "triples_source",
+};
+
+/* Whether a statement is being stepped (an iteration whose callback writes): SQLite
+ * cannot drop an index under it. */
+static bool mem_stmt_active(struct mem *m)
+{
+    for (sqlite3_stmt *q = sqlite3_next_stmt(m->db, NULL); q; q = sqlite3_next_stmt(m->db, q))
+        if (sqlite3_stmt_busy(q))
+            return true;
+    return false;
+}
+
+/* Drop the deferrable indexes, keeping their CREATE statements in m->deferred. */
+static enum status mem_bulk_defer(struct mem *m)
+{
+    size_t n_names = sizeof mem_deferrable / sizeof mem_deferrable[0];
+    char **sql = calloc(n_names, sizeof *sql);
+    char **name = calloc(n_names, sizeof *name);
+    sqlite3_stmt *q = NULL;
+    size_t n = 0;
+    enum status st = STATUS_NOMEM;
+    if (!sql || !name)
+        goto done;
+    int rc = sqlite3_prepare_v2(m->db, "SELECT name, sql FROM sqlite_schema WHERE type = 'index'"
+                                       " AND tbl_name = 'triples' AND sql IS NOT NULL", -1, &q,
+                                NULL);
+    st = STATUS_OK;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(q)) {
+        const char *nm = mem_col_text(q, 0), *def = mem_col_text(q, 1);
+        bool want = false;
+        for (size_t i = 0; i < n_names && nm && def; i++)
+            want |= strcmp(nm, mem_deferrable[i]) == 0;
+        if (!want || n == n_names)
+            continue;
+        name[n] = strdup(nm);
+        sql[n] = strdup(def);
+        n++;
+        if (!name[n - 1] || !sql[n - 1]) {
+            st = STATUS_NOMEM;
+            break;
+        }
+    }
+    if (st == STATUS_OK && rc != SQLITE_DONE)
+        st = mem_sql_fail(m, rc, "schema");
+    sqlite3_finalize(q);
+    q = NULL;
+    for (size_t i = 0; i < n && st == STATUS_OK; i++) {
+        char drop[128];
+        snprintf(drop, sizeof drop, "DROP INDEX \"%s\"", name[i]);
+        st = mem_exec(m, drop);
+        if (st == STATUS_OK) {
+            /* from now on mem_settle() owes this index */
+            m->deferred[m->n_deferred++] = sql[i];
+            sql[i] = NULL;
+        }
+    }
+    if (st == STATUS_OK)
+        log_msg(LOG_LEVEL_DEBUG, "store: %s: bulk import of %lld triples: %zu indexes deferred "
+                "to the commit", m->path, (long long)m->bulk_rows, n);
+done:
+    for (size_t i = 0; i < n; i++) {
+        free(sql[i]);
+        free(name[i]);
+    }
+    free(sql);
+    free(name);
+    return st;
+}
+
+/* In bulk: count an inserted triple; defer the indexes when the import got large. */
+static enum status mem_bulk_count_row(struct mem *m)
+{
+    ++m->bulk_rows;
+    if (m->bulk_rows < m->defer_min || m->bulk_no_defer || m->deferred ||
+        (m->bulk_rows != m->defer_min && m->bulk_rows % MEM_DEFER_CHECK_EVERY != 0))
+        return STATUS_OK;
+    int64_t max_id = 0;
+    enum status st = mem_pragma_int(m, "SELECT coalesce(max(id), 0) FROM triples", &max_id);
+    if (st != STATUS_OK)
+        return st;
+    int64_t before = max_id - m->bulk_rows; /* ids are never reused: about the old count */
+    if (m->bulk_rows * MEM_DEFER_RATIO < before || mem_stmt_active(m))
+        return STATUS_OK; /* maybe later, when the import has grown */
+    size_t n_names = sizeof mem_deferrable / sizeof mem_deferrable[0];
+    m->deferred = calloc(n_names, sizeof *m->deferred);
+    if (!m->deferred) {
+        m->bulk_no_defer = true; /* not worth failing the import for */
+        return STATUS_OK;
+    }
+    return mem_bulk_defer(m);
+}
+
+/* Index the rows of one table from id from on in the search index. */
+static enum status mem_fts_catch_up(struct mem *m, bool source, int64_t from)
+{
+    const char *sql = source ? "INSERT INTO sources_fts(rowid, text, file) SELECT id, text, file"
+                               " FROM sources WHERE id >= ?1"
+                             : "INSERT INTO entities_fts(rowid, name) SELECT id, name"
+                               " FROM entities WHERE id >= ?1";
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(m->db, sql, -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, from);
+        rc = mem_step(q);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "search index");
+}
+
+/* Do the index work a bulk transaction put off: before its commit, and before a read
+ * that needs the indexes.  A failure leaves the rest owed (the caller rolls back). */
+static enum status mem_settle(struct mem *m)
+{
+    enum status st = STATUS_OK;
+    if (m->fts_ent_from > 0) {
+        st = mem_fts_catch_up(m, false, m->fts_ent_from);
+        if (st == STATUS_OK)
+            m->fts_ent_from = 0;
+    }
+    if (st == STATUS_OK && m->fts_src_from > 0) {
+        st = mem_fts_catch_up(m, true, m->fts_src_from);
+        if (st == STATUS_OK)
+            m->fts_src_from = 0;
+    }
+    while (st == STATUS_OK && m->n_deferred > 0) {
+        st = mem_exec(m, m->deferred[m->n_deferred - 1]);
+        if (st == STATUS_OK)
+            free(m->deferred[--m->n_deferred]);
+    }
+    return st;
+}
+
+/* Process-wide SQLite settings, before SQLite initializes itself (when some other code
+ * has initialized it already, sqlite3_config() refuses and the defaults stay): no
+ * allocation statistics, whose global mutex every allocation takes (several percent
+ * of a bulk import's CPU time).  Nothing in memllm reads those statistics. */
+static pthread_once_t mem_config_once = PTHREAD_ONCE_INIT;
+
+static void mem_config_sqlite(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        log_msg(LOG_LEVEL_DEBUG, "store: SQLite initialized before the first open: "
+                "allocation statistics stay on");
 }
 
 enum status mem_open(const char *path, struct mem **out)
@@ -955,6 +1170,7 @@ enum status mem_open_with(const char *path, const struct mem_open_opts *o, struc
 {
     if (!path || !path[0])
         return status_detail_set(STATUS_INVALID, _("no database path given"));
+    pthread_once(&mem_config_once, mem_config_sqlite);
     struct mem *m = calloc(1, sizeof *m);
     if (!m)
         return STATUS_NOMEM;
@@ -1023,6 +1239,9 @@ enum status mem_open_with(const char *path, const struct mem_open_opts *o, struc
         }
     }
     m->walk_ticks = o && o->walk_budget > 0 ? o->walk_budget : MEM_PROBE_TICKS;
+    m->defer_min = !o || o->defer_min_rows == 0 ? MEM_DEFER_MIN_ROWS
+                   : o->defer_min_rows < 0      ? INT64_MAX
+                                                : o->defer_min_rows;
     st = mem_load_embedder(m);
     if (st == STATUS_OK)
         st = mem_search_prepare(m, o);
@@ -1072,6 +1291,9 @@ const char *mem_path(const struct mem *m)
 
 enum status mem_check(struct mem *m)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     sqlite3_stmt *st = m->stmt[STMT_QUICK_CHECK];
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -1756,8 +1978,9 @@ static enum status mem_triple_insert_bulk(struct mem *m, int64_t subj, int64_t r
 }
 
 /* Insert (subj, rel, obj) unless an identical live triple exists; inside an operation. */
-static enum status mem_triple_insert(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
-                                     int64_t source_id, int64_t *id, enum mem_outcome *outcome)
+static enum status mem_triple_insert_row(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
+                                         int64_t source_id, int64_t *id,
+                                         enum mem_outcome *outcome)
 {
     if (mem_bulk_on(m)) {
         int sv = 0;
@@ -1821,6 +2044,15 @@ static enum status mem_triple_insert(struct mem *m, int64_t subj, int64_t rel, i
     *id = sqlite3_last_insert_rowid(m->db);
     *outcome = conflict ? MEM_OUTCOME_CONFLICT : MEM_OUTCOME_NEW;
     return STATUS_OK;
+}
+
+static enum status mem_triple_insert(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
+                                     int64_t source_id, int64_t *id, enum mem_outcome *outcome)
+{
+    enum status st = mem_triple_insert_row(m, subj, rel, obj, source_id, id, outcome);
+    if (st == STATUS_OK && *outcome != MEM_OUTCOME_KNOWN && mem_bulk_on(m))
+        st = mem_bulk_count_row(m);
+    return st;
 }
 
 enum status mem_triple_add_ids(struct mem *m, int64_t subj, int64_t rel, int64_t obj,
@@ -2043,6 +2275,9 @@ enum status mem_triples_by_subj_rel(struct mem *m, int64_t subj, int64_t rel,
 enum status mem_triples_by_rel_obj(struct mem *m, int64_t rel, int64_t obj,
                                    mem_triple_cb cb, void *ctx)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     sqlite3_stmt *q = m->stmt[STMT_TRI_BY_RO];
     sqlite3_bind_int64(q, 1, rel);
     sqlite3_bind_int64(q, 2, obj);
@@ -2052,6 +2287,9 @@ enum status mem_triples_by_rel_obj(struct mem *m, int64_t rel, int64_t obj,
 enum status mem_triples_by_source(struct mem *m, int64_t source_id, mem_triple_cb cb,
                                   void *ctx)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     sqlite3_stmt *q = m->stmt[STMT_TRI_BY_SOURCE];
     sqlite3_bind_int64(q, 1, source_id);
     return mem_each_triple(m, q, cb, ctx);
@@ -2059,6 +2297,9 @@ enum status mem_triples_by_source(struct mem *m, int64_t source_id, mem_triple_c
 
 enum status mem_conflict_each(struct mem *m, mem_triple_cb cb, void *ctx)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     return mem_each_triple(m, m->stmt[STMT_CONFLICTS], cb, ctx);
 }
 
@@ -2580,6 +2821,9 @@ static enum mem_term mem_field_term(const char *s, enum mem_match match, int i)
 enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
                             const struct mem_page *p, mem_triple_cb cb, void *ctx)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     static const struct mem_filter none = {0};
     if (!f)
         f = &none;
@@ -2684,6 +2928,9 @@ enum status mem_triple_list(struct mem *m, const struct mem_filter *f,
 
 enum status mem_triple_count(struct mem *m, const struct mem_filter *f, int64_t *n)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     static const struct mem_filter none = {0};
     if (!f)
         f = &none;
@@ -2752,6 +2999,9 @@ enum status mem_triple_count_max(struct mem *m, const struct mem_filter *f, int6
 
 enum status mem_stats_get(struct mem *m, struct mem_stats *out)
 {
+    enum status settled = mem_settle(m);
+    if (settled != STATUS_OK)
+        return settled;
     struct mem_stats s = {0};
     sqlite3_stmt *q = m->stmt[STMT_STATS];
     int rc = mem_step(q);

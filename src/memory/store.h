@@ -71,6 +71,9 @@ struct mem_open_opts {
     int walk_budget;          /* thousands of SQLite VM steps a filtered page may walk in
                                  sort order before it looks up the matching names instead
                                  (see mem_triple_list); 0: the default, 200 */
+    int64_t defer_min_rows;   /* triples a bulk transaction adds before it may defer its
+                                 index work (see mem_begin_bulk); 0: the default, 65536;
+                                 negative: never (tests, comparisons) */
 };
 /* mem_open() with options (o NULL: the defaults). */
 enum status mem_open_with(const char *path, const struct mem_open_opts *o, struct mem **out);
@@ -107,11 +110,22 @@ bool mem_in_transaction(const struct mem *m);
  *   - get-or-create is one INSERT that skips an existing name, a triple of a relation
  *     that is not single-valued one INSERT that skips an identical live triple, and
  *     relation flags and checked source ids are cached (the write lock is held);
- *   - the page cache is 256 MiB instead of 32 MiB.
+ *   - the page cache is 256 MiB instead of 32 MiB;
+ *   - new entity names and sources enter the search index in one statement at the
+ *     commit;
+ *   - once the transaction has added 65,536 triples and at least a quarter of the
+ *     number the table held before, the triple table's secondary indexes (all but the
+ *     unique live-triple index and the replaced_by one) are dropped and built again,
+ *     from sorted rows, at the commit.
+ * Reads through this connection (lists, counts, lookups, stats, check) do the deferred
+ * work first, so they see complete indexes; a rollback or a killed process restores
+ * the indexes with the rest of the transaction, so no committed state ever lacks one.
  * The database contents after a commit are the same as with mem_begin() and the same
  * calls. */
 enum status mem_begin_bulk(struct mem *m);
 bool mem_in_bulk(const struct mem *m); /* a transaction from mem_begin_bulk() is open */
+/* Indexes the open bulk transaction has dropped until its commit (0 when none). */
+size_t mem_bulk_deferred(const struct mem *m);
 
 /* ---- meta and embedder ------------------------------------------------------------- */
 
