@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "engine/tok.h"
@@ -13,6 +14,7 @@
 #include "memory/store.h"
 #include "tui/app.h"
 #include "tui/keymap.h"
+#include "util/log.h"
 #include "util/utf8.h"
 
 #define N_BIG 10000
@@ -556,6 +558,52 @@ static void test_app_palette_runs_a_command(void **state)
 }
 
 /* ---- events -------------------------------------------------------------------------- */
+
+static void *log_from_thread(void *arg)
+{
+    (void)arg;
+    log_msg(LOG_LEVEL_ERROR, "store: %s: close: %s", "x.db", "disk I/O error");
+    return NULL;
+}
+
+/* Through the log hook a module's warnings and errors reach the status line (queued, any
+ * thread), not the terminal; info lines do not. */
+static void test_app_log_messages_reach_the_status_line(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    struct app *a = open_app(m);
+    enum app_style style;
+    char before[256];
+    snprintf(before, sizeof before, "%s", app_status_text(a, &style));
+    log_set_level(LOG_LEVEL_DEBUG);
+    log_set_hook(app_log_cb, a);
+    log_msg(LOG_LEVEL_WARN, "store: %s: journal mode is %s, not wal", "x.db", "delete");
+    assert_string_equal(app_status_text(a, &style), before); /* nothing until drained */
+    assert_true(app_drain(a) & REACT_REDRAW);
+    assert_string_equal(app_status_text(a, &style), "store: x.db: journal mode is delete, not wal");
+    assert_int_equal(style, APP_STYLE_INFO);
+
+    log_msg(LOG_LEVEL_INFO, "just chatter");
+    app_drain(a);
+    assert_string_equal(app_status_text(a, &style), "store: x.db: journal mode is delete, not wal");
+
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, log_from_thread, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    app_drain(a);
+    assert_string_equal(app_status_text(a, &style), "store: x.db: close: disk I/O error");
+    assert_int_equal(style, APP_STYLE_ERROR);
+
+    log_set_hook(NULL, NULL);
+    log_set_level(LOG_LEVEL_WARN);
+    log_msg(LOG_LEVEL_ERROR, "after the hook was removed");
+    app_drain(a);
+    assert_string_equal(app_status_text(a, &style), "store: x.db: close: disk I/O error");
+    app_free(a);
+    mem_close(m);
+}
 
 static void test_app_events_stream_into_the_transcript(void **state)
 {
@@ -1224,6 +1272,7 @@ int main(void)
         cmocka_unit_test(test_app_teach_file_prompt),
         cmocka_unit_test(test_app_help_lists_every_action),
         cmocka_unit_test(test_app_palette_runs_a_command),
+        cmocka_unit_test(test_app_log_messages_reach_the_status_line),
         cmocka_unit_test(test_app_events_stream_into_the_transcript),
         cmocka_unit_test(test_app_empty_read_in_the_call_panel),
         cmocka_unit_test(test_app_worker_answers_with_a_read),

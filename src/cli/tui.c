@@ -22,6 +22,7 @@
 #include "tui/app.h"
 #include "tui/tui.h"
 #include "util/i18n.h"
+#include "util/log.h"
 
 static volatile sig_atomic_t tui_stop, tui_winch;
 
@@ -174,6 +175,8 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
 
     struct app *app = NULL;
     struct tui *t = NULL;
+    char *stderr_log = NULL;
+    bool diverted = false;
     struct app_config cfg = {
         .m = browse, .ctrl = mem->c, .agent = have_model ? ca.a : NULL,
         .status = have_model ? NULL : msg, .history = hist, .tk = have_model ? ca.tk : NULL,
@@ -181,7 +184,6 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
     };
     enum status st = app_new(&cfg, &app);
     if (st != STATUS_OK) {
-        cli_status_error("tui", st);
         rc = CLI_EXIT_FAILURE;
         goto done;
     }
@@ -189,16 +191,29 @@ int cli_tui_run(const struct opts *g, int argc, char **argv)
         agent_set_events(ca.a, app_event_cb, app);
     tui_have_tio = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &tui_saved_tio) == 0;
     fatal_handlers(true);
+    /* While curses owns the terminal, log messages go to the status line (and the log
+     * file), and whatever a module or library writes to standard error goes to the log
+     * file (or /dev/null without one) instead of over the screen. */
+    log_set_hook(app_log_cb, app);
+    if (paths_default_log(&stderr_log) != STATUS_OK)
+        stderr_log = NULL;
+    diverted = log_stderr_divert(stderr_log) == STATUS_OK;
     if ((st = tui_open(stdout, stdin, color, &t)) != STATUS_OK) {
-        cli_status_error("tui", st);
         rc = CLI_EXIT_FAILURE;
         goto done;
     }
     tui_run(t, app, &tui_stop, &tui_winch);
     rc = CLI_EXIT_OK;
 done:
+    log_set_hook(NULL, NULL);
     app_free(app); /* stops the worker before the terminal and the model go */
     tui_close(t);
+    if (diverted && log_stderr_restore() > 0 && stderr_log)
+        /* TRANSLATORS: after the terminal interface closed; %s is the log file */
+        cli_error(_("messages written while the interface was open are in %s"), stderr_log);
+    if (st != STATUS_OK)
+        cli_status_error("tui", st); /* after standard error is back */
+    free(stderr_log);
     fatal_handlers(false);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -310,7 +310,7 @@ struct callrec {
     char *full, *folded; /* transcript span texts */
 };
 
-enum msg_kind { MSG_TOKEN, MSG_CALL, MSG_ERROR, MSG_DONE, MSG_FINISHED };
+enum msg_kind { MSG_TOKEN, MSG_CALL, MSG_ERROR, MSG_DONE, MSG_FINISHED, MSG_LOG };
 
 struct msg {
     enum msg_kind kind;
@@ -719,6 +719,20 @@ void app_event_cb(void *user, const struct agent_event *ev)
     queue_push(a, m);
 }
 
+void app_log_cb(void *user, enum log_level level, const char *msg)
+{
+    struct app *a = user;
+    if (level > LOG_LEVEL_WARN) /* info and debug lines are for the log file only */
+        return;
+    struct msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return;
+    m->kind = MSG_LOG;
+    m->text = xstrdup(msg);
+    m->status = level == LOG_LEVEL_ERROR ? STATUS_INTERNAL : STATUS_OK;
+    queue_push(a, m);
+}
+
 /* ---- the worker ---------------------------------------------------------------------- */
 
 struct job {
@@ -892,6 +906,10 @@ unsigned app_drain(struct app *a)
             if (m->text)
                 span_append(a, APP_STYLE_ERROR, m->text, strlen(m->text));
             set_status(a, APP_STYLE_ERROR, "%s", m->text ? m->text : "");
+            break;
+        case MSG_LOG: /* status: an error (not OK) or a warning */
+            set_status(a, m->status != STATUS_OK ? APP_STYLE_ERROR : APP_STYLE_INFO, "%s",
+                       m->text ? m->text : "");
             break;
         case MSG_DONE: {
             double tps = m->t_gen > 0 ? (double)m->n_gen / m->t_gen : 0.0;

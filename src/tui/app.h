@@ -27,6 +27,7 @@
 #include "memory/ctrl.h"
 #include "memory/store.h"
 #include "tui/keymap.h"
+#include "util/log.h"
 #include "util/status.h"
 
 enum react {
@@ -110,6 +111,10 @@ unsigned app_set_page_rows(struct app *a, size_t table_rows, size_t list_rows);
 
 /* An agent_event_fn: pass it to agent_set_events() with the app as user.  Any thread. */
 void app_event_cb(void *user, const struct agent_event *ev);
+/* A log_hook_fn: pass it to log_set_hook() with the app as user while the interface runs
+ * (and remove it before app_free()), so that a module's warnings and errors show on the
+ * status line instead of being written over the screen.  Any thread. */
+void app_log_cb(void *user, enum log_level level, const char *msg);
 /* Apply the queued messages (main thread); returns enum react bits. */
 unsigned app_drain(struct app *a);
 bool app_busy(const struct app *a);

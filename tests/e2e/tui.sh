@@ -76,13 +76,24 @@ T send-keys -t tui Escape
 T send-keys -t tui C-q
 wait_for "EXIT=0"
 
-# 2. `memllm tui` and SIGTERM
+# 2. `memllm tui` and SIGTERM; while it runs, what is written to its standard error goes
+# to the log file, not over the screen, and it says so after the screen is restored
 start "$MEMLLM_BIN" tui --no-color
 wait_for "memory browsing only"
 pid=$(cat "$TMP/pid" 2>/dev/null || true)
 if [ -n "$pid" ]; then
+    stray=no
+    if [ -e "/proc/$pid/fd/2" ]; then
+        stray=yes
+        echo "STRAY-STDERR-LINE" >"/proc/$pid/fd/2"
+        sleep 0.5
+        T capture-pane -p -t tui >"$TMP/pane"
+        expect_not_in "$TMP/pane" "STRAY-STDERR-LINE"
+        expect_in "$XDG_STATE_HOME/memllm/memllm.log" "STRAY-STDERR-LINE"
+    fi
     kill -TERM "$pid"
     wait_for "EXIT=0"
+    [ "$stray" = no ] || wait_for "messages written while the interface was open are in"
 else
     fail "memllm tui process not found"
 fi
