@@ -605,6 +605,57 @@ static void test_app_log_messages_reach_the_status_line(void **state)
     mem_close(m);
 }
 
+/* The transcript as the view reads it: every span's text, in order. */
+static char *transcript_text(const struct app *a)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < app_span_count(a); i++)
+        len += app_span_get(a, i).len;
+    char *s = calloc(1, len + 1);
+    assert_non_null(s);
+    for (size_t i = 0, at = 0; i < app_span_count(a); i++) {
+        struct app_span sp = app_span_get(a, i);
+        memcpy(s + at, sp.text, sp.len);
+        at += sp.len;
+    }
+    return s;
+}
+
+/* Teaching a text writes once per sentence: each write starts its own line, folded or
+ * not, instead of running into the previous one; a read inside an answer stays inline. */
+static void test_app_teach_writes_are_separated(void **state)
+{
+    (void)state;
+    struct mem *m;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    struct app *a = open_app(m);
+    struct ctrl_triple_in ti[2] = {{"France", "capital", "Paris"},
+                                   {"Germany", "capital", "Berlin"}};
+    struct ctrl_written wr = {7, MEM_OUTCOME_NEW, false, false, true};
+    for (size_t i = 0; i < 2; i++) {
+        struct agent_event w = {.kind = AGENT_EVENT_WRITE, .sentence = "A sentence.",
+                                .sentence_no = i + 1, .n_sentences = 2,
+                                .triples = &ti[i], .written = &wr, .n_triples = 1};
+        app_event_cb(a, &w);
+    }
+    app_drain(a);
+    /* unfolded and folded (Ctrl-F toggles), in either order */
+    for (int pass = 0; pass < 2; pass++) {
+        char *text = transcript_text(a);
+        if (strstr(text, "MEM_WRITE")) {
+            assert_non_null(strstr(text, "({MEM_WRITE-->France>>capital>>Paris})\n"
+                                         "({MEM_WRITE-->Germany>>capital>>Berlin})"));
+        } else {
+            assert_null(strstr(text, "\u27e7\u27e6"));
+            assert_non_null(strstr(text, "\u27e7\n\u27e6"));
+        }
+        free(text);
+        assert_true(app_key(a, KEYMAP_CTRL('f')) & REACT_REDRAW);
+    }
+    app_free(a);
+    mem_close(m);
+}
+
 static void test_app_events_stream_into_the_transcript(void **state)
 {
     (void)state;
@@ -1273,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_app_help_lists_every_action),
         cmocka_unit_test(test_app_palette_runs_a_command),
         cmocka_unit_test(test_app_log_messages_reach_the_status_line),
+        cmocka_unit_test(test_app_teach_writes_are_separated),
         cmocka_unit_test(test_app_events_stream_into_the_transcript),
         cmocka_unit_test(test_app_empty_read_in_the_call_panel),
         cmocka_unit_test(test_app_worker_answers_with_a_read),

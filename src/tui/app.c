@@ -298,6 +298,7 @@ struct span {
     enum app_style style;
     char *text;     /* full text */
     char *folded;   /* short label of a call span, else NULL */
+    bool write;     /* the span of a write call */
 };
 
 /* One memory call of the call panel. */
@@ -308,6 +309,7 @@ struct callrec {
     int64_t *ids; /* triples returned or stored */
     size_t n_ids;
     char *full, *folded; /* transcript span texts */
+    bool write;          /* a write call (else a read) */
 };
 
 enum msg_kind { MSG_TOKEN, MSG_CALL, MSG_ERROR, MSG_DONE, MSG_FINISHED, MSG_LOG };
@@ -476,6 +478,7 @@ static struct span *span_push(struct app *a, enum app_style style, char *text, c
     s->style = style;
     s->text = text;
     s->folded = folded;
+    s->write = false;
     return s;
 }
 
@@ -644,6 +647,7 @@ static struct callrec *write_record(const struct agent_event *ev, double ms)
         else n_conf++;
     }
     c->style = ev->status != STATUS_OK ? APP_STYLE_FAIL : APP_STYLE_WRITE;
+    c->write = true;
     c->title = xprintf("%s %s  %zu/%zu  %zu %s, %zu %s, %zu %s, %zu %s  %.1f ms", clock,
                        _("write"), ev->sentence_no, ev->n_sentences, n_new, _("new"), n_known,
                        _("known"), n_conf, _("conflict"), ev->n_rejected, _("rejected"), ms);
@@ -887,7 +891,12 @@ unsigned app_drain(struct app *a)
                         grounded_add(a, c->ids[i]);
                 if (c->style == APP_STYLE_WRITE)
                     reload = true;
-                span_push(a, c->style, xstrdup(c->full), xstrdup(c->folded));
+                /* the writes of a taught text, one per sentence, each on its own line */
+                if (c->write && a->n_spans && a->spans[a->n_spans - 1].write)
+                    span_push(a, APP_STYLE_NORMAL, xstrdup("\n"), NULL);
+                struct span *sp = span_push(a, c->style, xstrdup(c->full), xstrdup(c->folded));
+                if (sp)
+                    sp->write = c->write;
                 if (a->n_calls == a->cap_calls) {
                     size_t cap = a->cap_calls ? a->cap_calls * 2 : 16;
                     struct callrec **p = realloc(a->calls, cap * sizeof *p);
