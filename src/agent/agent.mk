@@ -17,4 +17,5 @@ tests_test_split_CFLAGS = $(TEST_CFLAGS)
 tests_test_split_LDADD = $(TEST_LDADD)
 
 TESTS += tests/e2e/agent.sh tests/e2e/interrupt.sh
-EXTRA_DIST += tests/e2e/agent.sh tests/e2e/interrupt.sh tests/fuzz/fuzz_split.c tests/fuzz/corpus_split/mixed
+EXTRA_DIST += tests/e2e/agent.sh tests/e2e/interrupt.sh tests/fuzz/fuzz_split.c \
+	tests/fuzz/corpus_split/mixed

@@ -9,20 +9,24 @@ MODEL="${MEMLLM_DATADIR:-${top_srcdir:-.}/data}/memllm-default.gguf"
 [ -r "$MODEL" ] || { echo "FAIL: the bundled model $MODEL is missing" >&2; exit 1; }
 command -v timeout >/dev/null 2>&1 || { echo "SKIP: timeout (coreutils) not found" >&2; exit 77; }
 
-# 400 sentences take the small model well over a minute; SIGINT comes after 4 s, when the
+# 2,000 sentences take the small model minutes; SIGINT comes after 4 s, when the
 # model is loaded and the handler installed (timeout runs memllm in the foreground, so
 # SIGINT is not ignored there as in a background job).  --preserve-status: memllm's own
 # exit status, or 128 + the signal if the signal killed it.
 i=0
 : >"$TMP/long.txt"
-while [ $i -lt 50 ]; do
-    printf 'Paris is the capital of France. Berlin is the capital of Germany. Rome is the capital of Italy. Madrid is the capital of Spain. Lisbon is the capital of Portugal. Vienna is the capital of Austria. Oslo is the capital of Norway. Bern is the capital of Switzerland. ' >>"$TMP/long.txt"
+while [ $i -lt 250 ]; do
+    for pair in Paris:France Berlin:Germany Rome:Italy Madrid:Spain Lisbon:Portugal \
+                Vienna:Austria Oslo:Norway Bern:Switzerland; do
+        printf '%s is the capital of %s. ' "${pair%%:*}" "${pair#*:}" >>"$TMP/long.txt"
+    done
     i=$((i + 1))
 done
 timeout --preserve-status -s INT 4 "$M" --db "$TMP/mem.db" --model "$MODEL" write \
     "$TMP/long.txt" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-[ "$rc" -eq 130 ] || fail "interrupted write exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
+[ "$rc" -eq 130 ] ||
+    fail "interrupted write exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
 expect_in "$TMP/err" "interrupted"
 expect_in "$TMP/err" "sentences,"
 # what was written before Ctrl-C stays stored
@@ -33,7 +37,8 @@ expect_in "$TMP/out" "France	capital	Paris"
 timeout --preserve-status -s INT 4 "$M" --db "$TMP/mem2.db" --model "$MODEL" --json write \
     "$TMP/long.txt" >"$TMP/out" 2>"$TMP/err"
 rc=$?
-[ "$rc" -eq 130 ] || fail "interrupted write --json exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
+[ "$rc" -eq 130 ] ||
+    fail "interrupted write --json exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
 expect_in "$TMP/err" "interrupted"
 
 # eval write: the partial report is printed, then the status says it was cut short
@@ -46,7 +51,8 @@ json.dump(d * 1000, open(sys.argv[2], "w"))
     timeout --preserve-status -s INT 4 "$M" eval write --model "$MODEL" --max-tokens 8 \
         --rel-info "$D/rel_info-tiny.json" "$TMP/many.json" >"$TMP/out" 2>"$TMP/err"
     rc=$?
-    [ "$rc" -eq 130 ] || fail "interrupted eval write exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
+    [ "$rc" -eq 130 ] ||
+        fail "interrupted eval write exited $rc, expected 130; stderr: $(head -c 300 "$TMP/err")"
     expect_in "$TMP/out" "# interrupted: partial results over"
     expect_in "$TMP/err" "interrupted"
 else
