@@ -1389,6 +1389,12 @@ static char *dump_db(const char *path)
     dump_query(db, "SELECT id, subj, rel, obj, source_id, retired_at IS NULL, retire_reason,"
                    " replaced_by, conflict FROM triples ORDER BY id", &out, &len);
     dump_query(db, "SELECT key, value FROM meta ORDER BY key", &out, &len);
+    dump_query(db, "SELECT id, prompt, output, model, settings FROM runs ORDER BY id", &out,
+               &len);
+    dump_query(db, "SELECT run_id, call_no, kind, raw, result FROM run_calls"
+                   " ORDER BY run_id, call_no", &out, &len);
+    dump_query(db, "SELECT id, run_id, call_no, query, triple_id, score FROM reads ORDER BY id",
+               &out, &len);
     sqlite3_close(db);
     return out;
 }
@@ -1455,10 +1461,34 @@ static void bulk_script(struct mem *m, bool bulk)
                      STATUS_NOT_FOUND);
     assert_int_equal(mem_triple_add_ids(m, paris, 4242, paris, 0, &id2, &oc), STATUS_NOT_FOUND);
     assert_int_equal(mem_entity_ensure(m, "", NULL, 0, &id2, NULL), STATUS_INVALID);
+    assert_int_equal(mem_triple_add_ids(m, 8888, lives, paris, 0, &id2, &oc), STATUS_NOT_FOUND);
     assert_int_equal(mem_triple_add_ids(m, paris, lives, paris, src, &id2, &oc), STATUS_OK);
     assert_int_equal(oc, MEM_OUTCOME_NEW);
+    /* runs: in a bulk transaction the store checks what SQLite's foreign keys check in a
+     * plain one, and performs the delete's actions */
+    int64_t run = 0, run2 = 0, rsrc = 0;
+    assert_int_equal(mem_run_create(m, "q?", NULL, NULL, &run), STATUS_OK);
+    assert_int_equal(mem_run_add_call(m, run, 1, MEM_CALL_KIND_READ, "raw", "res"), STATUS_OK);
+    assert_int_equal(mem_run_add_call(m, run + 100, 1, MEM_CALL_KIND_READ, "raw", NULL),
+                     STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_add_read(m, run, 1, "q", id, 0.5), STATUS_OK);
+    assert_int_equal(mem_run_add_read(m, run, 2, "q", id, 0.5), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_add_read(m, run, 1, "q", 99999, 0.5), STATUS_NOT_FOUND);
+    struct mem_source rs = {.kind = MEM_SOURCE_KIND_SENTENCE, .text = "said", .run_id = run};
+    assert_int_equal(mem_source_add(m, &rs, &rsrc), STATUS_OK);
+    rs.run_id = run + 100;
+    assert_int_equal(mem_source_add(m, &rs, &id2), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_create(m, "kept", NULL, NULL, &run2), STATUS_OK);
+    assert_int_equal(mem_run_add_call(m, run2, 1, MEM_CALL_KIND_WRITE, "w", NULL), STATUS_OK);
+    assert_int_equal(mem_run_add_read(m, run2, 1, "q", id, 0.25), STATUS_OK);
+    assert_int_equal(mem_run_delete(m, run), STATUS_OK);
+    assert_int_equal(mem_run_delete(m, run), STATUS_NOT_FOUND);
     assert_int_equal(mem_commit(m), STATUS_OK);
     assert_false(mem_in_bulk(m));
+    /* afterwards SQLite checks again */
+    assert_int_equal(mem_triple_add_ids(m, 8888, lives, paris, 0, &id2, &oc), STATUS_NOT_FOUND);
+    assert_int_equal(mem_run_add_call(m, run + 100, 1, MEM_CALL_KIND_READ, "raw", NULL),
+                     STATUS_NOT_FOUND);
 }
 
 static void test_store_bulk_same_contents_as_plain(void **state)

@@ -181,6 +181,12 @@ static const char *const mem_migrations[MEM_SCHEMA_VERSION] = {
     X(SRC_ADD, "INSERT INTO sources(kind, text, file, line, run_id, created_at)"         \
                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                       \
     X(SRC_EXISTS, "SELECT 1 FROM sources WHERE id = ?1")                                 \
+    X(RUN_EXISTS, "SELECT 1 FROM runs WHERE id = ?1")                                    \
+    X(CALL_EXISTS, "SELECT 1 FROM run_calls WHERE run_id = ?1 AND call_no = ?2")         \
+    X(TRI_EXISTS, "SELECT 1 FROM triples WHERE id = ?1")                                 \
+    X(RUN_DEL_READS, "DELETE FROM reads WHERE run_id = ?1")                              \
+    X(RUN_DEL_CALLS, "DELETE FROM run_calls WHERE run_id = ?1")                          \
+    X(RUN_UNLINK_SOURCES, "UPDATE sources SET run_id = NULL WHERE run_id = ?1")          \
     X(TRI_FIND_LIVE, "SELECT id FROM triples WHERE subj = ?1 AND rel = ?2 AND obj = ?3"  \
                      " AND retired_at IS NULL")                                          \
     X(TRI_OTHER_LIVE, "SELECT 1 FROM triples t JOIN relations r ON r.id = t.rel"         \
@@ -294,6 +300,10 @@ struct mem {
     int64_t fts_ent_from;  /* in bulk: entities with a larger id are not in the search
                               index yet (0: none pending) */
     int64_t fts_src_from;  /* the same for sources */
+    bool fk_off;           /* SQLite's foreign-key checks are off for a bulk transaction:
+                              the store checks references itself (mem_fk_*) */
+    uint64_t *ent_ok;      /* in bulk: bitmap of entity ids known to exist */
+    size_t ent_ok_words;
     char *emb_id;          /* recorded embedder, NULL when none */
     size_t emb_dim;        /* 0 when none */
     float *vec;            /* aligned copy of the vector handed to callbacks */
@@ -422,6 +432,122 @@ static void mem_bulk_reset(struct mem *m)
     m->deferred = NULL;
     m->n_deferred = 0;
     m->fts_ent_from = m->fts_src_from = 0;
+    free(m->ent_ok);
+    m->ent_ok = NULL;
+    m->ent_ok_words = 0;
+    if (m->fk_off && sqlite3_get_autocommit(m->db)) {
+        if (sqlite3_exec(m->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK)
+            m->fk_off = false; /* else the store goes on checking (and retries) */
+        else
+            log_msg(LOG_LEVEL_ERROR, "store: %s: foreign_keys: %s", m->path,
+                    sqlite3_errmsg(m->db));
+    }
+}
+
+/* ---- references checked by the store while SQLite's foreign-key checks are off ----- *
+ *
+ * A bulk transaction runs with PRAGMA foreign_keys off (SQLite switches it only
+ * between transactions): its checks looked up the subject, object, relation and source
+ * of every triple, about a fifth of a large import's CPU time.  Instead every write that
+ * SQLite would check is checked here, before it writes, with the same outcome:
+ * entities, relations and sources are never deleted, so an id once seen to exist stays
+ * valid for the transaction (entity ids in a bitmap, relations in the single_valued
+ * cache, the last source id), and the one delete with foreign-key actions
+ * (mem_run_delete) performs them itself. */
+
+/* Row of a one-id existence query: STATUS_OK and *found. */
+static enum status mem_fk_exists(struct mem *m, enum mem_stmt s, int64_t a, int64_t b,
+                                 bool *found)
+{
+    sqlite3_stmt *q = m->stmt[s];
+    sqlite3_bind_int64(q, 1, a);
+    if (s == STMT_CALL_EXISTS)
+        sqlite3_bind_int64(q, 2, b);
+    int rc = mem_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, mem_stmt_sql[s]);
+    *found = rc == SQLITE_ROW;
+    return STATUS_OK;
+}
+
+/* Remember that entity id exists (no-op for ids beyond the bitmap's range). */
+static void mem_fk_entity_seen(struct mem *m, int64_t id)
+{
+    if (!m->fk_off || id <= 0 || id >= ((int64_t)1 << 32))
+        return;
+    size_t w = (size_t)id / 64;
+    if (w >= m->ent_ok_words) {
+        size_t n = m->ent_ok_words ? m->ent_ok_words : 1024;
+        while (n <= w)
+            n *= 2;
+        uint64_t *v = realloc(m->ent_ok, n * sizeof *v);
+        if (!v)
+            return; /* looked up again next time */
+        memset(v + m->ent_ok_words, 0, (n - m->ent_ok_words) * sizeof *v);
+        m->ent_ok = v;
+        m->ent_ok_words = n;
+    }
+    m->ent_ok[w] |= UINT64_C(1) << (id % 64);
+}
+
+static enum status mem_fk_entity(struct mem *m, int64_t id, bool *found)
+{
+    if (id > 0 && (size_t)id / 64 < m->ent_ok_words &&
+        (m->ent_ok[(size_t)id / 64] >> (id % 64) & 1)) {
+        *found = true;
+        return STATUS_OK;
+    }
+    sqlite3_stmt *q = m->stmt[STMT_ENT_NAME];
+    sqlite3_bind_int64(q, 1, id);
+    int rc = mem_step(q);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return mem_sql_fail(m, rc, "entity");
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        mem_fk_entity_seen(m, id);
+    return STATUS_OK;
+}
+
+static enum status mem_bulk_single_valued(struct mem *m, int64_t rel, int *sv);
+
+/* What SQLite would check for a new triple (the source separately, by the callers):
+ * STATUS_NOT_FOUND with the same detail as its foreign-key failure. */
+static enum status mem_fk_triple(struct mem *m, int64_t subj, int64_t rel, int64_t obj)
+{
+    if (!m->fk_off)
+        return STATUS_OK;
+    bool s_ok = false, o_ok = false;
+    int sv = -1;
+    enum status st = mem_fk_entity(m, subj, &s_ok);
+    if (st == STATUS_OK && s_ok)
+        st = mem_fk_entity(m, obj, &o_ok);
+    if (st == STATUS_OK && o_ok && m->bulk) {
+        st = mem_bulk_single_valued(m, rel, &sv);
+    } else if (st == STATUS_OK && o_ok) {
+        sqlite3_stmt *q = m->stmt[STMT_REL_GET_SV];
+        sqlite3_bind_int64(q, 1, rel);
+        int rc = mem_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return mem_sql_fail(m, rc, "relation");
+        sv = rc == SQLITE_ROW ? 0 : -1;
+    }
+    if (st != STATUS_OK)
+        return st;
+    if (!s_ok || !o_ok || sv < 0)
+        return status_detail_set(STATUS_NOT_FOUND,
+                                 _("entity or relation id does not exist (%lld, %lld, %lld)"),
+                                 (long long)subj, (long long)rel, (long long)obj);
+    return STATUS_OK;
+}
+
+/* The foreign-key checks could not be switched back on after a bulk transaction. */
+static enum status mem_fk_stuck(const struct mem *m)
+{
+    return status_detail_set(STATUS_DB, _("%s: cannot switch foreign-key checks back on: %s"),
+                             m->path, sqlite3_errmsg(m->db));
 }
 
 /* In a bulk transaction: SQLite may have ended it on its own (after an I/O error, say). */
@@ -440,6 +566,11 @@ static enum status mem_op_begin(struct mem *m)
      * single statement stays atomic on its own (SQLite's statement journal). */
     if (mem_bulk_on(m))
         return STATUS_OK;
+    if (m->fk_off && sqlite3_get_autocommit(m->db)) {
+        mem_bulk_reset(m);
+        if (m->fk_off)
+            return mem_fk_stuck(m);
+    }
     if (m->op_depth++ > 0)
         return STATUS_OK;
     m->op_savepoint = !sqlite3_get_autocommit(m->db);
@@ -485,6 +616,8 @@ enum status mem_begin(struct mem *m)
     if (!sqlite3_get_autocommit(m->db))
         return status_detail_set(STATUS_INVALID, _("a transaction is already open"));
     mem_bulk_reset(m);
+    if (m->fk_off)
+        return mem_fk_stuck(m);
     return mem_exec_stmt(m, STMT_BEGIN);
 }
 
@@ -503,9 +636,18 @@ static void mem_cache_set(struct mem *m, int kib)
 
 enum status mem_begin_bulk(struct mem *m)
 {
-    enum status st = mem_begin(m);
-    if (st != STATUS_OK)
+    if (!sqlite3_get_autocommit(m->db))
+        return status_detail_set(STATUS_INVALID, _("a transaction is already open"));
+    mem_bulk_reset(m);
+    int rc = sqlite3_exec(m->db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return mem_sql_fail(m, rc, "foreign_keys");
+    m->fk_off = true;
+    enum status st = mem_exec_stmt(m, STMT_BEGIN);
+    if (st != STATUS_OK) {
+        mem_bulk_reset(m); /* checks on again */
         return st;
+    }
     m->bulk = true;
     mem_cache_set(m, MEM_CACHE_BULK_KIB);
     return STATUS_OK;
@@ -1485,6 +1627,8 @@ static enum status mem_ensure_bulk(struct mem *m, enum mem_stmt find, enum mem_s
         st = mem_find_id(m, find, name, what, &found);
         if (st != STATUS_OK)
             return st;
+        if (insert_new == STMT_ENT_INSERT_NEW)
+            mem_fk_entity_seen(m, found);
         *id = found;
         if (created)
             *created = false;
@@ -1492,6 +1636,7 @@ static enum status mem_ensure_bulk(struct mem *m, enum mem_stmt find, enum mem_s
     }
     int64_t new_id = sqlite3_last_insert_rowid(m->db);
     if (insert_new == STMT_ENT_INSERT_NEW) {
+        mem_fk_entity_seen(m, new_id);
         st = mem_fts_add(m, false, new_id, name, NULL);
         if (st != STATUS_OK)
             return st;
@@ -1840,6 +1985,15 @@ enum status mem_source_add(struct mem *m, const struct mem_source *src, int64_t 
         st = mem_check_text(src->file, N_("source file name"));
     if (st != STATUS_OK)
         return st;
+    if (m->fk_off && src->run_id > 0) {
+        bool found = false;
+        st = mem_fk_exists(m, STMT_RUN_EXISTS, src->run_id, 0, &found);
+        if (st != STATUS_OK)
+            return st;
+        if (!found)
+            return status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"),
+                                     (long long)src->run_id);
+    }
     /* With the index, two statements: one operation. */
     if (m->fts && (st = mem_op_begin(m)) != STATUS_OK)
         return st;
@@ -1947,6 +2101,9 @@ static enum status mem_triple_insert_bulk(struct mem *m, int64_t subj, int64_t r
         sqlite3_reset(q);
         m->bulk_source = source_id; /* sources are never deleted */
     }
+    enum status st = mem_fk_triple(m, subj, rel, obj);
+    if (st != STATUS_OK)
+        return st;
     sqlite3_stmt *q = m->stmt[STMT_TRI_INSERT_NEW];
     sqlite3_bind_int64(q, 1, subj);
     sqlite3_bind_int64(q, 2, rel);
@@ -1967,7 +2124,7 @@ static enum status mem_triple_insert_bulk(struct mem *m, int64_t subj, int64_t r
         return STATUS_OK;
     }
     int64_t known = 0;
-    enum status st = mem_triple_find_live(m, subj, rel, obj, &known);
+    st = mem_triple_find_live(m, subj, rel, obj, &known);
     if (st != STATUS_OK)
         return st;
     if (known == 0)
@@ -2026,6 +2183,9 @@ static enum status mem_triple_insert_row(struct mem *m, int64_t subj, int64_t re
         sqlite3_reset(q);
     }
 
+    enum status st = mem_fk_triple(m, subj, rel, obj);
+    if (st != STATUS_OK)
+        return st;
     q = m->stmt[STMT_TRI_INSERT];
     sqlite3_bind_int64(q, 1, subj);
     sqlite3_bind_int64(q, 2, rel);
@@ -3059,6 +3219,15 @@ enum status mem_run_add_call(struct mem *m, int64_t run_id, int64_t call_no,
         return st;
     if (kind != MEM_CALL_KIND_READ && kind != MEM_CALL_KIND_WRITE)
         return status_detail_set(STATUS_INVALID, _("unknown call kind %d"), (int)kind);
+    if (m->fk_off) {
+        bool found = false;
+        st = mem_fk_exists(m, STMT_RUN_EXISTS, run_id, 0, &found);
+        if (st != STATUS_OK)
+            return st;
+        if (!found)
+            return status_detail_set(STATUS_NOT_FOUND, _("no run with id %lld"),
+                                     (long long)run_id);
+    }
     sqlite3_stmt *q = m->stmt[STMT_RUN_CALL];
     sqlite3_bind_int64(q, 1, run_id);
     sqlite3_bind_int64(q, 2, call_no);
@@ -3086,6 +3255,19 @@ enum status mem_run_add_read(struct mem *m, int64_t run_id, int64_t call_no, con
         return st;
     if (isnan(score))
         return status_detail_set(STATUS_INVALID, _("read score is not a number"));
+    if (m->fk_off) {
+        bool call = false, triple = false;
+        st = mem_fk_exists(m, STMT_CALL_EXISTS, run_id, call_no, &call);
+        if (st == STATUS_OK)
+            st = mem_fk_exists(m, STMT_TRI_EXISTS, triple_id, 0, &triple);
+        if (st != STATUS_OK)
+            return st;
+        if (!call || !triple)
+            return status_detail_set(STATUS_NOT_FOUND,
+                                     _("no call %lld in run %lld, or no triple %lld"),
+                                     (long long)call_no, (long long)run_id,
+                                     (long long)triple_id);
+    }
     sqlite3_stmt *q = m->stmt[STMT_RUN_READ];
     sqlite3_bind_int64(q, 1, run_id);
     sqlite3_bind_int64(q, 2, call_no);
@@ -3117,6 +3299,16 @@ enum status mem_run_finish(struct mem *m, int64_t run_id, const char *output)
 
 enum status mem_run_delete(struct mem *m, int64_t run_id)
 {
+    /* without SQLite's foreign-key actions: the same ones here (a bulk transaction is
+     * rolled back as a whole after a failure) */
+    static const enum mem_stmt actions[] = {STMT_RUN_DEL_READS, STMT_RUN_DEL_CALLS,
+                                            STMT_RUN_UNLINK_SOURCES};
+    for (size_t i = 0; m->fk_off && i < sizeof actions / sizeof actions[0]; i++) {
+        sqlite3_bind_int64(m->stmt[actions[i]], 1, run_id);
+        enum status st = mem_exec_stmt(m, actions[i]);
+        if (st != STATUS_OK)
+            return st;
+    }
     sqlite3_stmt *q = m->stmt[STMT_RUN_DELETE];
     sqlite3_bind_int64(q, 1, run_id);
     return mem_update_one(m, STMT_RUN_DELETE, N_("run"), run_id);
