@@ -72,7 +72,7 @@ struct mem_open_opts {
                                  sort order before it looks up the matching names instead
                                  (see mem_triple_list); 0: the default, 200 */
     int64_t defer_min_rows;   /* triples a bulk transaction adds before it may defer its
-                                 index work (see mem_begin_bulk); 0: the default, 65536;
+                                 index work (see mem_begin_bulk); 0: the default, 16384;
                                  negative: never (tests, comparisons) */
 };
 /* mem_open() with options (o NULL: the defaults). */
@@ -113,7 +113,7 @@ bool mem_in_transaction(const struct mem *m);
  *   - the page cache is 256 MiB instead of 32 MiB;
  *   - new entity names and sources enter the search index in one statement at the
  *     commit;
- *   - once the transaction has added 65,536 triples and at least a quarter of the
+ *   - once the transaction has added 16,384 triples and at least a quarter of the
  *     number the table held before, the triple table's secondary indexes (all but the
  *     unique live-triple index and the replaced_by one) are dropped and built again,
  *     from sorted rows, at the commit.
