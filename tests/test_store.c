@@ -1838,6 +1838,45 @@ static void test_store_bulk_killed_while_deferred(void **state)
     test_rmtree(dir);
 }
 
+/* Search-index tables from before columnsize=0 keep answering and taking new rows. */
+static void test_store_older_search_tables_kept(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = open_defer(path, 50);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 40, 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    mem_close(m);
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                      " 'entities_fts' AND sql LIKE '%columnsize=0%'"), 1);
+    sqlite_exec(path, "DROP TABLE entities_fts; DROP TABLE sources_fts;"
+                      "CREATE VIRTUAL TABLE entities_fts USING fts5(name, content='',"
+                      " detail=none, tokenize='trigram');"
+                      "CREATE VIRTUAL TABLE sources_fts USING fts5(text, file, content='',"
+                      " detail=none, tokenize='trigram');"
+                      "INSERT INTO entities_fts(rowid, name) SELECT id, name FROM entities;"
+                      "INSERT INTO sources_fts(rowid, text, file) SELECT id, text, file"
+                      " FROM sources;");
+    m = open_defer(path, 50);
+    assert_true(mem_search_indexed(m));
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    import_script(m, 300, 40);
+    assert_true(mem_bulk_deferred(m) > 0);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    struct mem_filter f = {.subj = "ject 50 q", .match = MEM_MATCH_SUBSTRING};
+    int64_t n = 0;
+    assert_int_equal(mem_triple_count(m, &f, &n), STATUS_OK);
+    assert_int_equal(n, 3); /* Subject 50 q: triples 150, 151, 152 */
+    mem_close(m);
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM sqlite_schema WHERE name ="
+                                      " 'entities_fts' AND sql LIKE '%columnsize%'"), 0);
+    assert_search_matches_scan(path);
+    free(path);
+    test_rmtree(dir);
+}
+
 /* ---- substring filters: the trigram index and the scans agree ------------------------ */
 
 /* Pieces of generated names: ASCII of both cases, LIKE's wildcards and escape, a double
@@ -2375,6 +2414,7 @@ int main(void)
         cmocka_unit_test(test_store_bulk_reads_settle_deferred_work),
         cmocka_unit_test(test_store_bulk_deferred_rollback_restores_indexes),
         cmocka_unit_test(test_store_bulk_killed_while_deferred),
+        cmocka_unit_test(test_store_older_search_tables_kept),
         cmocka_unit_test(test_store_filter_index_matches_scan),
         cmocka_unit_test(test_store_filter_small_budget_matches_scan),
         cmocka_unit_test(test_store_filter_budget_fallback_same_rows),

@@ -964,7 +964,11 @@ static enum status mem_load_embedder(struct mem *m)
 #define MEM_FTS_CHUNK 20000
 #define MEM_PROGRESS_MIN 50000
 
-#define MEM_FTS_OPTS "content='', detail=none, tokenize='trigram'"
+/* columnsize=0: no per-row size record (only ranking functions read it, and no query
+ * here ranks): a fifth less work per indexed name (measured: 2.4 s instead of 3.0 s of
+ * CPU for a million names).  Files indexed before keep their tables, which answer the
+ * same queries; a rebuild of the index (a stale one) creates the new kind. */
+#define MEM_FTS_OPTS "content='', detail=none, columnsize=0, tokenize='trigram'"
 
 /* Whether this SQLite has FTS5 with the trigram tokenizer (3.34 or later, built with
  * FTS5): try to create a table in the connection's private temp schema. */

@@ -1,6 +1,7 @@
 /* store.h -- memllm's explicit memory: a SQLite triple store with provenance and history.
  *
- * One SQLite file (WAL journal, synchronous=NORMAL, foreign keys on, schema version in
+ * One SQLite file (WAL journal, synchronous=NORMAL, foreign keys on (a bulk transaction
+ * checks the same references itself, see mem_begin_bulk), schema version in
  * PRAGMA user_version, application_id "MLLM", 8 KiB pages in new files; older files keep
  * theirs).  A commit that returned survives a crash
  * of the process; a power loss may lose the last commits, never part of one.  Tables:
@@ -111,6 +112,10 @@ bool mem_in_transaction(const struct mem *m);
  *     that is not single-valued one INSERT that skips an identical live triple, and
  *     relation flags and checked source ids are cached (the write lock is held);
  *   - the page cache is 256 MiB instead of 32 MiB;
+ *   - SQLite's foreign-key checks are off (it switches them only between
+ *     transactions): the store checks every reference a write makes before it writes,
+ *     with the same status and detail, and mem_run_delete() does the deletes and
+ *     unlinking that SQLite's ON DELETE actions would;
  *   - new entity names and sources enter the search index in one statement at the
  *     commit;
  *   - once the transaction has added 16,384 triples and at least a quarter of the
