@@ -716,17 +716,58 @@ static void mm_qgemm_act_task(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
-/* One task = QGEMM_ROWS weight rows against every token, through int8 dot products. */
+/* Batch products of up to three qgemm matrices with the same input (n_tok >= qgemm_min):
+ * the activations prepared once, then one pool_run over the QGEMM_ROWS tasks of all of
+ * them.  Y outputs are packed (n_tok, n_out).  No LoRA here: the callers add it. */
+struct mm_qgemm_job {
+    const struct mat *w[3];
+    float *y[3];
+    size_t n, n_tok, first[4]; /* matrix i has tasks [first[i], first[i + 1]) */
+    struct model *m;
+};
+
 static void mm_qgemm_task(void *ctx, size_t begin, size_t end, int thread)
 {
-    const struct mm_job *j = ctx;
-    const struct mat *w = j->w;
-    size_t r0 = begin * QGEMM_ROWS, r1 = end * QGEMM_ROWS;
-    if (r1 > w->n_out)
-        r1 = w->n_out;
-    qgemm_run(w->type, w->data, w->row_bytes, w->n_in, r0, r1, j->m->qact,
-              qgemm_act_bytes(w->n_in), j->n_tok, j->y, j->y_stride,
-              j->m->qscr + (size_t)thread * qgemm_scratch_bytes(j->m->max_in));
+    const struct mm_qgemm_job *j = ctx;
+    for (size_t i = 0; i < j->n; i++) {
+        size_t lo = begin > j->first[i] ? begin : j->first[i];
+        size_t hi = end < j->first[i + 1] ? end : j->first[i + 1];
+        if (lo >= hi)
+            continue;
+        const struct mat *w = j->w[i];
+        size_t r0 = (lo - j->first[i]) * QGEMM_ROWS, r1 = (hi - j->first[i]) * QGEMM_ROWS;
+        qgemm_run(w->type, w->data, w->row_bytes, w->n_in, r0, r1 < w->n_out ? r1 : w->n_out,
+                  j->m->qact, qgemm_act_bytes(w->n_in), j->n_tok, j->y[i], w->n_out,
+                  j->m->qscr + (size_t)thread * qgemm_scratch_bytes(j->m->max_in));
+    }
+}
+
+/* Whether qgemm takes these n matrices with one input: all of its types, one input size
+ * and one activation format, a batch long enough, a CPU with the kernel. */
+static bool qgemm_takes(const struct model *m, const struct mat *const *ws, size_t n,
+                        size_t n_tok)
+{
+    if (!m->qact || n_tok < m->qgemm_min)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!qgemm_supported(ws[i]->type) || ws[i]->n_in != ws[0]->n_in ||
+            quant_act_type(ws[i]->type) != quant_act_type(ws[0]->type))
+            return false;
+    return true;
+}
+
+static void qgemm_batch(struct model *m, const struct mat *const *ws, float *const *ys,
+                        size_t n, float *x, size_t x_stride, size_t n_tok)
+{
+    struct mm_job a = {ws[0], x, n_tok, x_stride, NULL, 0, m->act, m->act_stride, m};
+    pool_run(m->pool, n_tok, mm_qgemm_act_task, &a);
+    struct mm_qgemm_job j = {{NULL}, {NULL}, n, n_tok, {0}, m};
+    for (size_t i = 0; i < n; i++) {
+        j.w[i] = ws[i];
+        j.y[i] = ys[i];
+        j.first[i + 1] = j.first[i] + (ws[i]->n_out + QGEMM_ROWS - 1) / QGEMM_ROWS;
+    }
+    pool_run(m->pool, j.first[n], mm_qgemm_task, &j);
 }
 
 /* x is scratch: non-finite values in it are zeroed (see below) */
@@ -742,9 +783,9 @@ static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x
         return;
     }
     /* the activation tasks sanitize each row before quantizing it (row_sanitize()) */
-    if (m->qact && n_tok >= m->qgemm_min && qgemm_supported(w->type)) {
-        pool_run(m->pool, n_tok, mm_qgemm_act_task, &j);
-        pool_run(m->pool, (w->n_out + QGEMM_ROWS - 1) / QGEMM_ROWS, mm_qgemm_task, &j);
+    if (qgemm_takes(m, &w, 1, n_tok)) {
+        assert(y_stride == w->n_out); /* every caller passes packed rows */
+        qgemm_batch(m, &w, &y, 1, x, x_stride, n_tok);
         return;
     }
     if (n_tok == 1)
@@ -797,89 +838,44 @@ static void matmul(struct model *m, const struct mat *w, float *x, size_t x_stri
     }
 }
 
-/* ys[i] = ws[i] x for n (2 or 3) matrices that share the input x.  One token: the rows of
- * all of them form one job (the activation quantized once when they pair with the same
- * activation format); otherwise each is a matmul() of its own. */
-/* Batches of several qgemm matrices with the same input: the activations prepared once, and
- * one pool_run over the QGEMM_ROWS tasks of all of them. */
-struct mm_qgemm_multi_job {
-    const struct mat *w[3];
-    float *y[3];
-    size_t n, n_tok, first[4]; /* matrix i has tasks [first[i], first[i + 1]) */
-    struct model *m;
-};
-
-static void mm_qgemm_multi_task(void *ctx, size_t begin, size_t end, int thread)
-{
-    const struct mm_qgemm_multi_job *j = ctx;
-    for (size_t i = 0; i < j->n; i++) {
-        size_t lo = begin > j->first[i] ? begin : j->first[i];
-        size_t hi = end < j->first[i + 1] ? end : j->first[i + 1];
-        if (lo >= hi)
-            continue;
-        const struct mat *w = j->w[i];
-        size_t r0 = (lo - j->first[i]) * QGEMM_ROWS, r1 = (hi - j->first[i]) * QGEMM_ROWS;
-        qgemm_run(w->type, w->data, w->row_bytes, w->n_in, r0, r1 < w->n_out ? r1 : w->n_out,
-                  j->m->qact, qgemm_act_bytes(w->n_in), j->n_tok, j->y[i], w->n_out,
-                  j->m->qscr + (size_t)thread * qgemm_scratch_bytes(j->m->max_in));
-    }
-}
-
-static bool matmul_shared_qgemm(struct model *m, const struct mat *const *ws, float *const *ys,
-                                size_t n, float *x, size_t x_stride, size_t n_tok)
-{
-    if (!m->qact || n_tok < m->qgemm_min)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!qgemm_supported(ws[i]->type) || ws[i]->n_in != ws[0]->n_in ||
-            quant_act_type(ws[i]->type) != quant_act_type(ws[0]->type))
-            return false;
-    struct mm_job a = {ws[0], x, n_tok, x_stride, NULL, 0, m->act, m->act_stride, m};
-    pool_run(m->pool, n_tok, mm_qgemm_act_task, &a);
-    struct mm_qgemm_multi_job j = {{NULL}, {NULL}, n, n_tok, {0}, m};
-    for (size_t i = 0; i < n; i++) {
-        j.w[i] = ws[i];
-        j.y[i] = ys[i];
-        j.first[i + 1] = j.first[i] + (ws[i]->n_out + QGEMM_ROWS - 1) / QGEMM_ROWS;
-    }
-    pool_run(m->pool, j.first[n], mm_qgemm_multi_task, &j);
-    for (size_t i = 0; i < n; i++)
-        if (ws[i]->lora) {
-            assert(x_stride == ws[i]->n_in);
-            lora_apply(ws[i]->lora, x, n_tok, ys[i], m->lora_scratch);
-        }
-    return true;
-}
-
+/* ys[i] = ws[i] x for n (2 or 3) matrices that share the input x.  A batch qgemm takes:
+ * one activation preparation and one job (qgemm_batch()).  One token: the rows of all of
+ * them form one job (the activation quantized once when they pair with the same
+ * activation format).  Otherwise each is a matmul() of its own. */
 static void matmul_shared(struct model *m, const struct mat *const *ws, float *const *ys,
                           size_t n, float *x, size_t x_stride, size_t n_tok)
 {
-    if (n_tok > 1 && matmul_shared_qgemm(m, ws, ys, n, x, x_stride, n_tok))
-        return;
-    bool merge = n_tok == 1;
-    for (size_t i = 0; i < n && merge; i++)
-        merge = ws[i]->n_in == ws[0]->n_in &&
-                quant_act_type(ws[i]->type) == quant_act_type(ws[0]->type);
-    if (!merge) {
-        for (size_t i = 0; i < n; i++)
-            matmul(m, ws[i], x, x_stride, n_tok, ys[i], ws[i]->n_out);
-        return;
+    if (n_tok > 1 && qgemm_takes(m, ws, n, n_tok)) {
+        qgemm_batch(m, ws, ys, n, x, x_stride, n_tok);
+    } else {
+        bool merge = n_tok == 1;
+        for (size_t i = 0; i < n && merge; i++)
+            merge = ws[i]->n_in == ws[0]->n_in &&
+                    quant_act_type(ws[i]->type) == quant_act_type(ws[0]->type);
+        if (!merge) {
+            for (size_t i = 0; i < n; i++) /* each with its own adapter */
+                matmul(m, ws[i], x, x_stride, n_tok, ys[i], ws[i]->n_out);
+            return;
+        }
+        struct mm_multi_job j = {{NULL}, {NULL}, n, x, m->act};
+        size_t rows = 0;
+        for (size_t i = 0; i < n; i++) {
+            j.w[i] = ws[i];
+            j.y[i] = ys[i];
+            rows += ws[i]->n_out;
+        }
+        if (ws[0]->type != DTYPE_F32) {
+            row_sanitize(m, x, ws[0]->n_in);
+            quant_quantize_act(ws[0]->type, x, m->act, ws[0]->n_in);
+        }
+        pool_run(m->pool, rows, mm_multi_task, &j);
     }
-    struct mm_multi_job j = {{NULL}, {NULL}, n, x, m->act};
-    size_t rows = 0;
     for (size_t i = 0; i < n; i++) {
-        j.w[i] = ws[i];
-        j.y[i] = ys[i];
-        rows += ws[i]->n_out;
+        if (ws[i]->lora) {
+            assert(x_stride == ws[i]->n_in); /* packed rows, as matmul() */
+            lora_apply(ws[i]->lora, x, n_tok, ys[i], m->lora_scratch);
+        }
     }
-    if (ws[0]->type != DTYPE_F32) {
-        row_sanitize(m, x, ws[0]->n_in);
-        quant_quantize_act(ws[0]->type, x, m->act, ws[0]->n_in);
-    }
-    pool_run(m->pool, rows, mm_multi_task, &j);
-    for (size_t i = 0; i < n; i++)
-        if (ws[i]->lora)
-            lora_apply(ws[i]->lora, x, 1, ys[i], m->lora_scratch);
 }
 
 /* ---- KV cache -------------------------------------------------------------------------- */
