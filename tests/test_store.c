@@ -1583,6 +1583,29 @@ static char *dump_schema(const char *path)
     return out;
 }
 
+/* The schema and the rows of a closed database file, to compare it before and after. */
+struct file_state {
+    char *schema, *rows;
+};
+
+static struct file_state file_state_of(const char *path)
+{
+    struct file_state f = {dump_schema(path), dump_db(path)};
+    return f;
+}
+
+/* The file at path has the schema and rows it had in *was; frees *was. */
+static void assert_file_state(struct file_state *was, const char *path)
+{
+    struct file_state now = file_state_of(path);
+    assert_string_equal(was->schema, now.schema);
+    assert_string_equal(was->rows, now.rows);
+    free(was->schema);
+    free(was->rows);
+    free(now.schema);
+    free(now.rows);
+}
+
 /* An import of n triples, triple i from its own source: subjects repeat (every third),
  * five relations of which "rel 0" is single-valued (conflicts), every 10th triple
  * repeats an earlier one (known). */
@@ -1755,7 +1778,7 @@ static void test_store_bulk_deferred_rollback_restores_indexes(void **state)
     import_script(m, 20, 0);
     assert_int_equal(mem_commit(m), STATUS_OK);
     mem_close(m);
-    char *before = dump_schema(path), *rows = dump_db(path);
+    struct file_state before = file_state_of(path);
     m = open_defer(path, 50);
     assert_int_equal(mem_begin_bulk(m), STATUS_OK);
     import_script(m, 200, 20);
@@ -1770,13 +1793,7 @@ static void test_store_bulk_deferred_rollback_restores_indexes(void **state)
     assert_int_equal(rs.n, 18);
     free(rs.v);
     mem_close(m);
-    char *after = dump_schema(path), *rows2 = dump_db(path);
-    assert_string_equal(before, after);
-    assert_string_equal(rows, rows2);
-    free(before);
-    free(after);
-    free(rows);
-    free(rows2);
+    assert_file_state(&before, path);
     free(path);
     test_rmtree(dir);
 }
@@ -1793,7 +1810,7 @@ static void test_store_bulk_killed_while_deferred(void **state)
     import_script(m, 40, 0);
     assert_int_equal(mem_commit(m), STATUS_OK);
     mem_close(m);
-    char *before = dump_schema(path), *rows = dump_db(path);
+    struct file_state before = file_state_of(path);
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
@@ -1827,13 +1844,7 @@ static void test_store_bulk_killed_while_deferred(void **state)
     assert_int_equal(mem_check(m), STATUS_OK);
     assert_int_equal(stats(m).triples_live, 36);
     mem_close(m);
-    char *after = dump_schema(path), *rows2 = dump_db(path);
-    assert_string_equal(before, after);
-    assert_string_equal(rows, rows2);
-    free(before);
-    free(after);
-    free(rows);
-    free(rows2);
+    assert_file_state(&before, path);
     free(path);
     test_rmtree(dir);
 }
