@@ -430,7 +430,7 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
               " tokens in %.3f s (%.1f tok/s); stopped by %s\n"),
             n_prompt, t_prompt, t_prompt > 0 ? (double)n_prompt / t_prompt : 0.0, n_gen, t_gen,
             t_gen > 0 ? (double)n_gen / t_gen : 0.0, reason);
-    rc = CLI_EXIT_OK;
+    rc = gen_interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK; /* as eval and write */
 restore:
     sigaction(SIGINT, &old_sa, NULL);
 done:

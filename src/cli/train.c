@@ -773,7 +773,7 @@ int cli_train_run(const struct opts *g, int argc, char **argv)
                   "model written to %s\n"),
                 done_steps, all, tps, tps * flop_per_token * 1e-9, last_loss, a.out);
     }
-    rc = train_interrupted ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
+    rc = train_interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK; /* the checkpoint is kept */
 restore:
     sigaction(SIGINT, &old_sa, NULL);
     goto done;

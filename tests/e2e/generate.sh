@@ -81,7 +81,7 @@ sleep 0.5
 kill -INT "$pid"
 wait "$pid"
 rc=$?
-[ "$rc" -eq 0 ] || fail "interrupted generate exited $rc: $(head -c 300 "$TMP/int.err")"
+[ "$rc" -eq 130 ] || fail "interrupted generate exited $rc (want 130): $(head -c 300 "$TMP/int.err")"
 expect_in "$TMP/int.err" "stopped by interrupt"
 [ -s "$TMP/int.out" ] || fail "interrupted generate printed nothing"
 finish

@@ -100,7 +100,7 @@ while kill -0 $pid 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); do
 kill -0 $pid 2>/dev/null && { kill -KILL $pid; fail "training did not stop on SIGINT"; }
 wait $pid
 rc=$?
-[ $rc -eq 2 ] || fail "interrupted training exited $rc; stderr: $(head -c 400 "$TMP/ierr")"
+[ $rc -eq 130 ] || fail "interrupted training exited $rc (want 130); stderr: $(head -c 400 "$TMP/ierr")"
 expect_in "$TMP/ierr" "checkpoint saved to"
 [ -f "$TMP/i.gguf.ckpt" ] || fail "no checkpoint after Ctrl-C"
 expect_rc 0 "$M" info "$TMP/i.gguf.ckpt"
