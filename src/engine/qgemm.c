@@ -70,6 +70,38 @@ void qgemm_prepare_act(enum dtype wt, const void *x_act, size_t n_in, void *dst)
     memset((uint8_t *)dst + used, 0, total - used);
 }
 
+/* Q4_K and Q5_K super-blocks begin alike (d, dmin, the packed 6-bit scales and mins); they
+ * differ in size and where the nibbles start. */
+_Static_assert(offsetof(struct quant_block_q4_K, d) == offsetof(struct quant_block_q5_K, d) &&
+                   offsetof(struct quant_block_q4_K, dmin) ==
+                       offsetof(struct quant_block_q5_K, dmin) &&
+                   offsetof(struct quant_block_q4_K, scales) ==
+                       offsetof(struct quant_block_q5_K, scales),
+               "Q4_K and Q5_K headers");
+
+static size_t k45_bytes(enum dtype wt)
+{
+    return wt == DTYPE_Q5_K ? sizeof(struct quant_block_q5_K) : sizeof(struct quant_block_q4_K);
+}
+
+static size_t k45_qs_offset(enum dtype wt)
+{
+    return wt == DTYPE_Q5_K ? offsetof(struct quant_block_q5_K, qs)
+                            : offsetof(struct quant_block_q4_K, qs);
+}
+
+/* Sub-block j of the super-block at sb: d * scale, and the min term -dmin * min. */
+static void k45_scale_min(const unsigned char *sb, size_t j, float *scale, float *min)
+{
+    uint16_t d, dmin;
+    memcpy(&d, sb + offsetof(struct quant_block_q4_K, d), sizeof d);
+    memcpy(&dmin, sb + offsetof(struct quant_block_q4_K, dmin), sizeof dmin);
+    uint8_t sc, m;
+    quant_k4_scale_min((int)j, sb + offsetof(struct quant_block_q4_K, scales), &sc, &m);
+    *scale = quant_fp16_to_fp32(d) * (float)sc;
+    *min = -(quant_fp16_to_fp32(dmin) * (float)m);
+}
+
 /* Q6_K: the signed values of 32-value block b (one quarter of a 128-value half of the
  * super-block) and the scales of its two 16-value halves. */
 static void q6_K_block(const unsigned char *row, size_t b, int8_t *q, float *sc)
@@ -78,42 +110,35 @@ static void q6_K_block(const unsigned char *row, size_t b, int8_t *q, float *sc)
     const struct quant_block_q6_K *blk =
         (const struct quant_block_q6_K *)row + b / (QUANT_QK_K / BLK);
     const uint8_t *ql = blk->ql + 64 * n + 32 * (qq % 2), *qh = blk->qh + 32 * n;
-    for (int l = 0; l < BLK; l++)
-        q[l] = (int8_t)((((ql[l] >> (4 * (qq / 2))) & 15) | ((qh[l] >> (2 * qq)) & 3) << 4) - 32);
+    for (int l = 0; l < BLK; l++) {
+        int lo = (ql[l] >> (4 * (qq / 2))) & 15, hi = (qh[l] >> (2 * qq)) & 3;
+        q[l] = (int8_t)((lo | hi << 4) - 32);
+    }
     float d = quant_fp16_to_fp32(blk->d);
     sc[0] = d * (float)blk->scales[2 * j];
     sc[1] = d * (float)blk->scales[2 * j + 1];
 }
 
-/* The values (signed, or 0..15 for Q4_K), the scale and the min term (what multiplies the
- * activation's scaled sum; 0 but for K-quants) of block b of a weight row. */
+/* The values (signed; 0..15 for Q4_K, 0..31 for Q5_K), the scale and the min term (what
+ * multiplies the activation's scaled sum; 0 but for those two) of block b of a weight row. */
 static float weight_block(enum dtype wt, const unsigned char *row, size_t b, int8_t *q,
                           float *min)
 {
     *min = 0.0f;
-    if (wt == DTYPE_Q4_K) {
+    if (wt == DTYPE_Q4_K || wt == DTYPE_Q5_K) { /* Q5_K adds bit j of qh[k] */
         size_t j = b % (QUANT_QK_K / BLK);
-        const struct quant_block_q4_K *blk =
-            (const struct quant_block_q4_K *)row + b / (QUANT_QK_K / BLK);
-        uint8_t sc, m;
-        quant_k4_scale_min((int)j, blk->scales, &sc, &m);
-        const uint8_t *qs = blk->qs + (j / 2) * BLK;
-        for (int k = 0; k < BLK; k++)
-            q[k] = (int8_t)(j % 2 ? qs[k] >> 4 : qs[k] & 15);
-        *min = -(quant_fp16_to_fp32(blk->dmin) * (float)m);
-        return quant_fp16_to_fp32(blk->d) * (float)sc;
-    }
-    if (wt == DTYPE_Q5_K) { /* Q4_K's nibbles plus a fifth bit: bit j of qh[k] */
-        size_t j = b % (QUANT_QK_K / BLK);
-        const struct quant_block_q5_K *blk =
-            (const struct quant_block_q5_K *)row + b / (QUANT_QK_K / BLK);
-        uint8_t sc, m;
-        quant_k4_scale_min((int)j, blk->scales, &sc, &m);
-        const uint8_t *qs = blk->qs + (j / 2) * BLK;
-        for (int k = 0; k < BLK; k++)
-            q[k] = (int8_t)((j % 2 ? qs[k] >> 4 : qs[k] & 15) | ((blk->qh[k] >> j) & 1) << 4);
-        *min = -(quant_fp16_to_fp32(blk->dmin) * (float)m);
-        return quant_fp16_to_fp32(blk->d) * (float)sc;
+        const unsigned char *sb = row + (b / (QUANT_QK_K / BLK)) * k45_bytes(wt);
+        const uint8_t *qs = sb + k45_qs_offset(wt) + (j / 2) * BLK;
+        const uint8_t *qh = sb + offsetof(struct quant_block_q5_K, qh);
+        float sc;
+        k45_scale_min(sb, j, &sc, min);
+        for (int k = 0; k < BLK; k++) {
+            int v = j % 2 ? qs[k] >> 4 : qs[k] & 15;
+            if (wt == DTYPE_Q5_K)
+                v |= ((qh[k] >> j) & 1) << 4;
+            q[k] = (int8_t)v;
+        }
+        return sc;
     }
     if (wt == DTYPE_Q8_0) {
         const struct quant_block_q8_0 *blk = (const struct quant_block_q8_0 *)row + b;
@@ -129,6 +154,15 @@ static float weight_block(enum dtype wt, const unsigned char *row, size_t b, int
 }
 
 /* ---- scalar reference: straight from the weight rows ---- */
+
+/* sum of q[k] * (qy[k] - 128) for k in [lo, hi) */
+static int32_t dot_range(const int8_t *q, const uint8_t *qy, int lo, int hi)
+{
+    int32_t s = 0;
+    for (int k = lo; k < hi; k++)
+        s += (int32_t)q[k] * ((int32_t)qy[k] - 128);
+    return s;
+}
 
 static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, size_t n_in,
                        size_t r0, size_t r1, const unsigned char *act, size_t act_stride,
@@ -146,17 +180,13 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
                     float sc[2];
                     q6_K_block(w + r * row_bytes, b, q, sc);
                     for (int h = 0; h < 2; h++) {
-                        int32_t s = 0;
-                        for (int k = h * BLK / 2; k < (h + 1) * BLK / 2; k++)
-                            s += (int32_t)q[k] * ((int32_t)qy[b * BLK + (size_t)k] - 128);
+                        int32_t s = dot_range(q, qy + b * BLK, h * BLK / 2, (h + 1) * BLK / 2);
                         acc = fmaf((float)s, sc[h] * dy[b], acc);
                     }
                     continue;
                 }
                 float min, dw = weight_block(wt, w + r * row_bytes, b, q, &min);
-                int32_t s = 0;
-                for (int k = 0; k < BLK; k++)
-                    s += (int32_t)q[k] * ((int32_t)qy[b * BLK + (size_t)k] - 128);
+                int32_t s = dot_range(q, qy + b * BLK, 0, BLK);
                 acc = fmaf((float)s, dw * dy[b], acc);
                 if (wt == DTYPE_Q4_K || wt == DTYPE_Q5_K)
                     acc = fmaf(min, ds[b], acc);
@@ -171,8 +201,8 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
 #include <immintrin.h>
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
+#pragma clang attribute push(                                                               \
+    __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
 #else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")
@@ -181,18 +211,18 @@ static void run_scalar(enum dtype wt, const unsigned char *w, size_t row_bytes, 
 #define Z_INLINE static inline __attribute__((always_inline))
 #define TOK_MAX 6
 
-/* Block b of a Q4_K (or, with q5, Q5_K) panel (n rows, mask m): the nibbles of sub-block b % 8 (low nibbles for
- * even sub-blocks, high for odd, of the super-block's 32-byte group (b % 8) / 2), then per
- * row d * scale, 128 * sum(q) and -dmin * min. */
-static void pack_k4_block(bool q5, const unsigned char *base, size_t row_bytes, size_t b,
-                          size_t n, __mmask16 m, __m512i rows, unsigned char *pb)
+/* Block b of a Q4_K or Q5_K panel (n rows, mask m): the nibbles of sub-block b % 8 (low
+ * nibbles for even sub-blocks, high for odd, of the super-block's 32-byte group
+ * (b % 8) / 2; Q5_K adds bit b % 8 of qh), then per row d * scale, 128 * sum(q) and
+ * -dmin * min. */
+static void pack_k45_block(enum dtype wt, const unsigned char *base, size_t row_bytes, size_t b,
+                           size_t n, __mmask16 m, __m512i rows, unsigned char *pb)
 {
     const __m512i ones = _mm512_set1_epi8(1), lo4 = _mm512_set1_epi8(15);
+    bool q5 = wt == DTYPE_Q5_K;
     size_t j = b % (QUANT_QK_K / BLK);
-    size_t sbytes = q5 ? sizeof(struct quant_block_q5_K) : sizeof(struct quant_block_q4_K);
-    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * sbytes;
-    const unsigned char *qs = sb + (q5 ? offsetof(struct quant_block_q5_K, qs)
-                                       : offsetof(struct quant_block_q4_K, qs)) + (j / 2) * BLK;
+    const unsigned char *sb = base + (b / (QUANT_QK_K / BLK)) * k45_bytes(wt);
+    const unsigned char *qs = sb + k45_qs_offset(wt) + (j / 2) * BLK;
     const unsigned char *qh = sb + offsetof(struct quant_block_q5_K, qh);
     __m512i sum = _mm512_setzero_si512();
     for (int g = 0; g < QUADS; g++) {
@@ -214,12 +244,7 @@ static void pack_k4_block(bool q5, const unsigned char *base, size_t row_bytes, 
             sc[i] = mn[i] = 0.0f;
             continue;
         }
-        /* Q4_K and Q5_K begin alike: d, dmin, scales */
-        const struct quant_block_q4_K *blk = (const struct quant_block_q4_K *)(sb + i * row_bytes);
-        uint8_t s, mi;
-        quant_k4_scale_min((int)j, blk->scales, &s, &mi);
-        sc[i] = quant_fp16_to_fp32(blk->d) * (float)s;
-        mn[i] = -(quant_fp16_to_fp32(blk->dmin) * (float)mi);
+        k45_scale_min(sb + i * row_bytes, j, &sc[i], &mn[i]);
     }
     _mm512_store_si512(pb + PBLK_CORR, _mm512_slli_epi32(sum, 7));
 }
@@ -281,7 +306,7 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
             unsigned char *pb = dst + (b * np + p) * PBLK_BYTES;
             __m512i sum = _mm512_setzero_si512(), d16;
             if (wt == DTYPE_Q4_K || wt == DTYPE_Q5_K) {
-                pack_k4_block(wt == DTYPE_Q5_K, base, row_bytes, b, n, m, rows, pb);
+                pack_k45_block(wt, base, row_bytes, b, n, m, rows, pb);
                 continue;
             }
             if (wt == DTYPE_Q6_K) {
@@ -305,7 +330,8 @@ static void pack_panels(enum dtype wt, const unsigned char *w, size_t row_bytes,
                     __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows,
                                                             blk + 2 + 4 * g, 1);
                     /* rows past r1 stay zero: their nibbles would otherwise become -8 */
-                    __m512i ql = _mm512_maskz_mov_epi32(m, _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight));
+                    __m512i ql =
+                        _mm512_maskz_mov_epi32(m, _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight));
                     __m512i qh = _mm512_maskz_mov_epi32(
                         m, _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), eight));
                     _mm512_store_si512(pb + (size_t)g * 64, ql);
