@@ -592,7 +592,6 @@ static void rope_apply(float *x, size_t n_heads, size_t hd, size_t n_rot, const 
     }
 }
 
-/* Y[t][o] = W[o] . X[t] for t < n_tok, o < n_out. */
 /* NaN or infinity cannot be quantized to 8 bits (and only comes from broken weights): the
  * row's non-finite values become zeros, so that nothing undefined happens, and the model
  * is flagged.  The test is branch-free integer work: an exponent of all ones carries into
@@ -613,6 +612,7 @@ static void row_sanitize(struct model *m, float *row, size_t n)
     atomic_store_explicit(&m->nonfinite, true, memory_order_relaxed);
 }
 
+/* Y[t][o] = W[o] . X[t] for t < n_tok, o < n_out. */
 struct mm_job {
     const struct mat *w;
     float *x;
@@ -702,18 +702,14 @@ static void mm_qblas_task(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
-/* Tokens [begin, end) quantized and prepared for qgemm. */
+/* Tokens [begin, end) quantized (mm_act_task()) and prepared for qgemm. */
 static void mm_qgemm_act_task(void *ctx, size_t begin, size_t end, int thread)
 {
     const struct mm_job *j = ctx;
     size_t n_in = j->w->n_in, stride = qgemm_act_bytes(n_in);
-    (void)thread;
-    for (size_t t = begin; t < end; t++) {
-        unsigned char *a = j->act + t * j->act_stride;
-        row_sanitize(j->m, j->x + t * j->x_stride, n_in);
-        quant_quantize_act(j->w->type, j->x + t * j->x_stride, a, n_in);
-        qgemm_prepare_act(j->w->type, a, n_in, j->m->qact + t * stride);
-    }
+    mm_act_task(ctx, begin, end, thread);
+    for (size_t t = begin; t < end; t++)
+        qgemm_prepare_act(j->w->type, j->act + t * j->act_stride, n_in, j->m->qact + t * stride);
 }
 
 /* Batch products of up to three qgemm matrices with the same input (n_tok >= qgemm_min):
@@ -770,7 +766,7 @@ static void qgemm_batch(struct model *m, const struct mat *const *ws, float *con
     pool_run(m->pool, j.first[n], mm_qgemm_task, &j);
 }
 
-/* x is scratch: non-finite values in it are zeroed (see below) */
+/* x is scratch: non-finite values in it are zeroed (row_sanitize()) */
 static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x_stride,
                    size_t n_tok, float *y, size_t y_stride)
 {
@@ -782,7 +778,6 @@ static void matmul_base(struct model *m, const struct mat *w, float *x, size_t x
             pool_run(m->pool, (w->n_out + MM_BLOCK - 1) / MM_BLOCK, mm_f32_task, &j);
         return;
     }
-    /* the activation tasks sanitize each row before quantizing it (row_sanitize()) */
     if (qgemm_takes(m, &w, 1, n_tok)) {
         assert(y_stride == w->n_out); /* every caller passes packed rows */
         qgemm_batch(m, &w, &y, 1, x, x_stride, n_tok);
@@ -1041,8 +1036,6 @@ static void embed(struct model *m, int32_t tok, float *dst)
         lora_apply_rows(e->lora, &tok, 1, dst);
 }
 
-/* Evaluate n <= n_batch tokens at pos (cache already holds pos positions).  False when the
- * abort callback asked to stop. */
 /* Per-token work of a layer, split over the pool by tokens (a one-token pass runs inline). */
 struct tok_job {
     struct model *m;
@@ -1105,6 +1098,8 @@ static void swiglu_task(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* Evaluate n <= n_batch tokens at pos (cache already holds pos positions).  False when the
+ * abort callback asked to stop. */
 static bool forward(struct model *m, const int32_t *tokens, size_t n, size_t pos, float *logits,
                     bool all_logits)
 {
