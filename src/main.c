@@ -22,6 +22,9 @@ static void print_help(void)
     puts(_("      --db=PATH        memory database (default: $XDG_DATA_HOME/memllm/memory.db)"));
     puts(_("  -m, --model=FILE     GGUF model (default: $MEMLLM_MODEL or the bundled model)"));
     puts(_("  -t, --threads=N      worker threads, or 'auto' for one per core (default)"));
+    puts(_("      --mmap           read the model's weights through the file mapping instead\n"
+           "                       of copying them into huge pages (faster start, slower\n"
+           "                       generation)"));
     puts(_("      --json           machine-readable output (JSON lines)"));
     puts(_("  -v, --verbose        write more detail to the log; repeat for more"));
     puts(_("  -h, --help           display this help and exit"));

@@ -615,6 +615,70 @@ static void test_model_threads_bit_identical(void **state)
     }
 }
 
+/* Logits of seq through a model opened on g with the given weights placement. */
+static void weights_eval(const struct gguf *g, enum model_weights w, float *lg, size_t *copied)
+{
+    struct model_params p;
+    model_params_init(&p);
+    p.n_threads = 2;
+    p.weights = w;
+    struct model *m;
+    assert_int_equal(model_open(g, &p, &m), STATUS_OK);
+    *copied = model_weights_copied(m);
+    assert_int_equal(model_eval(m, seq, 12, 0, lg, true), STATUS_OK);
+    model_close(m);
+}
+
+/* Weights copied into huge pages give the very logits of weights read in place: over a
+ * borrowed buffer (which must come through the copy unchanged) and over a file mapping
+ * (whose copied pages are released and read again from the file when used later). */
+static void test_model_weights_copy_matches_mapped(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir();
+    for (int q = 0; q < 3; q++) {
+        struct tiny_cfg c = tiny_default;
+        c.tied = q == 2;
+        if (q >= 1) {
+            c.dim = 256;
+            c.n_ff = 512;
+            c.wtype = q == 1 ? DTYPE_Q4_K : DTYPE_Q8_0;
+        }
+        struct tiny t;
+        assert_int_equal(tiny_build(&c, 1, 11, &t), STATUS_OK);
+        float mapped[12 * 50], copy[12 * 50], again[12 * 50], file[12 * 50];
+        size_t n_mapped, n_copy, n_again, n_file;
+        weights_eval(t.g, MODEL_WEIGHTS_MAPPED, mapped, &n_mapped);
+        weights_eval(t.g, MODEL_WEIGHTS_COPY, copy, &n_copy);
+        weights_eval(t.g, MODEL_WEIGHTS_MAPPED, again, &n_again);
+        assert_int_equal(n_mapped, 0);
+        assert_int_equal(n_again, 0);
+        assert_true(n_copy > 0 && n_copy < t.size);
+        assert_memory_equal(mapped, copy, sizeof mapped);
+        assert_memory_equal(mapped, again, sizeof mapped);
+
+        char path[512];
+        snprintf(path, sizeof path, "%s/weights-%d.gguf", dir, q);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(t.buf, 1, t.size, f), t.size);
+        assert_int_equal(fclose(f), 0);
+        struct gguf *g;
+        assert_int_equal(gguf_open(path, &g), STATUS_OK);
+        assert_true(gguf_is_mapped(g));
+        assert_false(gguf_is_mapped(t.g));
+        weights_eval(g, MODEL_WEIGHTS_COPY, file, &n_file);
+        assert_int_equal(n_file, n_copy);
+        assert_memory_equal(mapped, file, sizeof mapped);
+        weights_eval(g, MODEL_WEIGHTS_MAPPED, file, &n_file);
+        assert_memory_equal(mapped, file, sizeof mapped);
+        gguf_close(g);
+        unlink(path);
+        tiny_free(&t);
+    }
+    test_rmtree(dir);
+}
+
 /* Without output.weight the output matrix is token_embd. */
 static void test_model_tied_output(void **state)
 {
@@ -794,9 +858,16 @@ static void test_model_nan_weights_reported(void **state)
     size_t off = (size_t)((const char *)gguf_tensor_data(t.g, i) - (const char *)gguf_base(t.g));
     float nan = NAN;
     memcpy((char *)t.buf + off + 4 * sizeof(float), &nan, sizeof nan);
+    /* a model opened after the change (the one open already may hold a copy) */
+    struct model_params p;
+    model_params_init(&p);
+    p.n_threads = 1;
+    struct model *m;
+    assert_int_equal(model_open(t.g, &p, &m), STATUS_OK);
     float lg[50];
-    assert_int_equal(model_eval(t.m, seq, 3, 0, lg, false), STATUS_FORMAT);
+    assert_int_equal(model_eval(m, seq, 3, 0, lg, false), STATUS_FORMAT);
     assert_non_null(strstr(status_detail(), "NaN"));
+    model_close(m);
     tiny_free(&t);
 }
 
@@ -988,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_model_batch_matches_one_by_one),
         cmocka_unit_test(test_model_threads_bit_identical),
         cmocka_unit_test(test_model_tied_output),
+        cmocka_unit_test(test_model_weights_copy_matches_mapped),
         cmocka_unit_test(test_model_context_full_and_rewind),
         cmocka_unit_test(test_model_shift_matches_fresh),
         cmocka_unit_test(test_model_sliding_window),

@@ -16,7 +16,7 @@ static void test_opts_defaults_without_arguments(void **state)
     assert_null(o.db_path);
     assert_null(o.model_path);
     assert_int_equal(o.threads, 0);
-    assert_false(o.json || o.help || o.version);
+    assert_false(o.json || o.help || o.version || o.mmap);
     assert_int_equal(o.verbose, 0);
     assert_int_equal(o.cmd_index, 1);
 }
@@ -25,14 +25,15 @@ static void test_opts_long_forms_and_stop_at_subcommand(void **state)
 {
     (void)state;
     const char *argv[] = {"memllm", "--db", "/tmp/m.db", "--model=x.gguf", "--threads=2",
-                    "--json", "mem", "--json", "list"};
+                    "--mmap", "--json", "mem", "--json", "list"};
     struct opts o;
     assert_int_equal(opts_parse(ARGC(argv), argv, &o), STATUS_OK);
     assert_string_equal(o.db_path, "/tmp/m.db");
     assert_string_equal(o.model_path, "x.gguf");
     assert_int_equal(o.threads, 2);
+    assert_true(o.mmap);
     assert_true(o.json);
-    assert_int_equal(o.cmd_index, 6);
+    assert_int_equal(o.cmd_index, 7);
     assert_string_equal(argv[o.cmd_index], "mem");
 }
 

@@ -114,6 +114,9 @@ enum status embed_model_new(const struct gguf *g, int n_threads, struct embedder
     mp.n_ctx = EMBED_MODEL_MAX_TOKENS + 1;
     mp.n_batch = EMBED_MODEL_MAX_TOKENS + 1;
     mp.n_threads = n_threads;
+    /* short batches, not bandwidth-bound; the generating model over the same file takes
+     * the copy */
+    mp.weights = MODEL_WEIGHTS_MAPPED;
     if ((st = model_open(g, &mp, &e->m)) != STATUS_OK)
         goto fail;
     e->dim = model_n_embd(e->m);

@@ -283,6 +283,7 @@ int cli_agent_open(const struct opts *g, struct cli_agent_args *x, struct cli_ag
     struct model_params mp;
     model_params_init(&mp);
     mp.n_threads = g->threads;
+    mp.weights = g->mmap ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO;
     mp.n_ctx = x->ctx;
     ca->prompted = prompted_mode_resolve(x->mode, ca->tk) == PROMPTED_MODE_PROMPTED;
     if (!mp.n_ctx) {

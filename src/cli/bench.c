@@ -105,6 +105,7 @@ struct bn_model {
     const char *path;
     char name[96];
     uint64_t size_bytes, n_params, weight_bytes;
+    uint64_t copied, huge; /* model_weights_copied() / _huge() after the runs */
     int threads;
     struct bench_result r;
 };
@@ -195,7 +196,8 @@ static int make_model(const struct bench_shape *s, const char *out)
 }
 
 /* Open path, run the tests, fill bm.  Prints the table rows unless json. */
-static int run_one(struct bn_model *bm, const struct bench_params *bp, int threads, bool json)
+static int run_one(struct bn_model *bm, const struct bench_params *bp, int threads, bool mmap,
+                   bool json)
 {
     struct gguf *gf = NULL;
     struct model *m = NULL;
@@ -210,6 +212,7 @@ static int run_one(struct bn_model *bm, const struct bench_params *bp, int threa
     mp.n_ctx = need ? need : 1;
     mp.n_batch = bp->n_prompt ? bp->n_prompt : 1;
     mp.n_threads = threads;
+    mp.weights = mmap ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO;
     if ((st = model_open(gf, &mp, &m)) != STATUS_OK) {
         cli_status_error(bm->path, st);
         gguf_close(gf);
@@ -228,6 +231,8 @@ static int run_one(struct bn_model *bm, const struct bench_params *bp, int threa
     bm->weight_bytes = bench_weight_bytes(gf);
     bm->threads = model_n_threads(m);
     st = bench_model_run(m, bp, &bm->r);
+    bm->copied = model_weights_copied(m);
+    bm->huge = model_weights_huge(m);
     model_close(m);
     gguf_close(gf);
     if (st != STATUS_OK) {
@@ -246,6 +251,23 @@ static int run_one(struct bn_model *bm, const struct bench_params *bp, int threa
         }
     }
     return CLI_EXIT_OK;
+}
+
+/* Where each model's weights were (see enum model_weights). */
+static void print_weights(const struct bn_model *bms, size_t n)
+{
+    putchar('\n');
+    for (size_t i = 0; i < n; i++) {
+        char cb[32], hb[32];
+        fmt_size(cb, sizeof cb, bms[i].copied);
+        fmt_size(hb, sizeof hb, bms[i].huge);
+        if (bms[i].copied)
+            /* TRANSLATORS: model name, bytes in huge pages, bytes copied */
+            printf(_("%s: weights copied into memory, %s of %s in huge pages\n"), bms[i].name,
+                   hb, cb);
+        else
+            printf(_("%s: weights read through the file mapping\n"), bms[i].name);
+    }
 }
 
 static void print_limits(const struct bn_model *bms, size_t n, double bw, double bw_cpu,
@@ -286,8 +308,9 @@ static void print_json(const struct bn_model *bms, size_t n, const struct bench_
         printf(",\"model\":");
         json_write_str(stdout, b->name, strlen(b->name));
         printf(",\"size_bytes\":%" PRIu64 ",\"n_params\":%" PRIu64
-               ",\"weight_bytes_per_token\":%" PRIu64 ",\"threads\":%d,\"tests\":[",
-               b->size_bytes, b->n_params, b->weight_bytes, b->threads);
+               ",\"weight_bytes_per_token\":%" PRIu64 ",\"weights_copied_bytes\":%" PRIu64
+               ",\"weights_huge_bytes\":%" PRIu64 ",\"threads\":%d,\"tests\":[",
+               b->size_bytes, b->n_params, b->weight_bytes, b->copied, b->huge, b->threads);
         char test[32];
         bool any = false;
         if (bp->n_prompt) {
@@ -490,12 +513,14 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
     int rc = CLI_EXIT_OK;
     for (size_t i = 0; i < n_models && rc == CLI_EXIT_OK; i++) {
         bms[i].path = models[i];
-        rc = run_one(&bms[i], &bp, threads, json);
+        rc = run_one(&bms[i], &bp, threads, g->mmap, json);
     }
     if (rc == CLI_EXIT_OK) {
         if (json)
             print_json(bms, n_models, &bp, bw, bw_cpu, threads, (size_t)bw_mib, load);
-        else if (bw_mib)
+        else
+            print_weights(bms, n_models);
+        if (!json && bw_mib)
             print_limits(bms, n_models, bw, bw_cpu, threads, (size_t)bw_mib, bp.n_gen);
     }
     if (rc == CLI_EXIT_OK && !json) {

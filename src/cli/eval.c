@@ -623,6 +623,7 @@ int cli_eval_run(const struct opts *g, int argc, char **argv)
     struct model_params mp;
     model_params_init(&mp);
     mp.n_threads = g->threads;
+    mp.weights = g->mmap ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO;
     mp.n_ctx = ctx;
     if ((st = model_open(gf, &mp, &m)) != STATUS_OK) {
         cli_status_error(path, st);

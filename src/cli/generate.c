@@ -291,6 +291,7 @@ int cli_generate_run(const struct opts *g, int argc, char **argv)
     mp.lora = lset;
     mp.n_ctx = (size_t)a.ctx;
     mp.n_threads = g->threads;
+    mp.weights = g->mmap ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO;
     mp.kv_f16 = a.kv_f16;
     if ((st = model_open(gf, &mp, &m)) != STATUS_OK) {
         cli_status_error(path, st);

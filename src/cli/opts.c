@@ -12,7 +12,16 @@
 
 #include "util/i18n.h"
 
-enum opt_id { OPT_DB, OPT_MODEL, OPT_THREADS, OPT_JSON, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
+enum opt_id {
+    OPT_DB,
+    OPT_MODEL,
+    OPT_THREADS,
+    OPT_MMAP,
+    OPT_JSON,
+    OPT_VERBOSE,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 static const struct {
     const char *long_name;
@@ -21,7 +30,8 @@ static const struct {
     enum opt_id id;
 } opt_table[] = {
     {"db", 0, true, OPT_DB},           {"model", 'm', true, OPT_MODEL},
-    {"threads", 't', true, OPT_THREADS}, {"json", 0, false, OPT_JSON},
+    {"threads", 't', true, OPT_THREADS}, {"mmap", 0, false, OPT_MMAP},
+    {"json", 0, false, OPT_JSON},
     {"verbose", 'v', false, OPT_VERBOSE}, {"help", 'h', false, OPT_HELP},
     {"version", 'V', false, OPT_VERSION},
 };
@@ -55,6 +65,9 @@ static enum status opts_apply(struct opts *o, enum opt_id id, const char *arg)
         break;
     case OPT_THREADS:
         return opts_parse_threads(arg, &o->threads);
+    case OPT_MMAP:
+        o->mmap = true;
+        break;
     case OPT_JSON:
         o->json = true;
         break;

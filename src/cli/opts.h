@@ -12,6 +12,7 @@ struct opts {
     const char *db_path;    /* --db PATH; NULL = the XDG default (borrowed from argv) */
     const char *model_path; /* --model PATH; NULL = $MEMLLM_MODEL or the bundled model */
     int threads;            /* --threads N; 0 = one per online core */
+    bool mmap;              /* --mmap: read model weights through the file mapping */
     bool json;              /* --json: machine-readable output */
     int verbose;            /* -v, repeatable */
     bool help, version;

@@ -867,6 +867,11 @@ fail:
     return st;
 }
 
+bool gguf_is_mapped(const struct gguf *g)
+{
+    return g->mapped;
+}
+
 uint32_t gguf_version(const struct gguf *g)
 {
     return g->version;

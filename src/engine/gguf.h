@@ -70,6 +70,9 @@ enum status gguf_open(const char *path, struct gguf **out);
  * Tensor data pointers are aligned only as far as data itself is aligned. */
 enum status gguf_open_buffer(const void *data, size_t size, struct gguf **out);
 void gguf_close(struct gguf *g); /* NULL is a no-op */
+/* Whether g reads a private file mapping of its own (gguf_open) rather than a borrowed
+ * buffer: only then may its pages be released with madvise(MADV_DONTNEED). */
+bool gguf_is_mapped(const struct gguf *g);
 
 uint32_t gguf_version(const struct gguf *g);   /* 2 or 3 */
 size_t gguf_alignment(const struct gguf *g);   /* a power of two, default 32 */

@@ -5,9 +5,11 @@
 #include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cblas.h> /* configure requires it (OpenBLAS) */
 
@@ -17,7 +19,9 @@
 #include "engine/pool.h"
 #include "engine/qgemm.h"
 #include "engine/quant.h"
+#include "engine/wmem.h"
 #include "util/i18n.h"
+#include "util/log.h"
 
 #define MODEL_DEFAULT_BATCH 512
 #define MODEL_DEFAULT_CTX_CAP 4096 /* n_ctx 0 takes the file's length, but at most this */
@@ -65,6 +69,7 @@ struct model {
     void *k_cache, *v_cache;
 
     struct pool *pool; /* owned */
+    struct wmem *wmem; /* owned: the weights' copy, NULL when they are read from the file */
 
     /* Scratch, allocated once; nb = n_batch. */
     float *x;       /* (nb, dim) residual stream */
@@ -261,6 +266,78 @@ static bool mul_ok(size_t a, size_t b, size_t *out)
 }
 
 /* Look up each weight's adapter delta; every delta of the set must land on a weight. */
+/* Repoint *p into the copy when it lies in the copied range [lo, lo + n). */
+static void rebase(const void **p, const unsigned char *lo, size_t n, const unsigned char *to)
+{
+    const unsigned char *c = *p;
+    if (c && (uintptr_t)c >= (uintptr_t)lo && (uintptr_t)c - (uintptr_t)lo < n)
+        *p = to + ((uintptr_t)c - (uintptr_t)lo);
+}
+
+static void rebase_vec(const float **p, const unsigned char *lo, size_t n,
+                       const unsigned char *to)
+{
+    const void *v = *p;
+    rebase(&v, lo, n, to);
+    *p = v;
+}
+
+/* Copy the file's tensor data into huge pages and point the weights there (see
+ * enum model_weights). */
+static enum status place_weights(struct model *m, enum model_weights mode)
+{
+    const struct gguf *g = m->g;
+    if (mode == MODEL_WEIGHTS_MAPPED || (mode == MODEL_WEIGHTS_AUTO && !wmem_huge_pages()))
+        return STATUS_OK;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+        uintptr_t a = (uintptr_t)gguf_tensor_data(g, i);
+        size_t sz = gguf_tensor_size(g, i);
+        if (sz == 0)
+            continue;
+        lo = a < lo ? a : lo;
+        hi = a + sz > hi ? a + sz : hi;
+    }
+    if (hi <= lo)
+        return STATUS_OK;
+    size_t n = hi - lo;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (mode == MODEL_WEIGHTS_AUTO && pages > 0 && psz > 0 &&
+        n > (size_t)pages / 4 * 3 * (size_t)psz)
+        return STATUS_OK;
+    const void *to;
+    enum status st = wmem_copy((const void *)lo, n, gguf_is_mapped(g), &m->wmem, &to);
+    if (st != STATUS_OK) {
+        if (mode == MODEL_WEIGHTS_COPY)
+            return st;
+        log_msg(LOG_LEVEL_INFO, "model: weights stay in the file mapping: %s", status_detail());
+        return STATUS_OK;
+    }
+    const unsigned char *from = (const unsigned char *)lo;
+    rebase(&m->tok_embd.data, from, n, to);
+    rebase(&m->output.data, from, n, to);
+    rebase_vec(&m->output_norm, from, n, to);
+    for (size_t l = 0; l < m->n_layer; l++) {
+        struct layer *L = &m->layers[l];
+        struct mat *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
+        for (size_t i = 0; i < 7; i++)
+            rebase(&ws[i]->data, from, n, to);
+        rebase_vec(&L->attn_norm, from, n, to);
+        rebase_vec(&L->ffn_norm, from, n, to);
+    }
+    return STATUS_OK;
+}
+
+size_t model_weights_copied(const struct model *m)
+{
+    return m->wmem ? wmem_size(m->wmem) : 0;
+}
+
+size_t model_weights_huge(const struct model *m)
+{
+    return m->wmem ? wmem_huge_bytes(m->wmem) : 0;
+}
+
 static enum status attach_lora(struct model *m, const struct lora_set *set)
 {
     static const char *const suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
@@ -436,6 +513,8 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
                        3 * m->n_embd * m->n_ff;
     }
 
+    if ((st = place_weights(m, p->weights)) != STATUS_OK)
+        goto fail;
     if (p->lora && (st = attach_lora(m, p->lora)) != STATUS_OK)
         goto fail;
 
@@ -526,6 +605,7 @@ void model_close(struct model *m)
     if (!m)
         return;
     pool_free(m->pool);
+    wmem_free(m->wmem);
     free(m->layers);
     free(m->k_cache);
     free(m->v_cache);

@@ -38,6 +38,15 @@ grep -Eq '^memory read bandwidth \(16 MiB buffer, 1 threads\): [0-9.]+ GB/s \(cp
     || fail "no bandwidth line"
 grep -Eq '^\| llama .* \| +[0-9.]+ +\| +[0-9.]+ +\| +[0-9.]+% \|$' "$TMP/out" \
     || fail "no limit row"
+# where the weights were: copied when the kernel offers huge pages, else the mapping
+if grep -Eq '\[(always|madvise)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+    grep -Eq '^llama .*: weights copied into memory, [0-9.]+ [KMG]?i?B of [0-9.]+ [KMG]?i?B in huge pages$' \
+        "$TMP/out" || fail "no weights-copied line: $(cat "$TMP/out")"
+else
+    expect_in "$TMP/out" "weights read through the file mapping"
+fi
+expect_rc 0 "$M" --mmap bench -m "$T" -p 0 -n 2 -r 1 -t 1 --bw-mib 0
+expect_in "$TMP/out" "F16: weights read through the file mapping"
 
 expect_rc 0 "$M" --json bench -m "$T" -p 8 -n 4 -r 1 -t 2 --bw-mib 16
 expect_in "$TMP/out" '"threads":2'
@@ -45,8 +54,11 @@ expect_in "$TMP/out" '"test":"pp8","n_prompt":8,"n_gen":0'
 expect_in "$TMP/out" '"test":"tg4","n_prompt":0,"n_gen":4'
 expect_in "$TMP/out" '"tg_fraction":'
 expect_in "$TMP/out" '"cpu_share":'
+expect_in "$TMP/out" '"weights_huge_bytes":'
 if command -v python3 >/dev/null 2>&1; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["models"][0]["tests"][1]["ts_mean"] > 0' \
         "$TMP/out" || fail "--json output is not the expected JSON: $(cat "$TMP/out")"
 fi
+expect_rc 0 "$M" --json --mmap bench -m "$T" -p 0 -n 2 -r 1 -t 1 --bw-mib 0
+expect_in "$TMP/out" '"weights_copied_bytes":0,"weights_huge_bytes":0'
 finish
