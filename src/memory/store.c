@@ -634,6 +634,20 @@ static void mem_cache_set(struct mem *m, int kib)
         log_msg(LOG_LEVEL_WARN, "store: %s: cache_size: %s", m->path, sqlite3_errmsg(m->db));
 }
 
+/* Temporary storage in memory (queries' temporary b-trees) or, during a bulk
+ * transaction, SQLite's default: with temp_store = MEMORY SQLite's sorter allocates
+ * every record separately and never uses its record buffer, and the deferred indexes'
+ * CREATE INDEX statements spend a third of their time in malloc and free (measured on
+ * a million triples: 1.95 s instead of 3.1 s for the six indexes; a sort of that size
+ * stays in memory either way, the page cache bounding it).  SQLite changes it only
+ * outside a transaction (it closes the temporary database). */
+static void mem_temp_set(struct mem *m, bool memory)
+{
+    if (sqlite3_exec(m->db, memory ? "PRAGMA temp_store = MEMORY" : "PRAGMA temp_store = DEFAULT",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        log_msg(LOG_LEVEL_WARN, "store: %s: temp_store: %s", m->path, sqlite3_errmsg(m->db));
+}
+
 enum status mem_begin_bulk(struct mem *m)
 {
     if (!sqlite3_get_autocommit(m->db))
@@ -643,8 +657,10 @@ enum status mem_begin_bulk(struct mem *m)
     if (rc != SQLITE_OK)
         return mem_sql_fail(m, rc, "foreign_keys");
     m->fk_off = true;
+    mem_temp_set(m, false);
     enum status st = mem_exec_stmt(m, STMT_BEGIN);
     if (st != STATUS_OK) {
+        mem_temp_set(m, true);
         mem_bulk_reset(m); /* checks on again */
         return st;
     }
@@ -653,13 +669,16 @@ enum status mem_begin_bulk(struct mem *m)
     return STATUS_OK;
 }
 
-/* After the transaction ended: back to the normal cache when it was a bulk one. */
+/* After the transaction ended: back to the normal cache and temporary storage when it
+ * was a bulk one. */
 static void mem_bulk_done(struct mem *m)
 {
     if (!sqlite3_get_autocommit(m->db))
         return;
-    if (m->bulk)
+    if (m->bulk) {
         mem_cache_set(m, MEM_CACHE_KIB);
+        mem_temp_set(m, true);
+    }
     mem_bulk_reset(m);
 }
 
