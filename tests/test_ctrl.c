@@ -974,6 +974,81 @@ static void test_ctrl_computed_vectors_not_stored(void **state)
 /* Many new names with computed vectors: embedded on a helper thread while the triples are
  * stored; the index ends up as a fresh open would build it, and a failed batch leaves no
  * trace in it. */
+/* The embedding of one chunk's new names runs on while the next chunk is stored: reads
+ * and counts in the middle of a batch, a name another writer made (the index is asked
+ * about it while a chunk's embedding is in flight), and a failure in a later chunk. */
+static void test_ctrl_batch_embedding_overlaps_chunks(void **state)
+{
+    (void)state;
+    struct embedder h;
+    assert_int_equal(embed_hash_new(32, &h), STATUS_OK);
+    struct mem *m = NULL;
+    struct ctrl *c = NULL;
+    assert_int_equal(mem_open(":memory:", &m), STATUS_OK);
+    assert_int_equal(ctrl_open(m, &h, &c), STATUS_OK);
+    /* another writer's rows, unknown to the controller's caches */
+    int64_t tid = 0;
+    assert_int_equal(mem_triple_add(m, "outsider", "lives in", "town 5", 0, &tid, NULL), STATUS_OK);
+    const int n = 40000; /* three chunks of the batch */
+    struct ctrl_batch *b = NULL;
+    char s[64], o[64];
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(s, sizeof s, "person %d", i);
+        snprintf(o, sizeof o, "town %d", i % 1000);
+        assert_int_equal(ctrl_batch_add(b, i == 20000 ? "outsider" : s, "lives in", o, 0),
+                         STATUS_OK);
+        if (i == 17000) {
+            /* the first chunk is stored, its names maybe still being embedded */
+            assert_int_equal(ctrl_entity_count(c), 16384 + 1000);
+            struct ctrl_read *r = read_q(c, CTRL_WANT_OBJECT, "person 16000", "lives in");
+            assert_int_equal(r->n_answers, 1);
+            assert_string_equal(r->answers[0].name, "town 0");
+            ctrl_read_free(r);
+        }
+    }
+    struct ctrl_batch_stats bs;
+    assert_int_equal(ctrl_batch_commit(b, &bs), STATUS_OK);
+    assert_int_equal(bs.n_new, n);
+    assert_int_equal(bs.entities_new, n - 1 + 1000 - 1);
+    size_t ents = (size_t)n + 1000;
+    assert_int_equal(ctrl_entity_count(c), ents);
+    struct ctrl_check_report rep;
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    assert_int_equal(rep.entities_indexed, ents);
+    struct ctrl_read *r = read_q(c, CTRL_WANT_OBJECT, "outsider", "lives in");
+    assert_int_equal(r->n_answers, 2);
+    assert_string_equal(r->answers[0].name, "town 5");
+    assert_string_equal(r->answers[1].name, "town 0");
+    ctrl_read_free(r);
+    r = read_q(c, CTRL_WANT_OBJECT, "person 39999", "lives in");
+    assert_int_equal(r->n_answers, 1);
+    assert_string_equal(r->answers[0].name, "town 999");
+    ctrl_read_free(r);
+
+    /* a failure in the last chunk, with the previous chunk's embedding in flight */
+    assert_int_equal(ctrl_batch_begin(c, &b), STATUS_OK);
+    for (int i = 0; i < n; i++) {
+        snprintf(s, sizeof s, "visitor %d", i);
+        assert_int_equal(ctrl_batch_add(b, s, "visited", "town 1", i == n - 1 ? 424242 : 0),
+                         STATUS_OK);
+    }
+    assert_int_equal(ctrl_batch_commit(b, NULL), STATUS_NOT_FOUND);
+    assert_int_equal(ctrl_entity_count(c), ents);
+    assert_int_equal(ctrl_relation_count(c), 1);
+    assert_int_equal(ctrl_check(c, &rep), STATUS_OK);
+    r = read_q(c, CTRL_WANT_OBJECT, "visitor 5", "visited");
+    assert_int_equal(r->n_answers, 0);
+    ctrl_read_free(r);
+    struct mem_stats st;
+    assert_int_equal(mem_stats_get(m, &st), STATUS_OK);
+    assert_int_equal(st.entities, (int64_t)ents);
+    assert_int_equal(st.triples_live, n + 1);
+    ctrl_close(c);
+    mem_close(m);
+    embed_free(&h);
+}
+
 static void test_ctrl_batch_helper_thread_indexes(void **state)
 {
     (void)state;
@@ -1049,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_ctrl_batch_same_contents_as_per_call_writes),
         cmocka_unit_test(test_ctrl_computed_vectors_not_stored),
         cmocka_unit_test(test_ctrl_batch_helper_thread_indexes),
+        cmocka_unit_test(test_ctrl_batch_embedding_overlaps_chunks),
         cmocka_unit_test(test_ctrl_open_embeds_rows_without_vectors),
         cmocka_unit_test(test_ctrl_write_indexes_rows_made_elsewhere),
         cmocka_unit_test(test_ctrl_check_finds_inconsistencies),

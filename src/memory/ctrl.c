@@ -214,6 +214,7 @@ struct ctrl {
     struct ctrl_kind ent, rel;
     struct ctrl_arena names; /* name strings of both kinds */
     struct ctrl_batch *batch; /* the open batch, if any */
+    struct ctrl_embed_job *job; /* entity embedding on a helper thread (see below) */
     float *qbuf;              /* 2 x dim */
     bool computed;            /* vectors are computed at open, not stored */
 };
@@ -363,18 +364,20 @@ static enum status ctrl_ensure_row(struct ctrl *c, const struct ctrl_kind *k, co
     return mem_entity_ensure(c->m, name, emb, c->e->dim, id, created);
 }
 
-/* Embedding and indexing of new names on a helper thread while the caller stores the
- * triples (computed vectors only: the rows need no vector then, so SQLite need not wait
- * for the embedder).  Between ctrl_embed_start() and ctrl_embed_finish() the helper owns
- * the kind's sim index and the embedder; the caller touches neither. */
+/* Embedding and indexing of new entity names on a helper thread while the caller goes
+ * on storing (computed vectors only: the rows need no vector then, so SQLite need not
+ * wait for the embedder).  At most one job is in flight, c->job: it runs while the
+ * caller stores the triples of its chunk and the names of the next chunk, and is
+ * finished (ctrl_embed_finish()) before the next one starts, before the caller's thread
+ * uses the embedder or the entity index itself, and before the transaction ends.
+ * While it runs, the helper owns the entity index and the embedder; ctrl_embed_wait()
+ * only waits (for reads), leaving its outcome to ctrl_embed_finish(). */
 struct ctrl_embed_job {
     struct ctrl *c;
-    struct ctrl_kind *k;
-    const char **names; /* the ctrl arena's copies */
+    struct ctrl_kind *k; /* NULL: no job */
+    const char **names;  /* the ctrl arena's copies */
     int64_t *ids;
     size_t n, cap;
-    size_t journal_from; /* k->tx index of the first row of this job */
-    size_t added;        /* rows in the index so far (the first ones of ids) */
     enum status st;
     char detail[256];    /* the helper's status detail (thread-local there) */
     pthread_t thread;
@@ -392,8 +395,6 @@ static void *ctrl_embed_run(void *arg)
         j->st = embed_texts(j->c->e, j->names + i0, NULL, nb, vecs);
         if (j->st == STATUS_OK)
             j->st = sim_add(j->k->sim, j->ids + i0, vecs, nb, dim);
-        if (j->st == STATUS_OK)
-            j->added += nb;
     }
     if (j->st != STATUS_OK)
         snprintf(j->detail, sizeof j->detail, "%s", status_detail());
@@ -420,39 +421,40 @@ static enum status ctrl_embed_push(struct ctrl_embed_job *j, const char *name, i
     return STATUS_OK;
 }
 
-/* Wait for the helper (or do its work here when it could not start) and mark what
- * reached the index in the journal.  Returns st, or the job's failure. */
-static enum status ctrl_embed_finish(struct ctrl_embed_job *j, enum status st)
+/* Wait until no helper runs (j may be NULL). */
+static void ctrl_embed_wait(struct ctrl_embed_job *j)
 {
-    if (!j->k)
-        return st;
-    if (j->running)
+    if (j && j->running) {
         pthread_join(j->thread, NULL);
-    else if (st == STATUS_OK && j->n > 0)
-        ctrl_embed_run(j);
-    j->running = false;
-    /* the job's rows are journaled in order from journal_from, not yet marked in_sim */
-    for (size_t i = 0, t = j->journal_from; i < j->added && t < j->k->tx_n; t++) {
-        if (j->k->tx[t].id == j->ids[i]) {
-            j->k->tx[t].in_sim = true;
-            i++;
-        }
+        j->running = false;
     }
+}
+
+/* Wait for the job in flight, if any, and forget it.  Returns st, or the job's failure
+ * (some of its rows may then be missing from the index; the journal lists them all,
+ * and undoing a row the index lacks is a no-op). */
+static enum status ctrl_embed_finish(struct ctrl *c, enum status st)
+{
+    struct ctrl_embed_job *j = c->job;
+    if (!j || !j->k)
+        return st;
+    ctrl_embed_wait(j);
     if (st == STATUS_OK && j->st != STATUS_OK)
         st = j->detail[0] ? status_detail_set(j->st, "%s", j->detail) : j->st;
     free(j->names);
     free(j->ids);
-    memset(j, 0, sizeof *j);
+    *j = (struct ctrl_embed_job){0};
     return st;
 }
 
 /* Store names[0..n) (get-or-create) without vectors, updating the caches and the
- * journal, and start embedding the rows new to the index on a helper thread. */
+ * journal, then finish the job in flight and start embedding the rows new to the
+ * index on a helper thread (here when none can start). */
 static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k,
                                              const char *const *names, size_t n, int64_t *ids,
-                                             bool *created, struct ctrl_embed_job *job)
+                                             bool *created)
 {
-    *job = (struct ctrl_embed_job){.c = c, .k = k, .journal_from = k->tx_n};
+    struct ctrl_embed_job next = {.c = c, .k = k};
     enum status st = STATUS_OK;
     for (size_t i = 0; i < n && st == STATUS_OK; i++) {
         bool cr = false;
@@ -463,35 +465,54 @@ static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k
         ids[i] = id;
         if (created)
             created[i] = cr;
-        bool add = !sim_contains(k->sim, id);
-        st = ctrl_kind_learn(c, k, id, names[i]);
-        if (st == STATUS_OK && add)
-            st = ctrl_embed_push(job, k->names[id], id);
+        /* a new row is in no index; a row another connection made may be (ask the
+         * index once the job in flight is done with it) */
+        bool add = cr;
+        if (!cr) {
+            st = ctrl_embed_finish(c, STATUS_OK);
+            if (st == STATUS_OK)
+                add = !sim_contains(k->sim, id);
+        }
         if (st == STATUS_OK)
-            st = ctrl_journal_add(k, id, false);
+            st = ctrl_kind_learn(c, k, id, names[i]);
+        if (st == STATUS_OK && add)
+            st = ctrl_embed_push(&next, k->names[id], id);
+        /* journaled as indexed now: undone after the job, whatever part of it ran */
+        if (st == STATUS_OK)
+            st = ctrl_journal_add(k, id, add);
     }
-    if (st == STATUS_OK && job->n > 0)
-        job->running = pthread_create(&job->thread, NULL, ctrl_embed_run, job) == 0;
+    st = ctrl_embed_finish(c, st);
+    if (st == STATUS_OK && next.n > 0) {
+        *c->job = next;
+        next = (struct ctrl_embed_job){0};
+        c->job->running = pthread_create(&c->job->thread, NULL, ctrl_embed_run, c->job) == 0;
+        if (!c->job->running)
+            ctrl_embed_run(c->job);
+    }
+    free(next.names);
+    free(next.ids);
     return st;
 }
 
 /* Embed names[0..n) and store them (get-or-create), updating the caches and the
  * journal.  ids[i] receives each row id, created[i] (may be NULL) whether it was new.
- * Names that are already cached must not be passed.  job (may be NULL): for computed
- * vectors and many names, leave the embedding to a helper thread that
- * ctrl_embed_finish() waits for. */
+ * Names that are already cached must not be passed.  async: for computed vectors and
+ * many names, leave the embedding to a helper thread (c->job). */
 static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
-                                    size_t n, int64_t *ids, bool *created,
-                                    struct ctrl_embed_job *job)
+                                    size_t n, int64_t *ids, bool *created, bool async)
 {
-    if (job && c->computed && n >= CTRL_EMBED_CHUNK)
-        return ctrl_kind_insert_computed(c, k, names, n, ids, created, job);
+    if (async && c->computed && n >= CTRL_EMBED_CHUNK)
+        return ctrl_kind_insert_computed(c, k, names, n, ids, created);
+    /* the embedder and the index are this thread's again */
+    enum status st = ctrl_embed_finish(c, STATUS_OK);
+    if (st != STATUS_OK)
+        return st;
     size_t dim = c->e->dim;
     size_t chunk = n < CTRL_EMBED_CHUNK ? n : CTRL_EMBED_CHUNK;
     float *vecs = malloc(chunk * dim * sizeof *vecs);
     int64_t *sim_ids = malloc(chunk * sizeof *sim_ids);
     float *sim_vecs = malloc(chunk * dim * sizeof *sim_vecs);
-    enum status st = STATUS_NOMEM;
+    st = STATUS_NOMEM;
     if (!vecs || !sim_ids || !sim_vecs)
         goto done;
     st = STATUS_OK;
@@ -558,6 +579,7 @@ static enum status ctrl_tx_begin(struct ctrl *c)
 
 static enum status ctrl_tx_end(struct ctrl *c, enum status st)
 {
+    st = ctrl_embed_finish(c, st);
     if (st == STATUS_OK)
         st = mem_commit(c->m);
     if (st != STATUS_OK) {
@@ -725,7 +747,8 @@ enum status ctrl_open(struct mem *m, const struct embedder *e, struct ctrl **out
     ctrl_params_default(&c->params);
     st = STATUS_NOMEM;
     c->qbuf = malloc(2 * e->dim * sizeof *c->qbuf);
-    if (!c->qbuf)
+    c->job = calloc(1, sizeof *c->job);
+    if (!c->qbuf || !c->job)
         goto fail;
     st = ctrl_kind_init(&c->ent, false, e->dim);
     if (st == STATUS_OK)
@@ -749,6 +772,8 @@ void ctrl_close(struct ctrl *c)
         return;
     if (c->batch)
         ctrl_batch_abort(c->batch);
+    ctrl_embed_finish(c, STATUS_OK);
+    free(c->job);
     ctrl_kind_fini(&c->ent);
     ctrl_kind_fini(&c->rel);
     ctrl_arena_free(&c->names);
@@ -776,6 +801,7 @@ enum status ctrl_params_set(struct ctrl *c, const struct ctrl_params *p)
 
 size_t ctrl_entity_count(const struct ctrl *c)
 {
+    ctrl_embed_wait(c->job);
     return sim_count(c->ent.sim);
 }
 
@@ -905,6 +931,7 @@ enum status ctrl_read(struct ctrl *c, enum ctrl_want want, const char *name,
         return st;
     if (want != CTRL_WANT_OBJECT && want != CTRL_WANT_SUBJECT)
         return status_detail_set(STATUS_INVALID, _("unknown query direction"));
+    ctrl_embed_wait(c->job); /* in a batch: the index and embedder are ours again */
     size_t dim = c->e->dim;
     float *qe = c->qbuf, *qr = c->qbuf + dim;
     st = embed_one(c->e, name, strlen(name), qe);
@@ -1036,7 +1063,7 @@ static int ctrl_sorted_cmp(const void *a, const void *b)
  * stored.  names[i] may repeat. created[i] (may be NULL) tells whether this call created
  * row i's name (only its first occurrence). */
 static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
-                                size_t n, int64_t *ids, bool *created, struct ctrl_embed_job *job)
+                                size_t n, int64_t *ids, bool *created, bool async)
 {
     /* first pass: cached ids; uncached names get a placeholder -(index into fresh)-1 */
     const char **fresh = NULL;
@@ -1105,7 +1132,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     qsort(sorted, n_fresh, sizeof *sorted, ctrl_sorted_cmp);
     for (size_t f = 0; f < n_fresh; f++)
         sorted_names[f] = sorted[f].name;
-    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created, job);
+    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created, async);
     if (st != STATUS_OK)
         goto done;
     for (size_t f = 0; f < n_fresh; f++) {
@@ -1139,7 +1166,6 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
     if (n == 0)
         return STATUS_OK;
     enum status st = STATUS_NOMEM;
-    struct ctrl_embed_job job = {0};
     const char **en = calloc(2 * n, sizeof *en);
     const char **rn = calloc(n, sizeof *rn);
     int64_t *eid = malloc(2 * n * sizeof *eid);
@@ -1154,10 +1180,10 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
         rn[i] = t[i].rel;
     }
     /* relations first (embedded here), then entities, whose embedding may run on a
-     * helper thread while the triples are stored */
-    st = ctrl_resolve(c, &c->rel, rn, n, rid, rcr, NULL);
+     * helper thread while the triples (and the next chunk's names) are stored */
+    st = ctrl_resolve(c, &c->rel, rn, n, rid, rcr, false);
     if (st == STATUS_OK)
-        st = ctrl_resolve(c, &c->ent, en, 2 * n, eid, ecr, &job);
+        st = ctrl_resolve(c, &c->ent, en, 2 * n, eid, ecr, true);
     for (size_t i = 0; i < n && st == STATUS_OK; i++) {
         int64_t id = 0;
         enum mem_outcome oc = MEM_OUTCOME_NEW;
@@ -1181,7 +1207,6 @@ static enum status ctrl_apply(struct ctrl *c, const struct ctrl_triple_in *t, si
         }
     }
 done:
-    st = ctrl_embed_finish(&job, st);
     free(en);
     free(rn);
     free(eid);
@@ -1268,9 +1293,9 @@ enum status ctrl_edit(struct ctrl *c, int64_t id, const char *subj, const char *
         ents[ne++] = obj;
     int64_t ids[2];
     if (ne)
-        st = ctrl_resolve(c, &c->ent, ents, ne, ids, NULL, NULL);
+        st = ctrl_resolve(c, &c->ent, ents, ne, ids, NULL, false);
     if (st == STATUS_OK && rel)
-        st = ctrl_resolve(c, &c->rel, &rel, 1, ids, NULL, NULL);
+        st = ctrl_resolve(c, &c->rel, &rel, 1, ids, NULL, false);
     int64_t sid = 0;
     if (st == STATUS_OK && src)
         st = mem_source_add(c->m, src, &sid);
@@ -1653,6 +1678,7 @@ enum status ctrl_check(struct ctrl *c, struct ctrl_check_report *rep)
     if (!rep)
         rep = &local;
     memset(rep, 0, sizeof *rep);
+    ctrl_embed_wait(c->job);
     enum status st = mem_check(c->m);
     if (st != STATUS_OK)
         return st;

@@ -194,9 +194,11 @@ enum status ctrl_edit(struct ctrl *c, int64_t id, const char *subj, const char *
 /* One transaction for many triples.  Triples are buffered and written in chunks; the
  * names new to the memory are embedded a chunk at a time and inserted in name order.
  * With computed vectors (see the top) and 1024 or more new entity names in a chunk, those
- * names are embedded and indexed on a helper thread while the chunk's triples are stored
- * (joined before the call returns); the embedder is then used from that thread, one
- * thread at a time as the interface requires.
+ * names are embedded and indexed on a helper thread while the chunk's triples and the
+ * next chunk's names are stored; it is joined before the next chunk's names are
+ * embedded, before a read, and by the commit or abort.  The embedder is then used from
+ * that thread, one thread at a time as the interface requires: the caller must not use
+ * it directly while a batch is open.
  * Durability: the commit is durable against a crash of the process (WAL); with
  * synchronous=NORMAL a power loss may lose the last commits, never a part of one, and
  * never corrupts the file.  Until ctrl_batch_commit()
