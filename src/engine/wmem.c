@@ -55,7 +55,8 @@ enum status wmem_copy(const void *src, size_t n, bool drop_src, struct wmem **ou
     size_t map_len = len + WMEM_HUGE;
     void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED)
-        return status_detail_set(STATUS_NOMEM, _("cannot allocate %zu bytes for the weights: %s"), map_len,
+        return status_detail_set(STATUS_NOMEM,
+                                 _("cannot allocate %zu bytes for the weights: %s"), map_len,
                                  strerror(errno));
     struct wmem *w = calloc(1, sizeof *w);
     if (!w) {
