@@ -36,6 +36,8 @@
 
 /* Names embedded per embed_texts() call, and rows per sim_add() during loading. */
 #define CTRL_EMBED_CHUNK 1024
+/* Names hashed ahead of their map lookup (see ctrl_map_prefetch()). */
+#define CTRL_PREFETCH_AHEAD 8
 /* Triples buffered by a batch before they are written. */
 #define CTRL_BATCH_CHUNK 16384
 
@@ -126,11 +128,30 @@ static size_t ctrl_map_find_slot(const struct ctrl_map *m, const char *name, uin
     }
 }
 
-static int64_t ctrl_map_get(const struct ctrl_map *m, const char *name)
+/* name's id with its hash h known, 0 if absent. */
+static int64_t ctrl_map_get_hashed(const struct ctrl_map *m, const char *name, uint64_t h)
 {
     if (m->cap == 0)
         return 0;
-    return m->slots[ctrl_map_find_slot(m, name, ctrl_hash(name))].id;
+    return m->slots[ctrl_map_find_slot(m, name, h)].id;
+}
+
+static int64_t ctrl_map_get(const struct ctrl_map *m, const char *name)
+{
+    return ctrl_map_get_hashed(m, name, ctrl_hash(name));
+}
+
+/* Ask the CPU to fetch the home slot of hash h ahead of a lookup: the map of a large
+ * memory is far larger than the caches, so each lookup otherwise waits for memory. */
+static void ctrl_map_prefetch(const struct ctrl_map *m, uint64_t h)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    if (m->cap)
+        __builtin_prefetch(&m->slots[h & (m->cap - 1)]);
+#else
+    (void)m;
+    (void)h;
+#endif
 }
 
 static enum status ctrl_map_grow(struct ctrl_map *m)
@@ -149,19 +170,24 @@ static enum status ctrl_map_grow(struct ctrl_map *m)
 }
 
 /* name is borrowed for the map's lifetime (arena). Overwrites an existing entry. */
-static enum status ctrl_map_put(struct ctrl_map *m, const char *name, int64_t id)
+static enum status ctrl_map_put_hashed(struct ctrl_map *m, const char *name, uint64_t h,
+                                       int64_t id)
 {
     if ((m->n + 1) * 4 >= m->cap * 3) {
         enum status st = ctrl_map_grow(m);
         if (st != STATUS_OK)
             return st;
     }
-    uint64_t h = ctrl_hash(name);
     size_t i = ctrl_map_find_slot(m, name, h);
     if (m->slots[i].id == 0)
         m->n++;
     m->slots[i] = (struct ctrl_slot){h, id, name};
     return STATUS_OK;
+}
+
+static enum status ctrl_map_put(struct ctrl_map *m, const char *name, int64_t id)
+{
+    return ctrl_map_put_hashed(m, name, ctrl_hash(name), id);
 }
 
 static void ctrl_map_del(struct ctrl_map *m, const char *name)
@@ -1077,15 +1103,25 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     const char **sorted_names = NULL;
     int64_t *sorted_ids = NULL;
     bool *sorted_created = NULL;
+    /* hashes first, so that each lookup's slot can be fetched a few names ahead */
+    uint64_t *hash = malloc(n * sizeof *hash);
+    if (!hash && n > 0) {
+        st = STATUS_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        hash[i] = ctrl_hash(names[i]);
     for (size_t i = 0; i < n; i++) {
-        int64_t id = ctrl_map_get(&k->map, names[i]);
+        if (i + CTRL_PREFETCH_AHEAD < n)
+            ctrl_map_prefetch(&k->map, hash[i + CTRL_PREFETCH_AHEAD]);
+        int64_t id = ctrl_map_get_hashed(&k->map, names[i], hash[i]);
         if (id > 0) {
             ids[i] = id;
             if (created)
                 created[i] = false;
             continue;
         }
-        int64_t pid = ctrl_map_get(&pend, names[i]);
+        int64_t pid = ctrl_map_get_hashed(&pend, names[i], hash[i]);
         if (pid > 0) {
             ids[i] = -pid;
             if (created)
@@ -1103,7 +1139,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
         fresh[n_fresh] = names[i];
         first[n_fresh] = i;
         n_fresh++;
-        st = ctrl_map_put(&pend, names[i], (int64_t)n_fresh);
+        st = ctrl_map_put_hashed(&pend, names[i], hash[i], (int64_t)n_fresh);
         if (st != STATUS_OK)
             goto done;
         ids[i] = -(int64_t)n_fresh;
@@ -1146,6 +1182,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
         for (size_t f = 0; f < n_fresh; f++)
             created[first[f]] = fresh_created[f];
 done:
+    free(hash);
     free(sorted);
     free(sorted_names);
     free(sorted_ids);
