@@ -24,6 +24,7 @@
  * meta "search.trigram" is "ready" while they are complete.  An open with FTS5 builds
  * them when they are not (a database from schema 1, or one written by an SQLite without
  * FTS5, which marks them "stale"); substring filters of 3 or more characters use them.
+ * Schema version 3 drops the unused index triples_created.
  *
  * Names are stored byte for byte as given; they must be non-empty valid UTF-8
  * (STATUS_ENCODING / STATUS_INVALID otherwise).  Times are milliseconds since the Unix
@@ -51,7 +52,7 @@
 struct mem; /* opaque */
 
 /* Schema version this build writes (PRAGMA user_version). */
-#define MEM_SCHEMA_VERSION 2
+#define MEM_SCHEMA_VERSION 3
 #define MEM_BUSY_TIMEOUT_DEFAULT_MS 5000
 
 /* ---- open, close, integrity ------------------------------------------------------ */

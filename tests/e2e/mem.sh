@@ -380,7 +380,9 @@ PY
     expect_in "$TMP/out" 'back\slash'
     [ -s "$TMP/err" ] && fail "a second open built the index again: $(cat "$TMP/err")"
     v=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA user_version").fetchone()[0])' "$SD")
-    [ "$v" = 2 ] || fail "schema version after migration: $v"
+    [ "$v" = 3 ] || fail "schema version after migration: $v"
+    n=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sqlite_schema WHERE name = '"'"'triples_created'"'"'").fetchone()[0])' "$SD")
+    [ "$n" = 0 ] || fail "triples_created still there after migration"
 else
     echo "SKIP: no python3 sqlite3 module: schema-1 migration check not run" >&2
 fi
