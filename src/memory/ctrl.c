@@ -193,11 +193,6 @@ static enum status ctrl_map_put_hashed(struct ctrl_map *m, const char *name, uin
     return STATUS_OK;
 }
 
-static enum status ctrl_map_put(struct ctrl_map *m, const char *name, int64_t id)
-{
-    return ctrl_map_put_hashed(m, name, ctrl_hash(name), id);
-}
-
 static void ctrl_map_del(struct ctrl_map *m, const char *name)
 {
     if (m->cap == 0)
@@ -330,9 +325,9 @@ static const char *ctrl_kind_name(const struct ctrl_kind *k, int64_t id)
     return k->names[id];
 }
 
-/* Remember id <-> name (name copied into the arena). */
-static enum status ctrl_kind_learn(struct ctrl *c, struct ctrl_kind *k, int64_t id,
-                                   const char *name)
+/* Remember id <-> name (name copied into the arena); h is ctrl_hash(name). */
+static enum status ctrl_kind_learn_hashed(struct ctrl *c, struct ctrl_kind *k, int64_t id,
+                                          const char *name, uint64_t h)
 {
     if (id <= 0 || (uint64_t)id > (uint64_t)1 << 40)
         return status_detail_set(STATUS_DB_CORRUPT, _("row id %lld out of range"),
@@ -355,7 +350,13 @@ static enum status ctrl_kind_learn(struct ctrl *c, struct ctrl_kind *k, int64_t 
             return STATUS_NOMEM;
     }
     k->names[id] = copy;
-    return ctrl_map_put(&k->map, copy, id);
+    return ctrl_map_put_hashed(&k->map, copy, h, id);
+}
+
+static enum status ctrl_kind_learn(struct ctrl *c, struct ctrl_kind *k, int64_t id,
+                                   const char *name)
+{
+    return ctrl_kind_learn_hashed(c, k, id, name, ctrl_hash(name));
 }
 
 static enum status ctrl_journal_add(struct ctrl_kind *k, int64_t id, bool in_sim)
@@ -485,14 +486,16 @@ static enum status ctrl_embed_finish(struct ctrl *c, enum status st)
  * journal, then finish the job in flight and start embedding the rows new to the
  * index on a helper thread (here when none can start). */
 static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k,
-                                             const char *const *names, size_t n, int64_t *ids,
-                                             bool *created)
+                                             const char *const *names, const uint64_t *hashes,
+                                             size_t n, int64_t *ids, bool *created)
 {
     struct ctrl_embed_job next = {.c = c, .k = k};
     enum status st = STATUS_OK;
     for (size_t i = 0; i < n && st == STATUS_OK; i++) {
         bool cr = false;
         int64_t id = 0;
+        /* the name's map slot is fetched while SQLite stores the row */
+        ctrl_map_prefetch(&k->map, hashes[i]);
         st = ctrl_ensure_row(c, k, names[i], NULL, &id, &cr);
         if (st != STATUS_OK)
             break;
@@ -508,7 +511,7 @@ static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k
                 add = !sim_contains(k->sim, id);
         }
         if (st == STATUS_OK)
-            st = ctrl_kind_learn(c, k, id, names[i]);
+            st = ctrl_kind_learn_hashed(c, k, id, names[i], hashes[i]);
         if (st == STATUS_OK && add)
             st = ctrl_embed_push(&next, k->names[id], id);
         /* journaled as indexed now: undone after the job, whatever part of it ran */
@@ -530,13 +533,15 @@ static enum status ctrl_kind_insert_computed(struct ctrl *c, struct ctrl_kind *k
 
 /* Embed names[0..n) and store them (get-or-create), updating the caches and the
  * journal.  ids[i] receives each row id, created[i] (may be NULL) whether it was new.
- * Names that are already cached must not be passed.  async: for computed vectors and
- * many names, leave the embedding to a helper thread (c->job). */
+ * Names that are already cached must not be passed.  hashes[i] is ctrl_hash(names[i]).
+ * async: for computed vectors and many names, leave the embedding to a helper thread
+ * (c->job). */
 static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const char *const *names,
-                                    size_t n, int64_t *ids, bool *created, bool async)
+                                    const uint64_t *hashes, size_t n, int64_t *ids,
+                                    bool *created, bool async)
 {
     if (async && c->computed && n >= CTRL_EMBED_CHUNK)
-        return ctrl_kind_insert_computed(c, k, names, n, ids, created);
+        return ctrl_kind_insert_computed(c, k, names, hashes, n, ids, created);
     /* the embedder and the index are this thread's again */
     enum status st = ctrl_embed_finish(c, STATUS_OK);
     if (st != STATUS_OK)
@@ -577,7 +582,7 @@ static enum status ctrl_kind_insert(struct ctrl *c, struct ctrl_kind *k, const c
                 memcpy(sim_vecs + ns * dim, vecs + i * dim, dim * sizeof(float));
                 ns++;
             }
-            st = ctrl_kind_learn(c, k, id, names[i0 + i]);
+            st = ctrl_kind_learn_hashed(c, k, id, names[i0 + i], hashes[i0 + i]);
             if (st == STATUS_OK)
                 st = ctrl_journal_add(k, id, add);
         }
@@ -1126,6 +1131,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     const char **sorted_names = NULL;
     int64_t *sorted_ids = NULL;
     bool *sorted_created = NULL;
+    uint64_t *sorted_hash = NULL;
     /* hashes first, so that each lookup's slot can be fetched a few names ahead */
     uint64_t *hash = malloc(n * sizeof *hash);
     if (!hash && n > 0) {
@@ -1182,16 +1188,20 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
     sorted_names = malloc(n_fresh * sizeof *sorted_names);
     sorted_ids = malloc(n_fresh * sizeof *sorted_ids);
     sorted_created = malloc(n_fresh * sizeof *sorted_created);
-    if (!sorted || !sorted_names || !sorted_ids || !sorted_created) {
+    sorted_hash = malloc(n_fresh * sizeof *sorted_hash);
+    if (!sorted || !sorted_names || !sorted_ids || !sorted_created || !sorted_hash) {
         st = STATUS_NOMEM;
         goto done;
     }
     for (size_t f = 0; f < n_fresh; f++)
         sorted[f] = (struct ctrl_sorted){ctrl_sort_key(fresh[f]), fresh[f], f};
     qsort(sorted, n_fresh, sizeof *sorted, ctrl_sorted_cmp);
-    for (size_t f = 0; f < n_fresh; f++)
+    for (size_t f = 0; f < n_fresh; f++) {
         sorted_names[f] = sorted[f].name;
-    st = ctrl_kind_insert(c, k, sorted_names, n_fresh, sorted_ids, sorted_created, async);
+        sorted_hash[f] = hash[first[sorted[f].idx]];
+    }
+    st = ctrl_kind_insert(c, k, sorted_names, sorted_hash, n_fresh, sorted_ids, sorted_created,
+                          async);
     if (st != STATUS_OK)
         goto done;
     for (size_t f = 0; f < n_fresh; f++) {
@@ -1206,6 +1216,7 @@ static enum status ctrl_resolve(struct ctrl *c, struct ctrl_kind *k, const char 
             created[first[f]] = fresh_created[f];
 done:
     free(hash);
+    free(sorted_hash);
     free(sorted);
     free(sorted_names);
     free(sorted_ids);
