@@ -1725,53 +1725,6 @@ static void test_store_bulk_deferred_indexes_same_contents(void **state)
     test_rmtree(dir);
 }
 
-/* Count rows of a table through a connection of its own (SQLite directly). */
-static int64_t raw_count(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return n;
-}
-
-/* A large bulk commit leaves its checkpoint to a helper thread with a connection of its
- * own: other connections see the commit at once, a second large import right after
- * (which waits for the first checkpoint) and reads go on, and after the close the file
- * alone holds everything, intact. */
-static void test_store_bulk_commit_checkpoint_on_helper(void **state)
-{
-    (void)state;
-    char *dir = NULL;
-    char *path = tmp_db(&dir);
-    const int n = 20000; /* more than MEM_CKPT_HELPER_ROWS */
-    struct mem *m = open_defer(path, 0);
-    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
-    import_script(m, n, 0);
-    assert_int_equal(mem_commit(m), STATUS_OK);
-    assert_int_equal(raw_count(path, "SELECT count(*) FROM triples"), n - n / 10);
-    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
-    import_script(m, n, n);
-    assert_int_equal(mem_commit(m), STATUS_OK);
-    struct mem_stats s = stats(m);
-    assert_int_equal(s.sources, 2 * n);
-    assert_int_equal(raw_count(path, "SELECT count(*) FROM sources"), 2 * n);
-    assert_int_equal(mem_check(m), STATUS_OK);
-    mem_close(m);
-    char wal[4300];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    assert_int_equal(access(wal, F_OK), -1); /* the last close checkpointed and removed it */
-    assert_int_equal(raw_count(path, "SELECT count(*) FROM triples"), 2 * (n - n / 10));
-    assert_int_equal(raw_count(path, "SELECT count(*) FROM pragma_integrity_check"
-                                     " WHERE integrity_check <> 'ok'"), 0);
-    free(path);
-    test_rmtree(dir);
-}
-
 /* While the indexes are deferred, reads through the connection see complete ones. */
 static void test_store_bulk_reads_settle_deferred_work(void **state)
 {
@@ -2477,7 +2430,6 @@ int main(void)
         cmocka_unit_test(test_store_bulk_reads_settle_deferred_work),
         cmocka_unit_test(test_store_bulk_deferred_rollback_restores_indexes),
         cmocka_unit_test(test_store_bulk_killed_while_deferred),
-        cmocka_unit_test(test_store_bulk_commit_checkpoint_on_helper),
         cmocka_unit_test(test_store_older_search_tables_kept),
         cmocka_unit_test(test_store_filter_index_matches_scan),
         cmocka_unit_test(test_store_filter_small_budget_matches_scan),

@@ -312,8 +312,6 @@ struct mem {
     size_t emb_dim;        /* 0 when none */
     float *vec;            /* aligned copy of the vector handed to callbacks */
     size_t vec_cap;
-    pthread_t ckpt_thread; /* the checkpoint after a large commit (see mem_ckpt_start()) */
-    char *ckpt_file;       /* its database file; non-NULL while the thread runs */
 };
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -688,96 +686,6 @@ static void mem_bulk_done(struct mem *m)
     mem_bulk_reset(m);
 }
 
-/* ---- the checkpoint of a large commit, on a helper thread ------------------------- *
- *
- * In WAL mode a commit appends its pages to the WAL, and the automatic checkpoint that
- * SQLite runs inside the COMMIT statement, once the WAL holds 1000 pages, copies them
- * into the database file and syncs it before the commit returns: about a second of a
- * million-triple import.  A bulk commit of MEM_CKPT_HELPER_ROWS triples or more skips
- * that automatic checkpoint and leaves it to a helper thread, which runs the same
- * (PASSIVE) checkpoint on a connection of its own.  Nothing is weakened: the commit is
- * durable once its pages are in the WAL, as before (synchronous=NORMAL); readers find
- * the pages in the WAL until they are copied; a process killed during the copy leaves
- * the WAL for the next connection, as a kill in SQLite's own checkpoint does.
- * mem_close() and the next large commit wait for the thread. */
-#define MEM_CKPT_HELPER_ROWS 16384
-#define MEM_WAL_AUTOCHECKPOINT 1000 /* pages: SQLite's default, which memllm keeps */
-
-static void *mem_ckpt_run(void *arg)
-{
-    const char *file = arg;
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(file, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(db, MEM_BUSY_TIMEOUT_DEFAULT_MS);
-        /* a first read opens the WAL (the checkpoint needs it open) */
-        rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
-    }
-    int frames = 0, copied = 0;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-    /* SQLITE_BUSY: another connection checkpoints; the next commit's checkpoint goes on */
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-        log_msg(LOG_LEVEL_WARN, "store: %s: checkpoint: %s", file,
-                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    else
-        log_msg(LOG_LEVEL_DEBUG, "store: %s: checkpoint on a helper thread: %d of %d WAL pages",
-                file, copied, frames);
-    sqlite3_close(db);
-    return NULL;
-}
-
-/* Wait for the helper's checkpoint, if one runs. */
-static void mem_ckpt_wait(struct mem *m)
-{
-    if (!m->ckpt_file)
-        return;
-    pthread_join(m->ckpt_thread, NULL);
-    free(m->ckpt_file);
-    m->ckpt_file = NULL;
-}
-
-/* Whether the commit about to run should leave its checkpoint to a helper: a large bulk
- * commit on a database file in WAL mode.  Switches the automatic checkpoint off then. */
-static bool mem_ckpt_defer(struct mem *m)
-{
-    if (!m->bulk || m->bulk_rows < MEM_CKPT_HELPER_ROWS)
-        return false;
-    const char *file = sqlite3_db_filename(m->db, "main");
-    if (!file || !file[0] || sqlite3_db_readonly(m->db, "main") != 0)
-        return false;
-    sqlite3_stmt *q = NULL;
-    bool wal = false;
-    if (sqlite3_prepare_v2(m->db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-        const char *mode = mem_col_text(q, 0);
-        wal = mode && strcmp(mode, "wal") == 0;
-    }
-    sqlite3_finalize(q);
-    if (!wal)
-        return false;
-    mem_ckpt_wait(m); /* one at a time */
-    sqlite3_wal_autocheckpoint(m->db, 0);
-    return true;
-}
-
-/* After the commit: the automatic checkpoint back on, and the helper started (when it
- * cannot start, the next commit's automatic checkpoint or the close does the work). */
-static void mem_ckpt_start(struct mem *m, bool committed)
-{
-    sqlite3_wal_autocheckpoint(m->db, MEM_WAL_AUTOCHECKPOINT);
-    if (!committed)
-        return;
-    char *file = strdup(sqlite3_db_filename(m->db, "main"));
-    if (!file)
-        return;
-    if (pthread_create(&m->ckpt_thread, NULL, mem_ckpt_run, file) != 0) {
-        free(file);
-        return;
-    }
-    m->ckpt_file = file;
-}
-
 enum status mem_commit(struct mem *m)
 {
     if (sqlite3_get_autocommit(m->db))
@@ -787,10 +695,7 @@ enum status mem_commit(struct mem *m)
     enum status st = mem_settle(m);
     if (st != STATUS_OK)
         return st;
-    bool helper = mem_ckpt_defer(m);
     st = mem_exec_stmt(m, STMT_COMMIT);
-    if (helper)
-        mem_ckpt_start(m, st == STATUS_OK && sqlite3_get_autocommit(m->db));
     mem_bulk_done(m);
     return st;
 }
@@ -1546,7 +1451,6 @@ void mem_close(struct mem *m)
 {
     if (!m)
         return;
-    mem_ckpt_wait(m);
     for (int i = 0; i < STMT_COUNT_; i++)
         sqlite3_finalize(m->stmt[i]);
     for (size_t i = 0; i < m->n_shapes; i++)

@@ -82,9 +82,7 @@ enum status mem_open_with(const char *path, const struct mem_open_opts *o, struc
 
 /* Whether substring filters use the trigram index on this connection. */
 bool mem_search_indexed(const struct mem *m);
-/* NULL is a no-op; finalizes every statement; waits for a checkpoint helper (see
- * mem_begin_bulk()). */
-void mem_close(struct mem *m);
+void mem_close(struct mem *m); /* NULL is a no-op; finalizes every statement */
 
 /* Wait at most ms for another connection's lock before STATUS_DB_BUSY (0: fail at once). */
 void mem_set_busy_timeout(struct mem *m, int ms);
@@ -129,10 +127,6 @@ bool mem_in_transaction(const struct mem *m);
  * Reads through this connection (lists, counts, lookups, stats, check) do the deferred
  * work first, so they see complete indexes; a rollback or a killed process restores
  * the indexes with the rest of the transaction, so no committed state ever lacks one.
- * A commit of 16,384 triples or more leaves the WAL checkpoint (the copy of its pages
- * into the database file) to a helper thread with a connection of its own instead of
- * running it inside the commit; the commit is durable in the WAL either way, and
- * mem_close() and the next such commit wait for the helper.
  * The database contents after a commit are the same as with mem_begin() and the same
  * calls. */
 enum status mem_begin_bulk(struct mem *m);
