@@ -516,12 +516,13 @@ int cli_bench_run(const struct opts *g, int argc, char **argv)
         rc = run_one(&bms[i], &bp, threads, g->mmap, json);
     }
     if (rc == CLI_EXIT_OK) {
-        if (json)
+        if (json) {
             print_json(bms, n_models, &bp, bw, bw_cpu, threads, (size_t)bw_mib, load);
-        else
+        } else {
             print_weights(bms, n_models);
-        if (!json && bw_mib)
-            print_limits(bms, n_models, bw, bw_cpu, threads, (size_t)bw_mib, bp.n_gen);
+            if (bw_mib)
+                print_limits(bms, n_models, bw, bw_cpu, threads, (size_t)bw_mib, bp.n_gen);
+        }
     }
     if (rc == CLI_EXIT_OK && !json) {
         double low = 1.0;

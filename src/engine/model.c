@@ -265,7 +265,15 @@ static bool mul_ok(size_t a, size_t b, size_t *out)
     return true;
 }
 
-/* Look up each weight's adapter delta; every delta of the set must land on a weight. */
+/* A layer's matrices, in the order of their file names attn_q, attn_k, attn_v,
+ * attn_output, ffn_gate, ffn_up, ffn_down. */
+#define LAYER_MATS 7
+static void layer_mats(struct layer *L, struct mat *out[LAYER_MATS])
+{
+    struct mat *ws[LAYER_MATS] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
+    memcpy(out, ws, sizeof ws);
+}
+
 /* Repoint *p into the copy when it lies in the copied range [lo, lo + n). */
 static void rebase(const void **p, const unsigned char *lo, size_t n, const unsigned char *to)
 {
@@ -319,8 +327,9 @@ static enum status place_weights(struct model *m, enum model_weights mode)
     rebase_vec(&m->output_norm, from, n, to);
     for (size_t l = 0; l < m->n_layer; l++) {
         struct layer *L = &m->layers[l];
-        struct mat *ws[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
-        for (size_t i = 0; i < 7; i++)
+        struct mat *ws[LAYER_MATS];
+        layer_mats(L, ws);
+        for (size_t i = 0; i < LAYER_MATS; i++)
             rebase(&ws[i]->data, from, n, to);
         rebase_vec(&L->attn_norm, from, n, to);
         rebase_vec(&L->ffn_norm, from, n, to);
@@ -338,24 +347,23 @@ size_t model_weights_huge(const struct model *m)
     return m->wmem ? wmem_huge_bytes(m->wmem) : 0;
 }
 
+/* Look up each weight's adapter delta; every delta of the set must land on a weight. */
 static enum status attach_lora(struct model *m, const struct lora_set *set)
 {
-    static const char *const suffix[7] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                                          "ffn_gate", "ffn_up", "ffn_down"};
+    static const char *const suffix[LAYER_MATS] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                                   "ffn_gate", "ffn_up", "ffn_down"};
     size_t used = 0;
     char name[96];
     for (size_t l = 0; l <= m->n_layer; l++) {
-        struct mat *ws[7];
+        struct mat *ws[LAYER_MATS];
         size_t n;
         if (l == m->n_layer) {
             ws[0] = &m->tok_embd;
             ws[1] = &m->output;
             n = m->tied ? 1 : 2;
         } else {
-            struct layer *L = &m->layers[l];
-            struct mat *lw[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->wgate, &L->wup, &L->wdown};
-            memcpy(ws, lw, sizeof lw);
-            n = 7;
+            layer_mats(&m->layers[l], ws);
+            n = LAYER_MATS;
         }
         for (size_t i = 0; i < n; i++) {
             if (l == m->n_layer)
@@ -545,10 +553,9 @@ enum status model_open(const struct gguf *g, const struct model_params *p, struc
     m->v_cache = calloc(kv_elems, esz);
     m->act_stride = act_bytes(&m->output);
     for (size_t l = 0; l < m->n_layer; l++) {
-        const struct mat *ms[] = {&m->layers[l].wq,    &m->layers[l].wk,  &m->layers[l].wv,
-                                  &m->layers[l].wo,    &m->layers[l].wgate,
-                                  &m->layers[l].wup,   &m->layers[l].wdown};
-        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+        struct mat *ms[LAYER_MATS];
+        layer_mats(&m->layers[l], ms);
+        for (size_t j = 0; j < LAYER_MATS; j++)
             if (act_bytes(ms[j]) > m->act_stride)
                 m->act_stride = act_bytes(ms[j]);
     }
