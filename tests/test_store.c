@@ -1552,6 +1552,110 @@ static void test_store_bulk_ends_with_its_transaction(void **state)
     mem_close(m);
 }
 
+/* The journal mode a fresh connection finds in the file's header. */
+static char *journal_mode_of(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *mode = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(mode);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return mode;
+}
+
+static void assert_journal_mode(const char *path, const char *want)
+{
+    char *mode = journal_mode_of(path);
+    assert_string_equal(mode, want);
+    free(mode);
+}
+
+/* A bulk transaction on a file nobody else has open runs with a rollback journal and
+ * leaves the file in WAL mode, committed or rolled back; with another connection open
+ * it stays in WAL mode, and that connection goes on reading while the import runs. */
+static void test_store_bulk_journal_mode(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    add(m, "a", "r", "b", MEM_OUTCOME_NEW);
+    assert_journal_mode(path, "wal");
+
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "c", MEM_OUTCOME_NEW);
+    assert_journal_mode(path, "delete");
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_journal_mode(path, "wal");
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM triples"), 2);
+
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "d", MEM_OUTCOME_NEW);
+    assert_int_equal(mem_rollback(m), STATUS_OK);
+    assert_journal_mode(path, "wal");
+    assert_int_equal(sqlite_int(path, "SELECT count(*) FROM triples"), 2);
+
+    /* a reader holding the file: the import stays in WAL mode */
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open(path, &reader), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM triples", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(q, 0), 2);
+    assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "e", MEM_OUTCOME_NEW);
+    assert_journal_mode(path, "wal");
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW); /* sees the last commit, not the import */
+    assert_int_equal(sqlite3_column_int64(q, 0), 2);
+    assert_int_equal(sqlite3_reset(q), SQLITE_OK);
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(q, 0), 3);
+    sqlite3_finalize(q);
+    sqlite3_close(reader);
+    assert_journal_mode(path, "wal");
+    assert_int_equal(mem_check(m), STATUS_OK);
+    mem_close(m);
+    free(path);
+    test_rmtree(dir);
+}
+
+/* Opening a file that a bulk import has switched to a rollback journal waits for the
+ * busy timeout, reports the database busy, and succeeds once the import is over. */
+static void test_store_open_waits_for_bulk_import(void **state)
+{
+    (void)state;
+    char *dir = NULL;
+    char *path = tmp_db(&dir);
+    struct mem *m = NULL;
+    assert_int_equal(mem_open(path, &m), STATUS_OK);
+    assert_int_equal(mem_begin_bulk(m), STATUS_OK);
+    add(m, "a", "r", "b", MEM_OUTCOME_NEW);
+    assert_journal_mode(path, "delete");
+    struct mem_open_opts o = {.busy_timeout_ms = 300};
+    struct mem *other = NULL;
+    uint64_t t0 = timing_now_ns();
+    assert_int_equal(mem_open_with(path, &o, &other), STATUS_DB_BUSY);
+    double waited = timing_since_s(t0);
+    assert_null(other);
+    assert_true(waited >= 0.25); /* waited, did not give up at once */
+    assert_int_equal(mem_commit(m), STATUS_OK);
+    assert_int_equal(mem_open_with(path, &o, &other), STATUS_OK);
+    assert_int_equal(stats(other).triples_live, 1);
+    mem_close(other);
+    mem_close(m);
+    assert_journal_mode(path, "wal");
+    free(path);
+    test_rmtree(dir);
+}
+
 /* ---- bulk imports: index work deferred to the commit --------------------------------- */
 
 static int count_triples(void *ctx, const struct mem_triple *t)
@@ -2426,6 +2530,8 @@ int main(void)
         cmocka_unit_test(test_store_crash_keeps_committed_triples),
         cmocka_unit_test(test_store_bulk_same_contents_as_plain),
         cmocka_unit_test(test_store_bulk_ends_with_its_transaction),
+        cmocka_unit_test(test_store_bulk_journal_mode),
+        cmocka_unit_test(test_store_open_waits_for_bulk_import),
         cmocka_unit_test(test_store_bulk_deferred_indexes_same_contents),
         cmocka_unit_test(test_store_bulk_reads_settle_deferred_work),
         cmocka_unit_test(test_store_bulk_deferred_rollback_restores_indexes),

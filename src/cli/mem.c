@@ -240,13 +240,16 @@ int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem
     }
     bool in_memory = strcmp(mc->path, ":memory:") == 0;
     mc->created = in_memory || access(mc->path, F_OK) != 0;
-    struct mem_open_opts oo = {.progress = mem_open_progress, .progress_ctx = mc->path};
+    struct mem_open_opts oo = {.progress = mem_open_progress,
+                               .progress_ctx = mc->path,
+                               /* 0 there means the default */
+                               .busy_timeout_ms = mem_busy_timeout_ms() > 0 ? mem_busy_timeout_ms()
+                                                                             : -1};
     st = mem_open_with(mc->path, &oo, &mc->m);
     if (st != STATUS_OK) {
         cli_status_error(mc->path, st);
         goto fail;
     }
-    mem_set_busy_timeout(mc->m, mem_busy_timeout_ms());
     if (mc->created) {
         char *rel = cli_mem_data_file(CLI_MEM_RELATIONS_FILE);
         if (rel) {

@@ -76,6 +76,8 @@ struct mem_open_opts {
     int64_t defer_min_rows;   /* triples a bulk transaction adds before it may defer its
                                  index work (see mem_begin_bulk); 0: the default, 16384;
                                  negative: never (tests, comparisons) */
+    int busy_timeout_ms;      /* how long a locked database is waited for, opening it
+                                 included; 0: MEM_BUSY_TIMEOUT_DEFAULT_MS, negative: not */
 };
 /* mem_open() with options (o NULL: the defaults). */
 enum status mem_open_with(const char *path, const struct mem_open_opts *o, struct mem **out);
