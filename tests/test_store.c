@@ -105,6 +105,28 @@ static void sqlite_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* The journal mode a fresh connection finds in the file's header. */
+static char *journal_mode_of(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *mode = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(mode);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return mode;
+}
+
+static void assert_journal_mode(const char *path, const char *want)
+{
+    char *mode = journal_mode_of(path);
+    assert_string_equal(mode, want);
+    free(mode);
+}
+
 /* ---- open, schema, migrations -------------------------------------------------------- */
 
 static void test_store_open_creates_schema_and_reopens(void **state)
@@ -126,14 +148,7 @@ static void test_store_open_creates_schema_and_reopens(void **state)
     mem_close(m);
 
     assert_int_equal(sqlite_int(path, "PRAGMA user_version"), MEM_SCHEMA_VERSION);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_journal_mode(path, "wal");
 
     assert_int_equal(mem_open(path, &m), STATUS_OK);
     struct mem_triple_info *info = NULL;
@@ -1550,28 +1565,6 @@ static void test_store_bulk_ends_with_its_transaction(void **state)
     add(m, "a", "r", "c", MEM_OUTCOME_CONFLICT);
     assert_int_equal(mem_commit(m), STATUS_OK);
     mem_close(m);
-}
-
-/* The journal mode a fresh connection finds in the file's header. */
-static char *journal_mode_of(const char *path)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    char *mode = strdup((const char *)sqlite3_column_text(st, 0));
-    assert_non_null(mode);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return mode;
-}
-
-static void assert_journal_mode(const char *path, const char *want)
-{
-    char *mode = journal_mode_of(path);
-    assert_string_equal(mode, want);
-    free(mode);
 }
 
 /* A bulk transaction on a file nobody else has open runs with a rollback journal and
