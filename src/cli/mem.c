@@ -240,11 +240,10 @@ int cli_mem_open(const struct opts *g, bool seed, bool with_ctrl, struct cli_mem
     }
     bool in_memory = strcmp(mc->path, ":memory:") == 0;
     mc->created = in_memory || access(mc->path, F_OK) != 0;
+    int busy_ms = mem_busy_timeout_ms();
     struct mem_open_opts oo = {.progress = mem_open_progress,
                                .progress_ctx = mc->path,
-                               /* 0 there means the default */
-                               .busy_timeout_ms = mem_busy_timeout_ms() > 0 ? mem_busy_timeout_ms()
-                                                                             : -1};
+                               .busy_timeout_ms = busy_ms > 0 ? busy_ms : -1}; /* 0: no wait */
     st = mem_open_with(mc->path, &oo, &mc->m);
     if (st != STATUS_OK) {
         cli_status_error(mc->path, st);
