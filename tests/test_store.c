@@ -105,24 +105,26 @@ static void sqlite_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* The journal mode a fresh connection finds in the file's header. */
-static char *journal_mode_of(const char *path)
+/* The text of the one row sql returns, through a fresh connection (caller frees). */
+static char *sqlite_text(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    char *mode = strdup((const char *)sqlite3_column_text(st, 0));
-    assert_non_null(mode);
+    assert_non_null(sqlite3_column_text(st, 0));
+    char *s = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(s);
     sqlite3_finalize(st);
     sqlite3_close(db);
-    return mode;
+    return s;
 }
 
+/* The journal mode a fresh connection finds in the file's header. */
 static void assert_journal_mode(const char *path, const char *want)
 {
-    char *mode = journal_mode_of(path);
+    char *mode = sqlite_text(path, "PRAGMA journal_mode");
     assert_string_equal(mode, want);
     free(mode);
 }
@@ -166,19 +168,8 @@ static void test_store_open_creates_schema_and_reopens(void **state)
 
 static char *schema_text(const char *path)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT group_concat(sql, ';') FROM "
-                                        "(SELECT sql FROM sqlite_schema ORDER BY name)",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    char *s = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return s;
+    return sqlite_text(path, "SELECT group_concat(sql, ';') FROM "
+                             "(SELECT sql FROM sqlite_schema ORDER BY name)");
 }
 
 static void test_store_migrations_idempotent(void **state)
