@@ -41,7 +41,21 @@ wait_for() {
         sleep 0.1
         i=$((i + 1))
     done
-    fail "pane never showed '$1'; it has: $(head -c 600 "$TMP/pane")"
+    fail "pane never showed '$1'; it has: $(head -c 600 "$TMP/pane") ... $(tail -c 300 "$TMP/pane")"
+    return 1
+}
+
+# wait_gone TEXT [SECONDS]: the pane stops showing TEXT
+wait_gone() {
+    i=0
+    limit=$(( ${2:-10} * 10 ))
+    while [ $i -lt $limit ]; do
+        T capture-pane -p -t tui >"$TMP/pane" 2>/dev/null
+        grep -qF -- "$1" "$TMP/pane" || return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    fail "pane still shows '$1'; it has: $(head -c 600 "$TMP/pane") ... $(tail -c 300 "$TMP/pane")"
     return 1
 }
 
@@ -66,6 +80,8 @@ wait_for "Filter"
 T send-keys -t tui -l "Switz"
 T send-keys -t tui Enter
 wait_for "Switzerland"
+# Enter closed the prompt: the matches are counted ("?" while the filter is typed)
+wait_gone "? triples"
 T capture-pane -p -t tui >"$TMP/pane"
 grep -qF "filter: subject~Switz" "$TMP/pane" || fail "filter not shown in the heading"
 # help lists the keys
